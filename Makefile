@@ -1,0 +1,39 @@
+# presence — two set-up commands: `make run` and `make test`. Both install what is missing first.
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+PYTHON  ?= python3
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PKGS := chromium chromium-driver
+
+.PHONY: run test install system-deps lint bench clean
+
+install: $(STAMP)
+
+# torch: the CPU wheel 2.13.0 is installed first when no torch is present; a bare `torch`
+# requirement could otherwise pull gigabytes of CUDA packages.
+$(STAMP): pyproject.toml setup.py
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+system-deps:
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PKGS); }
+
+run: $(STAMP)
+	$(VENV)/bin/presence run pipelines/local.yaml
+
+test: $(STAMP) system-deps
+	$(VENV)/bin/pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: $(STAMP)
+	$(VENV)/bin/presence bench latency pipelines/local.yaml --turns 20
+
+clean:
+	rm -rf $(VENV) .presence-cache .pytest_cache

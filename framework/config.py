@@ -1,0 +1,275 @@
+"""Pipeline files: schema, ``${VAR}`` secrets, ``--set`` overrides, and per-provider validation.
+
+A pipeline file names a transport, a persona and one provider per stage::
+
+    name: local
+    transport: {kind: webrtc, video: {width: 512, height: 512, fps: 25}}
+    persona: personas/guide/persona.yaml
+    stages:
+      stt: {provider: pocketsphinx}
+      llm: {provider: anthropic, model: claude-sonnet-4-5, api_key: ${ANTHROPIC_API_KEY}}
+
+Loading fails before anything starts, with a ``ConfigError`` that names the file, the dotted field
+and the allowed values or the fix. Secrets come only from the environment: ``${VAR}`` (required) or
+``${VAR:-default}``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from presence.framework import registry
+from presence.framework.errors import ConfigError, MissingSecretError
+from presence.framework.persona import Persona, load_persona
+from presence.framework.registry import STAGES, Provider, StageParams
+from presence.framework.yamlio import describe_validation_error, read_yaml, validate_model
+
+DEFAULT_STAGES: dict[str, dict[str, Any]] = {
+    "vad": {"provider": "silero"},
+    "turn": {"provider": "smart-turn"},
+    "renderer": {"provider": "still"},
+    "perception": {"provider": "off"},
+}
+REQUIRED_STAGES = ("stt", "llm", "tts")
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class PipelineSpec(BaseModel):
+    """The top level of a pipeline file (stage parameters are validated per provider)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    description: str = ""
+    transport: dict[str, Any] = Field(default_factory=lambda: {"kind": "webrtc"})
+    persona: Path
+    stages: dict[str, dict[str, Any]]
+
+
+@dataclass
+class StageConfig:
+    """One stage resolved against the registry.
+
+    Attributes:
+        stage: Stage name, one of ``registry.STAGES``.
+        provider: The registered provider.
+        params: The provider's validated parameter model.
+        fallbacks: Further providers to try, in order, when this one fails.
+    """
+
+    stage: str
+    provider: Provider
+    params: StageParams
+    fallbacks: list[StageConfig] = field(default_factory=list)
+
+
+@dataclass
+class LoadedPipeline:
+    """A fully validated pipeline file, ready for the builder."""
+
+    source: Path
+    spec: PipelineSpec
+    persona: Persona
+    stages: dict[str, StageConfig]
+    transport: Any
+
+    @property
+    def base_dir(self) -> Path:
+        """Folder of the pipeline file."""
+        return self.source.parent
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Parse one ``--set PATH=VALUE`` into its path parts and a YAML-typed value.
+
+    Raises:
+        ConfigError: The text has no ``=`` or an empty path.
+    """
+    path, sep, raw = text.partition("=")
+    parts = [p for p in path.strip().split(".") if p]
+    if not sep or not parts:
+        raise ConfigError(
+            f"cannot read override {text!r}; write it as PATH=VALUE, e.g. stages.stt.provider=deepgram",
+            source="--set",
+        )
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return parts, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``--set`` overrides to raw file data, creating intermediate mappings as needed."""
+    for text in overrides:
+        parts, value = parse_override(text)
+        node = data
+        for i, key in enumerate(parts[:-1]):
+            child = node.get(key)
+            if child is None:
+                child = node[key] = {}
+            if not isinstance(child, dict):
+                where = ".".join(parts[: i + 1])
+                raise ConfigError(
+                    f"'{where}' is a value, not a mapping; cannot set '{'.'.join(parts)}'",
+                    source="--set",
+                    field=".".join(parts),
+                )
+            node = child
+        node[parts[-1]] = value
+    return data
+
+
+def interpolate(value: Any, *, source: str, path: str = "") -> Any:
+    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string of ``value`` from the environment.
+
+    Raises:
+        MissingSecretError: A required variable is unset; the message names it and the field.
+    """
+    if isinstance(value, dict):
+        return {
+            k: interpolate(v, source=source, path=f"{path}.{k}" if path else str(k))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [interpolate(v, source=source, path=f"{path}.{i}") for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        found = os.environ.get(name)
+        if found is not None and found != "":
+            return found
+        if default is not None:
+            return default
+        raise MissingSecretError(
+            f"environment variable {name} is not set; export {name}=... (secrets never go in the file)",
+            source=source,
+            field=path,
+        )
+
+    return _VAR.sub(substitute, value)
+
+
+def _resolve_stage(
+    stage: str, raw: Any, *, source: str, prefix: str, allow_fallback: bool = True
+) -> StageConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"expected a mapping like {{provider: NAME, ...}}, got {type(raw).__name__}",
+            source=source,
+            field=prefix,
+        )
+    allowed = registry.provider_names(stage)
+    name = raw.get("provider")
+    if name is None:
+        raise ConfigError(
+            f"missing 'provider'; allowed: {', '.join(allowed)}", source=source, field=prefix
+        )
+    provider = registry.get(stage, str(name))
+    if provider is None:
+        raise ConfigError(
+            f"unknown provider {name!r}; allowed: {', '.join(allowed)}",
+            source=source,
+            field=f"{prefix}.provider",
+        )
+    params_data = {k: v for k, v in raw.items() if k not in ("provider", "fallback")}
+    params = validate_model(params_data, provider.params, source=source, prefix=prefix)
+    fallbacks: list[StageConfig] = []
+    if "fallback" in raw:
+        if not allow_fallback:
+            raise ConfigError(
+                "a fallback cannot have its own fallback list", source=source, field=prefix
+            )
+        entries = raw["fallback"]
+        if not isinstance(entries, list):
+            raise ConfigError(
+                "expected a list of {provider: NAME, ...} mappings",
+                source=source,
+                field=f"{prefix}.fallback",
+            )
+        fallbacks = [
+            _resolve_stage(
+                stage, entry, source=source, prefix=f"{prefix}.fallback.{i}", allow_fallback=False
+            )
+            for i, entry in enumerate(entries)
+        ]
+    return StageConfig(stage, provider, params, fallbacks)
+
+
+def resolve_stages(stages: dict[str, Any], *, source: str) -> dict[str, StageConfig]:
+    """Validate every stage against the registry, filling in defaults for optional stages."""
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        raise ConfigError(
+            f"unknown stage '{unknown[0]}'; stages are: {', '.join(STAGES)}",
+            source=source,
+            field=f"stages.{unknown[0]}",
+        )
+    for stage in REQUIRED_STAGES:
+        if stage not in stages:
+            allowed = ", ".join(registry.provider_names(stage))
+            raise ConfigError(
+                f"required stage is missing; add it with one of: {allowed}",
+                source=source,
+                field=f"stages.{stage}",
+            )
+    merged = {**DEFAULT_STAGES, **stages}
+    return {
+        stage: _resolve_stage(stage, merged[stage], source=source, prefix=f"stages.{stage}")
+        for stage in STAGES
+        if stage in merged
+    }
+
+
+def _validate_transport(data: dict[str, Any], *, source: str) -> Any:
+    from presence.transports.factory import TransportSpec
+
+    try:
+        return TypeAdapter(TransportSpec).validate_python(data)
+    except ValidationError as exc:
+        raise describe_validation_error(exc, source=source, prefix="transport") from None
+
+
+def load_pipeline(path: str | Path, overrides: list[str] | None = None) -> LoadedPipeline:
+    """Load, interpolate, override and validate a pipeline file.
+
+    Args:
+        path: The pipeline YAML file.
+        overrides: ``PATH=VALUE`` strings applied before validation, exactly like file content.
+
+    Returns:
+        The validated pipeline with its persona loaded and every stage resolved.
+
+    Raises:
+        ConfigError: Anything is wrong; the message names the file, field and fix.
+    """
+    source_path = Path(path)
+    source = str(source_path)
+    data = read_yaml(source_path)
+    data = apply_overrides(data, list(overrides or []))
+    data = interpolate(data, source=source)
+    spec = validate_model(data, PipelineSpec, source=source)
+    stages = resolve_stages(spec.stages, source=source)
+    transport = _validate_transport(spec.transport, source=source)
+    persona_path = spec.persona if spec.persona.is_absolute() else source_path.parent / spec.persona
+    try:
+        persona = load_persona(persona_path)
+    except ConfigError as exc:
+        if exc.source == str(persona_path) and not persona_path.is_file():
+            raise ConfigError(
+                f"persona file {persona_path} not found; fix the path (relative to the pipeline file)",
+                source=source,
+                field="persona",
+            ) from None
+        raise
+    return LoadedPipeline(source_path.resolve(), spec, persona, stages, transport)

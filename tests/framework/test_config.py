@@ -1,0 +1,163 @@
+"""Pipeline files: valid ones load, and each class of mistake names the file, field and fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from presence.framework.config import load_pipeline
+from presence.framework.errors import ConfigError, MissingSecretError
+
+
+def write(tmp_path: Path, repo: Path, stages: dict | None = None, **top) -> Path:
+    data = {
+        "name": "t",
+        "persona": str(repo / "pipelines/personas/guide/persona.yaml"),
+        "transport": {"kind": "webrtc"},
+        "stages": stages
+        or {
+            "stt": {"provider": "pocketsphinx"},
+            "llm": {"provider": "knowledge-base"},
+            "tts": {"provider": "espeak"},
+        },
+        **top,
+    }
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_local_pipeline_loads_with_defaults(repo):
+    loaded = load_pipeline(repo / "pipelines/local.yaml")
+    assert loaded.persona.name
+    assert loaded.persona.knowledge_files(), "default persona must ship a knowledge base"
+    assert loaded.persona.replica is not None and loaded.persona.replica.is_file()
+    assert {s: c.provider.name for s, c in loaded.stages.items()}["stt"] == "pocketsphinx"
+    assert set(loaded.stages) >= {"vad", "turn", "stt", "llm", "tts", "renderer"}
+
+
+def test_unknown_provider_names_field_and_allowed_values(tmp_path, repo):
+    path = write(
+        tmp_path,
+        repo,
+        {"stt": {"provider": "whispr"}, "llm": {"provider": "knowledge-base"}, "tts": {"provider": "espeak"}},
+    )
+    with pytest.raises(ConfigError) as err:
+        load_pipeline(path)
+    msg = str(err.value)
+    assert str(path) in msg and "stages.stt.provider" in msg
+    assert "whispr" in msg and "pocketsphinx" in msg
+
+
+def test_unknown_param_key_is_named(tmp_path, repo):
+    path = write(
+        tmp_path,
+        repo,
+        {
+            "stt": {"provider": "pocketsphinx"},
+            "llm": {"provider": "knowledge-base"},
+            "tts": {"provider": "espeak", "colour": "blue"},
+        },
+    )
+    with pytest.raises(ConfigError, match=r"stages\.tts\.colour.*unknown key 'colour'"):
+        load_pipeline(path)
+
+
+def test_wrong_type_is_named(tmp_path, repo):
+    path = write(
+        tmp_path,
+        repo,
+        {
+            "vad": {"provider": "silero", "stop_secs": "soon"},
+            "stt": {"provider": "pocketsphinx"},
+            "llm": {"provider": "knowledge-base"},
+            "tts": {"provider": "espeak"},
+        },
+    )
+    with pytest.raises(ConfigError, match=r"stages\.vad\.stop_secs.*'soon'"):
+        load_pipeline(path)
+
+
+def test_missing_secret_names_the_variable(tmp_path, repo, monkeypatch):
+    monkeypatch.delenv("PRESENCE_TEST_VOICE", raising=False)
+    path = write(
+        tmp_path,
+        repo,
+        {
+            "stt": {"provider": "pocketsphinx"},
+            "llm": {"provider": "knowledge-base"},
+            "tts": {"provider": "espeak", "voice": "${PRESENCE_TEST_VOICE}"},
+        },
+    )
+    with pytest.raises(MissingSecretError) as err:
+        load_pipeline(path)
+    assert "PRESENCE_TEST_VOICE" in str(err.value) and "stages.tts.voice" in str(err.value)
+    monkeypatch.setenv("PRESENCE_TEST_VOICE", "en-us")
+    assert load_pipeline(path).stages["tts"].params.voice == "en-us"
+
+
+def test_env_default_is_used_when_unset(tmp_path, repo, monkeypatch):
+    monkeypatch.delenv("PRESENCE_TEST_VOICE", raising=False)
+    path = write(
+        tmp_path,
+        repo,
+        {
+            "stt": {"provider": "pocketsphinx"},
+            "llm": {"provider": "knowledge-base"},
+            "tts": {"provider": "espeak", "voice": "${PRESENCE_TEST_VOICE:-en-us}"},
+        },
+    )
+    assert load_pipeline(path).stages["tts"].params.voice == "en-us"
+
+
+def test_malformed_yaml_gives_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: x\nstages: {stt: [\n")
+    with pytest.raises(ConfigError, match=r"malformed YAML at line \d+"):
+        load_pipeline(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        load_pipeline(tmp_path / "nope.yaml")
+
+
+def test_unknown_stage_and_top_level_key(tmp_path, repo):
+    stages = {
+        "stt": {"provider": "pocketsphinx"},
+        "llm": {"provider": "knowledge-base"},
+        "tts": {"provider": "espeak"},
+        "lipsync": {"provider": "warp"},
+    }
+    with pytest.raises(ConfigError, match=r"stages\.lipsync.*stages are: vad, turn"):
+        load_pipeline(write(tmp_path, repo, stages))
+    with pytest.raises(ConfigError, match=r"unknown key 'colour'"):
+        load_pipeline(write(tmp_path, repo, colour="red"))
+
+
+def test_missing_required_stage_lists_providers(tmp_path, repo):
+    path = write(tmp_path, repo, {"stt": {"provider": "pocketsphinx"}, "tts": {"provider": "espeak"}})
+    with pytest.raises(ConfigError, match=r"stages\.llm.*knowledge-base"):
+        load_pipeline(path)
+
+
+def test_missing_persona_file(tmp_path, repo):
+    path = write(tmp_path, repo, persona="nowhere/persona.yaml")
+    with pytest.raises(ConfigError, match=r"persona.*not found"):
+        load_pipeline(path)
+
+
+def test_set_override_is_validated_like_the_file(repo):
+    local = repo / "pipelines/local.yaml"
+    loaded = load_pipeline(local, ["stages.turn.provider=speech-timeout"])
+    assert loaded.stages["turn"].provider.name == "speech-timeout"
+    loaded = load_pipeline(local, ["stages.vad.stop_secs=0.5"])
+    assert loaded.stages["vad"].params.stop_secs == 0.5
+    with pytest.raises(ConfigError, match=r"stages\.vad\.stop_secs"):
+        load_pipeline(local, ["stages.vad.stop_secs=later"])
+    with pytest.raises(ConfigError, match="PATH=VALUE"):
+        load_pipeline(local, ["stages.vad.stop_secs"])
+    with pytest.raises(ConfigError, match="unknown provider 'nope'"):
+        load_pipeline(local, ["stages.tts.provider=nope"])
