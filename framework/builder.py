@@ -2,7 +2,7 @@
 
 The pipeline reads straight down the data path::
 
-    transport.input → stt → perception → user aggregator (vad + turn) → llm → tts
+    transport.input → stt → user aggregator (vad + turn) → perception → llm → tts
                     → renderer → transport.output → assistant aggregator
 
 Stage factories come from the registry; nothing here knows a provider by name.
@@ -62,7 +62,7 @@ def build_stage(config: StageConfig, ctx: BuildContext) -> Any:
     if config.fallbacks:
         from presence.processors.resilience import build_with_fallback
 
-        return build_with_fallback(config, ctx)
+        return build_with_fallback(config.stage, config, ctx)
     built = config.provider.factory(config.params, ctx)
     logger.debug(f"built stage {config.stage} with provider {config.provider.name}")
     return built
@@ -126,11 +126,11 @@ def build_session(
     )
 
     chain: list[FrameProcessor] = [transport.input()]
-    for name in ("stt", "perception"):
-        if stages.get(name) is not None:
-            chain.append(_processor(stages[name], name, loaded))
+    if stages.get("stt") is not None:
+        chain.append(_processor(stages["stt"], "stt", loaded))
     chain.append(aggregators.user())
-    for name in ("llm", "tts", "renderer"):
+    # perception sits after the user aggregator so it can add its note to the turn's context
+    for name in ("perception", "llm", "tts", "renderer"):
         if stages.get(name) is not None:
             chain.append(_processor(stages[name], name, loaded))
     chain += [transport.output(), aggregators.assistant()]

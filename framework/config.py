@@ -171,6 +171,8 @@ def _resolve_stage(
         )
     allowed = registry.provider_names(stage)
     name = raw.get("provider")
+    if name is False:  # YAML 1.1 reads a bare `off` as false
+        name = "off"
     if name is None:
         raise ConfigError(
             f"missing 'provider'; allowed: {', '.join(allowed)}", source=source, field=prefix

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from presence.framework.tools import ToolSpec
 from presence.framework.yamlio import load_model
 
 
@@ -29,6 +30,7 @@ class Persona(BaseModel):
         replica: Portrait image the renderer animates (absolute after loading), or ``None``.
         fallback_answer: What an offline responder says when nothing in the knowledge base matches.
         context: Extra conversational context appended to the system prompt.
+        tools: Functions an LLM stage may call (see ``presence.framework.tools``).
         base_dir: Folder of the persona file.
     """
 
@@ -43,6 +45,7 @@ class Persona(BaseModel):
         "I'm not sure about that one. Try asking me about something in my knowledge base."
     )
     context: str = ""
+    tools: list[ToolSpec] = Field(default_factory=list)
     base_dir: Path = Field(default=Path("."), exclude=True)
 
     def knowledge_files(self) -> list[Path]:

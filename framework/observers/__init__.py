@@ -1,0 +1,5 @@
+"""Pipeline observers: watch frames (transcripts, turn timings) without touching the pipeline."""
+
+from presence.framework.observers.transcript import TranscriptObserver
+
+__all__ = ["TranscriptObserver"]

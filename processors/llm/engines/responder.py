@@ -1,0 +1,177 @@
+"""The offline responder: a question in, a short spoken answer out, from a knowledge base.
+
+Pure Python (no pipecat). The answer is the first ``max_sentences`` sentences of the best
+passage when it scores above ``min_score`` (see ``retrieval`` for what the score means);
+otherwise the persona's fallback answer. Small talk that carries no question ("hello",
+"thanks", "what can you do?") gets a friendly reply that names what the knowledge base covers.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+from presence.processors.llm.engines.retrieval import KnowledgeIndex, ScoredPassage
+from presence.processors.llm.engines.text import STOPWORDS, words
+
+# A sentence ends at . ! or ? followed by a space and an upper-case letter, digit or quote;
+# "e.g. the" and "version 1.14" therefore stay whole.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+_ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "Mr.", "Dr.", "approx.")
+
+GREETINGS = frozenset("hello hi hey hiya howdy greetings morning afternoon evening".split())
+THANKS = frozenset("thanks thank thx cheers great cool nice awesome perfect wonderful".split())
+FAREWELLS = frozenset("bye goodbye farewell cya later night".split())
+_FILLER = frozenset("good there see ya lot".split())  # only small talk next to the words above
+
+# Pure interjections: dropped from a question before retrieval ("hi, what is presence?").
+INTERJECTIONS = frozenset(
+    "hello hi hey hiya howdy thanks thank cheers bye goodbye oh well so".split()
+)
+
+AnswerKind = Literal["knowledge", "greeting", "thanks", "farewell", "help", "fallback", "empty"]
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split ``text`` into sentences, keeping common abbreviations and version numbers whole."""
+    parts = _SENTENCE_END.split(text.strip())
+    out: list[str] = []
+    for part in parts:
+        if out and out[-1].endswith(_ABBREVIATIONS):
+            out[-1] = f"{out[-1]} {part}"
+        elif part:
+            out.append(part)
+    return out
+
+
+@dataclass
+class Answer:
+    """What the responder says, and why.
+
+    Attributes:
+        sentences: The reply, one sentence per item (empty when there is nothing to say).
+        kind: Which rule produced it.
+        passages: The passages that were considered, best first (empty for small talk).
+
+    """
+
+    sentences: list[str]
+    kind: AnswerKind
+    passages: list[ScoredPassage] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        """The reply as one string."""
+        return " ".join(self.sentences)
+
+    @property
+    def score(self) -> float:
+        """Score of the best passage, or 0."""
+        return self.passages[0].score if self.passages else 0.0
+
+
+def _join_topics(topics: list[str]) -> str:
+    if len(topics) <= 1:
+        return "".join(topics)
+    return ", ".join(topics[:-1]) + f" and {topics[-1]}"
+
+
+class Responder:
+    """Answers questions from a ``KnowledgeIndex``.
+
+    Args:
+        index: The knowledge base.
+        fallback_answer: Said when no passage scores above ``min_score``.
+        name: The persona's name, used in small talk.
+        min_score: Normalised score (0–1) the best passage must exceed to be used.
+        max_sentences: How many sentences of the best passage to say (spoken answers stay short).
+        topics: What to offer in small talk; defaults to the knowledge base's top headings.
+        candidates: How many passages ``answer`` retrieves (all are returned for inspection).
+
+    """
+
+    def __init__(
+        self,
+        index: KnowledgeIndex,
+        *,
+        fallback_answer: str = "I'm not sure about that one.",
+        name: str = "",
+        min_score: float = 0.3,
+        max_sentences: int = 2,
+        topics: list[str] | None = None,
+        candidates: int = 3,
+    ):
+        if not 0.0 <= min_score <= 1.0:
+            raise ValueError(f"min_score must be within 0 and 1, got {min_score}")
+        if max_sentences < 1:
+            raise ValueError(f"max_sentences must be at least 1, got {max_sentences}")
+        self.index = index
+        self.fallback_answer = fallback_answer
+        self.name = name
+        self.min_score = min_score
+        self.max_sentences = max_sentences
+        self.candidates = candidates
+        self.topics = topics if topics is not None else self._default_topics(index)
+
+    @staticmethod
+    def _default_topics(index: KnowledgeIndex, limit: int = 4) -> list[str]:
+        """Return the first heading of each document, in order, lowercased for use mid-sentence."""
+        seen: dict[str, str] = {}
+        for p in index.passages:
+            if p.source not in seen and p.title:
+                t = p.title.rstrip("?.!")
+                seen[p.source] = t[:1].lower() + t[1:] if not t[:2].isupper() else t
+        return list(seen.values())[:limit]
+
+    def top_passages(self, query: str, k: int = 3) -> list[ScoredPassage]:
+        """Return the ``k`` best passages for ``query`` above ``min_score``, best first.
+
+        The hook for feeding retrieved knowledge into a real LLM's context each turn.
+        """
+        return self.index.top_passages(query, k, min_score=self.min_score)
+
+    def _offer(self) -> str:
+        if not self.topics:
+            return "Ask me anything."
+        return f"You can ask me about {_join_topics(self.topics)}."
+
+    def greeting_reply(self) -> list[str]:
+        """Return a friendly hello that names what the knowledge base covers."""
+        intro = f"Hi, I'm {self.name}!" if self.name else "Hi there!"
+        return [intro, self._offer()]
+
+    def _small_talk(self, ws: list[str]) -> Answer | None:
+        content = [w for w in ws if w not in STOPWORDS]
+        if not ws:
+            return Answer([], "empty")
+        pool = set(content)
+        if not pool:
+            return Answer([self._offer()], "help")
+        talk = GREETINGS | THANKS | FAREWELLS | _FILLER
+        if pool <= talk and pool & FAREWELLS:
+            return Answer(["Goodbye! It was nice talking to you."], "farewell")
+        if pool <= talk and pool & THANKS:
+            return Answer(["Glad I could help!", "Anything else you'd like to know?"], "thanks")
+        if pool <= talk and pool & GREETINGS:
+            return Answer(self.greeting_reply(), "greeting")
+        if pool <= {"help", "topic", "topics", "ask", "question", "questions", "answer"}:
+            return Answer([self._offer()], "help")
+        return None
+
+    def answer(self, question: str) -> Answer:
+        """Answer one (possibly noisy, speech-recognised) question.
+
+        Returns:
+            The reply; ``kind == "empty"`` (no sentences) for an empty question.
+
+        """
+        small = self._small_talk(words(question))
+        if small is not None:
+            return small
+        query = " ".join(w for w in words(question) if w not in INTERJECTIONS)
+        found = self.index.top_passages(query, self.candidates)
+        if not found or found[0].score <= self.min_score:
+            return Answer([self.fallback_answer], "fallback", found)
+        sentences = split_sentences(found[0].passage.text)[: self.max_sentences]
+        return Answer(sentences, "knowledge", found)

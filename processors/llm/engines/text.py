@@ -1,0 +1,153 @@
+"""Text normalisation for knowledge-base retrieval: words, stopwords, stems, sound keys, markdown.
+
+Pure Python (no pipecat, no numpy). Both the knowledge base and the questions go through the same
+functions, so consistency matters more than linguistic accuracy.
+"""
+
+from __future__ import annotations
+
+import re
+
+STOPWORDS = frozenset(
+    """a about above after again against all also am an and any are aren as at be because been
+    before being below between both but by can cannot could couldn did didn do does doesn doing don
+    down during each either else ever every few for from further get gets got had hadn has hasn have
+    haven having he her here hers herself him himself his how i if in into is isn it its itself just
+    let lets like may me might more most much must mustn my myself need no nor not now of off on once
+    only or other ought our ours ourselves out over own please same shall she should shouldn so some
+    such tell than that the their theirs them themselves then there these they this those through to
+    too um uh under until up us very was wasn way we were weren what whats when where which while who
+    whom why will with won would wouldn yes yeah you your yours yourself yourselves s t d ll m re ve
+    know say said okay ok thing things something really actually""".split()
+)
+
+_WORD = re.compile(r"[a-z0-9]+")
+_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
+_LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
+_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_MARKUP = re.compile(r"(\*\*|__|\*|`)")
+
+
+def stem(word: str) -> str:
+    """Fold common English suffixes so that inflections of one word share a key.
+
+    Deliberately light (a few Porter-style rules): both the knowledge base and the query go
+    through the same function, so consistency matters more than linguistic accuracy.
+    """
+    w = word
+    if len(w) <= 3 or w.isdigit():
+        return w
+    if w.endswith("ies") and len(w) > 4:
+        w = w[:-3] + "y"
+    elif w.endswith("s") and not w.endswith(("ss", "us", "is")):
+        w = w[:-1]
+    for suffix, keep in (("ational", 5), ("ation", 4), ("ing", 3), ("ed", 3), ("ly", 4)):
+        if w.endswith(suffix) and len(w) - len(suffix) >= keep:
+            w = w[: -len(suffix)]
+            if suffix in ("ing", "ed") and len(w) > 3 and w[-1] == w[-2] and w[-1] not in "lsz":
+                w = w[:-1]  # running -> run
+            break
+    for suffix, keep in (("er", 5), ("al", 5)):  # renderer -> render, but render stays
+        if w.endswith(suffix) and len(w) - len(suffix) >= keep:
+            w = w[: -len(suffix)]
+            break
+    if w.endswith("e") and len(w) > 3:
+        w = w[:-1]
+    return w
+
+
+def sound_key(word: str) -> str:
+    """Return a rough phonetic key: ``sink`` and ``sync`` → ``snk``; ``presents`` → ``prsnts``.
+
+    Spelling rules in the spirit of Metaphone: soft/hard ``c``, ``ph``, ``ck``, ``x``, silent
+    ``kn``/``wr``/``gh``; vowels, ``h``, ``w`` and ``y`` are dropped after the first letter and
+    repeated letters collapse.
+    """
+    w = word.lower()
+    for a, b in (("ph", "f"), ("ck", "k"), ("gh", ""), ("qu", "kw"), ("x", "ks"), ("dg", "j")):
+        w = w.replace(a, b)
+    if w.startswith(("kn", "wr", "gn")):
+        w = w[1:]
+    w = re.sub(r"c(?=[eiy])", "s", w).replace("c", "k").replace("z", "s")
+    if not w:
+        return ""
+    tail = [ch for ch in w[1:] if ch not in "aeiouyhw"]
+    out = [w[0]]
+    for ch in tail:
+        if ch != out[-1]:
+            out.append(ch)
+    return "".join(out)
+
+
+def words(text: str) -> list[str]:
+    """Lowercased ``[a-z0-9]+`` words of ``text`` (apostrophes are dropped: ``what's`` → ``whats``)."""
+    return _WORD.findall(text.lower().replace("'", "").replace("\u2019", ""))
+
+
+def terms(text: str) -> list[str]:
+    """Index terms of ``text``: words minus stopwords, stemmed."""
+    return [stem(w) for w in words(text) if w not in STOPWORDS]
+
+
+def clean_markdown(text: str) -> str:
+    """Strip inline markdown (emphasis, code ticks, links) so the text can be spoken."""
+    return " ".join(_MARKUP.sub("", _LINK.sub(r"\1", text)).split())
+
+
+def split_markdown(text: str) -> list[tuple[str, str, str]]:
+    """Split one markdown document into ``(title, text, keywords)`` passages.
+
+    A passage is a paragraph or a run of list items under the nearest heading; fenced code is
+    attached (unspoken) to the passage before it, or to the next one at the start of a section.
+    """
+    out: list[tuple[str, str, str]] = []
+    title = ""
+    para: list[str] = []
+    is_list = False
+    code: list[str] = []
+    pending_code: list[str] = []
+    in_fence = False
+
+    def flush() -> None:
+        nonlocal para, pending_code, is_list
+        if is_list:  # list items become sentences when spoken
+            para = [i if i[-1:] in ".!?:;" else f"{i}." for i in para if i]
+        body = clean_markdown(" ".join(para))
+        if body:
+            out.append((title, body, " ".join(pending_code)))
+            pending_code = []
+        para, is_list = [], False
+
+    for line in text.splitlines():
+        if line.strip().startswith(("```", "~~~")):
+            if in_fence:
+                if out and not para:
+                    t, b, k = out[-1]
+                    out[-1] = (t, b, f"{k} {' '.join(code)}".strip())
+                else:
+                    pending_code.extend(code)
+                code = []
+            in_fence = not in_fence
+            continue
+        if in_fence:
+            code.append(line)
+            continue
+        heading = _HEADING.match(line)
+        if heading:
+            flush()
+            title = clean_markdown(heading.group(2))
+        elif not line.strip():
+            flush()
+        elif _LIST_ITEM.match(line):
+            if para and not is_list:
+                flush()  # a list right after a paragraph is its own passage
+            is_list = True
+            para.append(_LIST_ITEM.sub("", line).strip())
+        elif is_list and line[:1].isspace():
+            para[-1] = f"{para[-1]} {line.strip()}"  # continuation of a list item
+        else:
+            if is_list:
+                flush()
+            para.append(line.strip())
+    flush()
+    return out

@@ -1,0 +1,1 @@
+"""Perception engines: pure numpy/OpenCV/SDK code, no pipecat."""

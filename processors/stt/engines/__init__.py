@@ -1,0 +1,1 @@
+"""Speech-to-text engines: pure recognizers with no pipecat import."""

@@ -1,0 +1,1 @@
+"""Speech synthesis engines for the TTS stage (no pipecat imports)."""

@@ -1,0 +1,165 @@
+"""TranscriptObserver: turns and per-turn timings from the frames a conversation produces."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pipecat.frames.frames import (
+    BotStartedSpeakingFrame,
+    BotStoppedSpeakingFrame,
+    InterruptionFrame,
+    LLMFullResponseStartFrame,
+    LLMTextFrame,
+    TranscriptionFrame,
+    TTSAudioRawFrame,
+    TTSTextFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
+)
+from pipecat.observers.base_observer import FramePushed
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+
+from presence.framework.observers import TranscriptObserver
+
+DOWN, UP = FrameDirection.DOWNSTREAM, FrameDirection.UPSTREAM
+
+
+class Script:
+    """Pushes frames into an observer at given session times (ms), like a pipeline would."""
+
+    def __init__(self):
+        self.t_ms = 0.0
+        self.observer = TranscriptObserver(clock=lambda _instant: self.t_ms / 1000)
+        self.a, self.b = FrameProcessor(name="a"), FrameProcessor(name="b")
+
+    async def at(self, t_ms: float, frame, direction=DOWN):
+        self.t_ms = t_ms
+        await self.observer.on_push_frame(FramePushed(self.a, self.b, frame, direction, 0))
+        return frame
+
+
+def audio():
+    return TTSAudioRawFrame(b"\x00\x01" * 240, 24000, 1)
+
+
+def word(text: str) -> TTSTextFrame:
+    return TTSTextFrame(text, "word")
+
+
+def transcript(text: str) -> TranscriptionFrame:
+    return TranscriptionFrame(text, "user", "")
+
+
+async def bot_speaks(s: Script, start_ms: float, stop_ms: float, words: list[str]):
+    await s.at(start_ms, audio())
+    await s.at(start_ms, BotStartedSpeakingFrame())
+    await s.at(start_ms, BotStartedSpeakingFrame(), UP)  # the upstream sibling: not a second start
+    for i, w in enumerate(words):
+        await s.at(start_ms + 10 * (i + 1), word(w))
+    await s.at(stop_ms, BotStoppedSpeakingFrame())
+
+
+async def test_greeting_then_one_exchange_gives_ordered_turns_and_timings():
+    s = Script()
+    await bot_speaks(s, 100, 900, ["Hi,", "ask", "me."])
+    await s.at(1000, VADUserStartedSpeakingFrame())
+    await s.at(1050, UserStartedSpeakingFrame())
+    await s.at(2400, VADUserStoppedSpeakingFrame(stop_secs=0.4))
+    await s.at(2500, transcript("what is presence"))
+    await s.at(2600, UserStoppedSpeakingFrame())
+    await s.at(2700, LLMFullResponseStartFrame())
+    await s.at(2800, LLMTextFrame("A frame"))
+    await s.at(2850, LLMTextFrame("work."))
+    await s.at(3000, audio())
+    await bot_speaks(s, 3100, 4000, ["A", "framework."])
+
+    report = s.observer.report()
+    assert [(t["role"], t["content"]) for t in report["turns"]] == [
+        ("assistant", "Hi, ask me."),
+        ("user", "what is presence"),
+        ("assistant", "A framework."),
+    ]
+    assert report["turns"][1]["started_ms"] == 1000 and report["turns"][1]["ended_ms"] == 2000
+    assert report["turns"][2]["ended_ms"] == 4000
+    assert report["timings"] == [
+        {
+            "turn": 1,
+            "user_started_speaking_ms": 1000,
+            "user_stopped_speaking_ms": 2000,
+            "transcript_final_ms": 2500,
+            "llm_first_token_ms": 2800,
+            "tts_first_audio_ms": 3000,
+            "bot_started_speaking_ms": 3100,
+            "voice_to_voice_ms": 1100,
+        }
+    ]
+
+
+async def test_a_frame_seen_at_several_hops_counts_once():
+    s = Script()
+    await s.at(0, VADUserStartedSpeakingFrame())
+    said = await s.at(500, transcript("hello"))
+    await s.at(600, said)  # the same frame, pushed on by the next processor
+    await bot_speaks(s, 900, 1500, ["hi"])
+    first = s.observer.report()["turns"][0]
+    assert first == {"role": "user", "content": "hello", "started_ms": 0, "ended_ms": 900}
+
+
+async def test_user_resuming_before_the_answer_continues_the_same_turn():
+    s = Script()
+    await s.at(0, VADUserStartedSpeakingFrame())
+    await s.at(800, VADUserStoppedSpeakingFrame(stop_secs=0.2))
+    await s.at(900, transcript("tell me"))
+    await s.at(1000, VADUserStartedSpeakingFrame())
+    await s.at(2000, VADUserStoppedSpeakingFrame(stop_secs=0.2))
+    await s.at(2100, transcript("about pricing"))
+    await bot_speaks(s, 2500, 3000, ["Sure."])
+    report = s.observer.report()
+    assert [t["content"] for t in report["turns"]] == ["tell me about pricing", "Sure."]
+    (timing,) = report["timings"]
+    assert timing["user_started_speaking_ms"] == 0
+    assert timing["user_stopped_speaking_ms"] == 1800
+    assert timing["transcript_final_ms"] == 2100
+    assert timing["voice_to_voice_ms"] == 700
+
+
+async def test_llm_text_stands_in_when_no_tts_reports_words_and_barge_in_is_marked():
+    s = Script()
+    await s.at(0, VADUserStartedSpeakingFrame())
+    await s.at(700, VADUserStoppedSpeakingFrame(stop_secs=0.2))
+    await s.at(750, transcript("hi"))
+    await s.at(800, LLMFullResponseStartFrame())
+    for i, token in enumerate(["Hel", "lo", " there", "."]):
+        await s.at(810 + i, LLMTextFrame(token))
+    await s.at(900, audio())
+    await s.at(950, BotStartedSpeakingFrame())
+    await s.at(1200, VADUserStartedSpeakingFrame())
+    await s.at(1210, InterruptionFrame())
+    await s.at(1250, BotStoppedSpeakingFrame())
+    await s.at(1900, VADUserStoppedSpeakingFrame(stop_secs=0.2))
+    await s.at(2000, transcript("wait"))
+    report = s.observer.report()
+    assert [(t["role"], t["content"]) for t in report["turns"]] == [
+        ("user", "hi"),
+        ("assistant", "Hello there."),
+        ("user", "wait"),
+    ]
+    assert report["turns"][1]["interrupted"] is True
+    assert [t["voice_to_voice_ms"] for t in report["timings"]] == [450, None]
+    assert report["timings"][1]["user_started_speaking_ms"] == 1200
+
+
+async def test_without_a_clock_times_come_from_the_pipeline_clock(tmp_path):
+    observer = TranscriptObserver()
+    a, b = FrameProcessor(), FrameProcessor()
+    await observer.on_push_frame(
+        FramePushed(a, b, VADUserStartedSpeakingFrame(), DOWN, 250_000_000)
+    )
+    await observer.on_push_frame(FramePushed(a, b, transcript("hey"), DOWN, 900_000_000))
+    path = observer.write_json(tmp_path / "sub" / "t.json")
+    data = json.loads(path.read_text())
+    assert data["turns"][0]["started_ms"] == pytest.approx(250)
+    assert data["timings"][0]["transcript_final_ms"] == pytest.approx(900)
