@@ -78,6 +78,153 @@ def providers() -> None:
     Console().print(table)
 
 
+@app.command()
+def run(
+    pipeline: Annotated[
+        Path, typer.Argument(help="Pipeline YAML file (default: the offline pipelines/local.yaml).")
+    ] = DEFAULT_PIPELINE,
+    input_: Annotated[
+        Path | None,
+        typer.Option("--input", help="A WAV used as the user's microphone (file transport)."),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", help="MP4 to write (with --input); JSON beside it.")
+    ] = None,
+    camera: Annotated[
+        Path | None, typer.Option("--camera", help="A .y4m or .mp4 used as the user's camera.")
+    ] = None,
+    fast: Annotated[
+        bool, typer.Option("--fast", help="Feed the input faster than real time (file transport).")
+    ] = False,
+    host: Annotated[str | None, typer.Option(help="Interface for the browser page.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port for the browser page.")] = None,
+    set_: SetOption = None,
+    verbose: Verbose = 0,
+) -> None:
+    """Run a pipeline: serve the browser page, join a room, or process files with --input."""
+    setup_logging(verbose)
+    from presence.framework import runtime
+
+    try:
+        loaded = _load(pipeline, set_)
+        if input_ is not None or output is not None:
+            if input_ is None or output is None:
+                raise typer.BadParameter("--input and --output go together")
+            from presence.transports.file.session import run_file_session
+
+            report = asyncio.run(
+                run_file_session(loaded, input_, output, camera=camera, fast=fast)
+            )
+            _print_file_report(report, output)
+            return
+        kind = getattr(loaded.transport, "kind", "webrtc")
+        if kind == "file":
+            raise typer.BadParameter("this pipeline's transport is 'file': pass --input and --output")
+        if kind == "webrtc":
+
+            def ready(url: str) -> None:
+                console.print(f"[bold green]presence[/] {loaded.persona.name} is live at [bold]{url}[/]")
+                typer.echo(url)
+
+            asyncio.run(runtime.serve_browser(loaded, host=host, port=port, on_ready=ready))
+        else:
+            asyncio.run(runtime.run_single_transport(loaded))
+    except PresenceError as exc:
+        raise fail(exc) from None
+    except KeyboardInterrupt:
+        console.print("stopped")
+
+
+def _print_file_report(report: dict, output: Path) -> None:
+    turns = report.get("turns", [])
+    for turn in turns:
+        console.print(f"[bold]{turn['role']}:[/] {turn['content']}", highlight=False)
+    v2v = [t["voice_to_voice_ms"] for t in report.get("timings", []) if t.get("voice_to_voice_ms")]
+    if v2v:
+        console.print(f"voice-to-voice: {', '.join(f'{v:.0f} ms' for v in v2v)}")
+    console.print(f"wrote {output} and {output.with_suffix('.json')}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="Where the database, replicas and recordings live.")
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option("--database-url", envvar="PRESENCE_DATABASE_URL", help="SQLAlchemy URL."),
+    ] = None,
+    verbose: Verbose = 0,
+) -> None:
+    """Start the conversations service (REST API under /v2, webhooks, sessions)."""
+    setup_logging(verbose)
+    from presence.service.cli import serve as serve_service
+
+    try:
+        serve_service(host=host, port=port, data_dir=data_dir, database_url=database_url)
+    except PresenceError as exc:
+        raise fail(exc) from None
+
+
+PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+
+
+@bench_app.command("renderer", context_settings=PASSTHROUGH, add_help_option=False)
+def bench_renderer(ctx: typer.Context) -> None:
+    """Renderer fps, lateness, drift and lip-sync lag (--provider --size --seconds --device --json)."""
+    setup_logging(0)
+    from presence.benchmarks.renderer import main as bench_main
+
+    try:
+        bench_main(list(ctx.args))
+    except PresenceError as exc:
+        raise fail(exc) from None
+
+
+@bench_app.command("retrieval", context_settings=PASSTHROUGH, add_help_option=False)
+def bench_retrieval(ctx: typer.Context) -> None:
+    """Knowledge-base retrieval time on a synthetic base (--passages --queries --json)."""
+    setup_logging(0)
+    from presence.benchmarks.retrieval import main as bench_main
+
+    bench_main(list(ctx.args))
+
+
+@bench_app.command("perception")
+def bench_perception(
+    seconds: Annotated[float, typer.Option(help="Length of the scripted camera clip.")] = 8.0,
+    every_ms: Annotated[int, typer.Option(help="Sampling period of the camera.")] = 200,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here.")] = None,
+) -> None:
+    """Perception engine cost per frame, and audio lateness with perception on vs off."""
+    setup_logging(0)
+    import json
+
+    from presence.benchmarks.perception import run_perception_benchmark
+
+    report = run_perception_benchmark(seconds=seconds, every_ms=every_ms)
+    if json_out:
+        json_out.write_text(json.dumps(report, indent=2))
+
+
+@replica_app.command("create")
+def replica_create(
+    source: Annotated[Path, typer.Argument(help="A portrait image or a short video of one face.")],
+    name: Annotated[str | None, typer.Option(help="Name of the replica.")] = None,
+    cache_dir: Annotated[Path | None, typer.Option(help="Replica cache folder.")] = None,
+) -> None:
+    """Register a replica: find the face, precompute what the renderer needs, cache it."""
+    setup_logging(0)
+    from presence.processors.renderer.replica import create_replica_cli
+
+    try:
+        create_replica_cli(source, name, cache_dir)
+    except PresenceError as exc:
+        raise fail(exc) from None
+
+
 def main() -> None:
     """Entry point of the ``presence`` script."""
     app()

@@ -34,7 +34,7 @@ from presence.framework.yamlio import describe_validation_error, read_yaml, vali
 DEFAULT_STAGES: dict[str, dict[str, Any]] = {
     "vad": {"provider": "silero"},
     "turn": {"provider": "smart-turn"},
-    "renderer": {"provider": "still"},
+    "renderer": {"provider": "warp"},
     "perception": {"provider": "off"},
 }
 REQUIRED_STAGES = ("stt", "llm", "tts")

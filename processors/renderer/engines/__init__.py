@@ -1,0 +1,1 @@
+"""Renderer engines: pure numpy/torch, no pipecat."""

@@ -1,0 +1,338 @@
+"""The renderer processor: owns the A/V clock between the TTS and the output transport.
+
+It consumes the TTS's ``OutputAudioRawFrame``/``TTSAudioRawFrame`` (with optional
+``metadata["visemes"]``) and, every ``1/fps``, pushes one ``OutputImageRawFrame`` followed by
+exactly the audio of that frame's period — speech as ``TTSAudioRawFrame`` while there is speech,
+silence as a plain ``OutputAudioRawFrame`` between turns (so pipecat's bot-speaking logic is
+unaffected). Audio and video durations are therefore equal by construction (see
+``engines/base.py`` for the exact sample split). Other downstream data and control frames
+(``TTSStoppedFrame``, text, …) leave in order with the audio they followed, so the transport's
+"bot stopped speaking" comes after the last word is played, not when it was synthesised.
+
+Clock: in real-time mode a task ticks at ``t0 + k/fps``; when rendering falls behind it repeats the
+last image for the missed ticks (their audio still leaves, never delayed further or dropped). Idle
+frames flow between turns; ``UserStartedSpeakingFrame``/``UserStoppedSpeakingFrame`` switch the face
+to listening nods; ``InterruptionFrame`` drops queued speech at once, so the next tick (within one
+frame period) is a listening frame. In offline mode (``realtime=False``, the file transport's
+``--fast``) frames are made as soon as audio arrives and idle frames are not generated.
+
+Rendering runs on one worker thread; the event loop only moves frames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+from loguru import logger
+from pipecat.audio.utils import create_stream_resampler
+from pipecat.frames.frames import (
+    CancelFrame,
+    EndFrame,
+    Frame,
+    InterruptionFrame,
+    OutputAudioRawFrame,
+    OutputImageRawFrame,
+    StartFrame,
+    SystemFrame,
+    TTSAudioRawFrame,
+    TTSStartedFrame,
+    TTSStoppedFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+)
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+
+from presence.processors.renderer.engines.base import RenderedFrame, RendererEngine
+
+
+@dataclass
+class RendererStats:
+    """What the clock measured (read by the benchmark and tests).
+
+    Attributes:
+        frames: Video frames pushed.
+        rendered: Frames drawn by the engine (the rest repeated the previous image).
+        repeated: Frames that repeated the previous image because rendering fell behind.
+        audio_samples: Audio samples pushed (speech and silence).
+        speech_samples: Speech samples pushed.
+        lateness_s: Per pushed frame, push time minus due time (real-time mode only).
+        first_speech_latency_s: First speech audio in → first speaking frame out, per turn.
+    """
+
+    frames: int = 0
+    rendered: int = 0
+    repeated: int = 0
+    audio_samples: int = 0
+    speech_samples: int = 0
+    lateness_s: list[float] = field(default_factory=list)
+    first_speech_latency_s: list[float] = field(default_factory=list)
+
+
+class RendererProcessor(FrameProcessor):
+    """Lip-synced video from TTS audio, one frame per ``1/fps`` of audio.
+
+    Args:
+        engine: A prepared ``RendererEngine`` (its fps and sample rate set the clock).
+        realtime: Tick on the wall clock (live transports) or render as audio arrives (offline).
+        idle_audio: Push silence with idle frames so audio and video stay paired end to end;
+            required by the output sync (see ``output_sync.py``).
+        sync_with_audio: Mark images ``sync_with_audio`` so pipecat's output shows each image when
+            the audio before it has been played (see ``output_sync.py``).
+        keep_images: Keep every pushed image's mouth opening in ``self.mouth_trace`` (benchmarks).
+    """
+
+    def __init__(
+        self,
+        engine: RendererEngine,
+        *,
+        realtime: bool = True,
+        idle_audio: bool = True,
+        sync_with_audio: bool = True,
+        keep_images: bool = False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self._engine = engine
+        self._fps = engine.fps
+        self._rate = engine.sample_rate
+        self._realtime = realtime
+        self._idle_audio = idle_audio
+        self._sync = sync_with_audio
+        self._keep = keep_images
+        self.stats = RendererStats()
+        self.mouth_trace: list[tuple[float, bool]] = []
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="renderer")
+        self._lock = threading.Lock()  # guards _inbox and _interrupt (never held while drawing)
+        self._inbox: deque[tuple[bytes, list | None]] = deque()
+        self._interrupt = False
+        self._epoch = 0
+        self._pending: deque[tuple[int, Frame]] = deque()  # (audio position, frame) held in order
+        self._received = 0  # speech samples received (after resampling)
+        self._sent = 0  # speech samples pushed out
+        self._resampler = create_stream_resampler()
+        self._clock_task: asyncio.Task | None = None
+        self._last_image: bytes | None = None
+        self._context_id: str | None = None
+        self._tts_done = True
+        self._speaking = False
+        self._speech_arrived_at: float | None = None
+        self._hold_since: float | None = None
+        self._idle_event = asyncio.Event()
+
+    # ----------------------------------------------------------------- frames
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        """Consume TTS audio; hold other downstream frames in order with it (see module doc)."""
+        await super().process_frame(frame, direction)
+        if isinstance(frame, StartFrame):
+            await self.push_frame(frame, direction)
+            if self._realtime and not self._clock_task:
+                self._clock_task = self.create_task(self._clock(), "renderer_clock")
+        elif isinstance(frame, (EndFrame, CancelFrame)):
+            if isinstance(frame, EndFrame):
+                await self._drain()
+            await self._stop()
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, InterruptionFrame):
+            self._interrupt_now()
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, UserStartedSpeakingFrame):
+            self._engine.set_listening(True)
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, UserStoppedSpeakingFrame):
+            self._engine.set_listening(False)
+            await self.push_frame(frame, direction)
+        elif direction == FrameDirection.DOWNSTREAM and self._is_ours(frame):
+            await self._accept_audio(frame)
+        elif isinstance(frame, SystemFrame) or direction == FrameDirection.UPSTREAM:
+            await self.push_frame(frame, direction)
+        else:
+            if isinstance(frame, TTSStartedFrame):
+                self._tts_done = False
+                self._context_id = getattr(frame, "context_id", None) or self._context_id
+            elif isinstance(frame, TTSStoppedFrame):
+                self._tts_done = True
+            if self._pending or self._received > self._sent:
+                self._pending.append((self._received, frame))
+                if not self._realtime and isinstance(frame, TTSStoppedFrame):
+                    await self._offline_render(final=True)  # the utterance's last partial frame
+            else:
+                await self.push_frame(frame, direction)
+
+    @staticmethod
+    def _is_ours(frame: Frame) -> bool:
+        return isinstance(frame, OutputAudioRawFrame) and frame.transport_destination is None
+
+    async def _accept_audio(self, frame: OutputAudioRawFrame) -> None:
+        audio = frame.audio
+        if frame.num_channels > 1:
+            pcm = np.frombuffer(audio, np.int16).reshape(-1, frame.num_channels)
+            audio = pcm.mean(axis=1).astype(np.int16).tobytes()
+        if frame.sample_rate != self._rate:
+            audio = await self._resampler.resample(audio, frame.sample_rate, self._rate)
+        if not audio:
+            return
+        if isinstance(frame, TTSAudioRawFrame) and frame.context_id:
+            self._context_id = frame.context_id
+        if self._speech_arrived_at is None:
+            self._speech_arrived_at = time.monotonic()
+        self._tts_done = False if isinstance(frame, TTSAudioRawFrame) else self._tts_done
+        visemes = frame.metadata.get("visemes") if frame.metadata else None
+        with self._lock:
+            self._inbox.append((audio, visemes))
+        self._received += len(audio) // 2
+        if not self._realtime:
+            await self._offline_render(final=False)
+
+    def _interrupt_now(self) -> None:
+        with self._lock:
+            self._inbox.clear()
+            self._interrupt = True
+        self._epoch += 1
+        self._pending = deque((p, f) for p, f in self._pending if not f.interruptible)
+        self._sent = self._received
+        self._speech_arrived_at = None
+        self._tts_done = True
+
+    # ------------------------------------------------------------------ clock
+
+    def _work(self, skip: int, hold: bool) -> list[RenderedFrame]:
+        """On the render thread: apply queued input, then make ``skip`` undrawn frames + one."""
+        with self._lock:
+            if self._interrupt:
+                self._engine.interrupt()
+                self._interrupt = False
+            inbox, self._inbox = self._inbox, deque()
+        for audio, visemes in inbox:
+            self._engine.push_audio(np.frombuffer(audio, np.int16), self._rate, visemes)
+        frames = self._engine.next_frames(skip, render=False) if skip else []
+        return frames + self._engine.next_frames(1, hold=hold)
+
+    def _should_hold(self) -> bool:
+        """Wait (at most the engine's look-ahead plus a period) for speech to fill a frame."""
+        engine = self._engine
+        need = engine.samples_in_frame(engine.frame_index) + int(engine.look_ahead_s * self._rate)
+        queued = self._received - self._sent
+        if self._speaking or queued == 0 or queued >= need or self._tts_done:
+            self._hold_since = None
+            return False
+        now = time.monotonic()
+        self._hold_since = self._hold_since or now
+        return now - self._hold_since < engine.look_ahead_s + 1.0 / self._fps
+
+    async def _clock(self) -> None:
+        loop = asyncio.get_running_loop()
+        period = 1.0 / self._fps
+        t0, k = time.monotonic(), 0
+        while True:
+            due = t0 + k * period
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            behind = int(max(0.0, time.monotonic() - due) / period)
+            if behind > 5 * self._fps or self._last_image is None:
+                if behind > 5 * self._fps:  # a stall of seconds (suspended host): restart
+                    t0, k = time.monotonic(), 0
+                    due = t0
+                behind = 0
+            epoch = self._epoch
+            frames = await loop.run_in_executor(
+                self._executor, self._work, behind, self._should_hold()
+            )
+            if epoch != self._epoch:  # interrupted while drawing: this speech is void
+                frames = [
+                    RenderedFrame(f.index, f.pts, f.image, np.zeros_like(f.audio), False, 0.0, 0)
+                    for f in frames
+                ]
+            for i, rendered in enumerate(frames):
+                await self._emit(rendered, due + i * period)
+            k += len(frames)
+            if self._received == self._sent and not self._pending:
+                self._idle_event.set()
+
+    async def _offline_render(self, final: bool) -> None:
+        """Offline: make every frame whose audio is complete (and, when ``final``, the rest)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            queued = self._received - self._sent
+            need = self._engine.samples_in_frame(self._engine.frame_index)
+            if queued <= 0 or (queued < need and not final):
+                break
+            frames = await loop.run_in_executor(self._executor, self._work, 0, False)
+            for rendered in frames:
+                await self._emit(rendered, None)
+        await self._release(self._received if final else self._sent)
+
+    async def _emit(self, rendered: RenderedFrame, due: float | None) -> None:
+        if rendered.image is not None:
+            self._last_image = rendered.image.tobytes()
+            self.stats.rendered += 1
+        elif self._last_image is not None:
+            self.stats.repeated += 1
+        else:  # cannot happen: the clock never skips before the first drawn frame
+            self._last_image = bytes(self._engine.width * self._engine.height * 3)
+        image = OutputImageRawFrame(
+            self._last_image, (self._engine.width, self._engine.height), "RGB"
+        )
+        image.sync_with_audio = self._sync
+        await self.push_frame(image)
+        speech = int(rendered.speaking) * rendered.audio.size
+        if rendered.speaking:
+            if not self._speaking and self._speech_arrived_at is not None:
+                self.stats.first_speech_latency_s.append(time.monotonic() - self._speech_arrived_at)
+            self._speaking = True
+            audio = TTSAudioRawFrame(
+                rendered.audio.tobytes(), self._rate, 1, context_id=self._context_id
+            )
+            await self.push_frame(audio)
+        else:
+            if self._speaking:
+                self._speech_arrived_at = None
+            self._speaking = False
+            if self._idle_audio:
+                await self.push_frame(OutputAudioRawFrame(rendered.audio.tobytes(), self._rate, 1))
+        self._sent = min(self._received, self._sent + rendered.speech_samples)
+        self.stats.frames += 1
+        self.stats.audio_samples += rendered.audio.size
+        self.stats.speech_samples += speech
+        if due is not None:
+            self.stats.lateness_s.append(time.monotonic() - due)
+        if self._keep:
+            self.mouth_trace.append((rendered.mouth_open, rendered.speaking))
+        await self._release(self._sent)
+
+    async def _release(self, position: int) -> None:
+        while self._pending and self._pending[0][0] <= position:
+            _, frame = self._pending.popleft()
+            await self.push_frame(frame)
+
+    # ------------------------------------------------------------- lifecycle
+
+    async def _drain(self) -> None:
+        """Before ``EndFrame``: let queued speech (and the frames held with it) play out."""
+        if not self._realtime:
+            await self._offline_render(final=True)
+            return
+        while self._clock_task and (self._received > self._sent or self._pending):
+            self._idle_event.clear()
+            try:
+                await asyncio.wait_for(self._idle_event.wait(), timeout=1.0)
+            except TimeoutError:
+                logger.debug("renderer: still draining speech before EndFrame")
+
+    async def _stop(self) -> None:
+        if self._clock_task:
+            await self.cancel_task(self._clock_task)
+            self._clock_task = None
+
+    async def cleanup(self):
+        """Stop the clock and the render thread."""
+        await self._stop()
+        self._executor.shutdown(wait=False)
+        await super().cleanup()

@@ -1,0 +1,153 @@
+"""The renderer processor under pipecat's run_test: pairing, idle flow, interruption, drift."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers.renderer_signals import speech_like
+from pipecat.frames.frames import (
+    InterruptionFrame,
+    OutputAudioRawFrame,
+    OutputImageRawFrame,
+    TTSAudioRawFrame,
+    TTSStartedFrame,
+    TTSStoppedFrame,
+    UserStartedSpeakingFrame,
+)
+from pipecat.tests.utils import SleepFrame, run_test
+
+from presence.processors.renderer.engines.still import StillEngine
+from presence.processors.renderer.engines.warp import WarpEngine
+from presence.processors.renderer.processor import RendererProcessor
+
+
+def tts_frames(audio: np.ndarray, rate: int, chunk_s: float = 0.1, rng=None) -> list:
+    frames, i = [], 0
+    while i < audio.size:
+        n = int(chunk_s * rate) if rng is None else int(rng.integers(50, int(chunk_s * rate)))
+        frames.append(TTSAudioRawFrame(audio[i : i + n].tobytes(), rate, 1, context_id="c1"))
+        i += n
+    return frames
+
+
+def audio_of(frames, cls=OutputAudioRawFrame) -> np.ndarray:
+    parts = [np.frombuffer(f.audio, np.int16) for f in frames if isinstance(f, cls)]
+    return np.concatenate(parts) if parts else np.zeros(0, np.int16)
+
+
+def mouth_box(replica, size):
+    g = replica.geometry
+    mx, my, mw = (v * size for v in (g["mouth"][0], g["mouth"][1], g["mouth_width"]))
+    return slice(int(my - 0.3 * mw), int(my + 0.6 * mw)), slice(
+        int(mx - 0.6 * mw), int(mx + 0.6 * mw)
+    )
+
+
+async def test_speech_frames_carry_their_audio_and_the_mouth_moves(replica):
+    engine = WarpEngine(96, 25, 24000, seed=0)
+    engine.prepare(replica)
+    proc = RendererProcessor(engine)
+    speech = speech_like(1.2, 24000)
+    sent = [TTSStartedFrame(), *tts_frames(speech, 24000), TTSStoppedFrame(), SleepFrame(2.2)]
+    down, _ = await run_test(proc, frames_to_send=sent)
+    images = [f for f in down if isinstance(f, OutputImageRawFrame)]
+    audios = [f for f in down if isinstance(f, OutputAudioRawFrame)]
+    assert len(images) == len(audios)  # one image per period, each followed by its audio
+    assert all(
+        isinstance(down[i + 1], OutputAudioRawFrame) for i, f in enumerate(down[:-1]) if f in images
+    )
+    assert all(f.sync_with_audio and f.size == (96, 96) for f in images)
+    total = audio_of(down)
+    assert total.size == sum(engine.samples_in_frame(k) for k in range(len(images)))
+    spoken = audio_of(down, TTSAudioRawFrame)
+    assert np.array_equal(spoken[: speech.size], speech) and not spoken[speech.size :].any()
+    # the transport hears "TTS stopped" only after the last word has left
+    last_speech = max(i for i, f in enumerate(down) if isinstance(f, TTSAudioRawFrame))
+    assert [i for i, f in enumerate(down) if isinstance(f, TTSStoppedFrame)][0] > last_speech
+    # pixels: the mouth moves more while speaking than in the idle frames after
+    box = mouth_box(replica, 96)
+    talking = [
+        i for i, f in enumerate(images) if isinstance(down[down.index(f) + 1], TTSAudioRawFrame)
+    ]
+    crops = np.stack(
+        [np.frombuffer(f.image, np.uint8).reshape(96, 96, 3)[box] for f in images]
+    ).astype(float)
+    change = np.abs(np.diff(crops, axis=0)).mean(axis=(1, 2, 3))
+    idle_from = talking[-1] + 6
+    assert len(change) - idle_from > 10
+    assert change[talking[0] : talking[-1]].mean() > 3 * change[idle_from:].mean()
+
+
+async def test_idle_frames_flow_at_the_frame_rate_without_audio(replica):
+    engine = StillEngine(32, 25, 24000)
+    engine.prepare(replica)
+    proc = RendererProcessor(engine)
+    down, _ = await run_test(proc, frames_to_send=[SleepFrame(1.0)])
+    images = [f for f in down if isinstance(f, OutputImageRawFrame)]
+    assert 18 <= len(images) <= 32  # ~25 in one second of wall clock, whatever the load
+    silence = [f for f in down if isinstance(f, OutputAudioRawFrame)]
+    assert len(silence) == len(images)
+    assert not any(isinstance(f, TTSAudioRawFrame) for f in silence)  # not "bot speaking"
+    assert not audio_of(down).any()
+
+
+async def test_interruption_stops_speech_within_one_frame(replica):
+    engine = StillEngine(32, 25, 24000)
+    engine.prepare(replica)
+    proc = RendererProcessor(engine)
+    sent = [
+        *tts_frames(speech_like(3.0, 24000), 24000),
+        SleepFrame(0.4),
+        InterruptionFrame(),
+        UserStartedSpeakingFrame(),
+        SleepFrame(0.4),
+    ]
+    down, _ = await run_test(proc, frames_to_send=sent)
+    cut = next(i for i, f in enumerate(down) if isinstance(f, InterruptionFrame))
+    after = [f for f in down[cut:] if isinstance(f, TTSAudioRawFrame)]
+    assert len(after) <= 1  # at most the frame being drawn when the interruption came
+    before = audio_of(down[:cut], TTSAudioRawFrame).size
+    assert 0.2 * 24000 < before < 0.8 * 24000  # it had been speaking, in real time
+    assert (
+        len([f for f in down[cut:] if isinstance(f, OutputImageRawFrame)]) >= 6
+    )  # face still live
+
+
+async def test_zero_drift_over_ten_minutes_at_16k_30fps(replica):
+    """600 s of audio in ragged chunks, offline: audio and video durations agree to the sample."""
+    engine = StillEngine(16, 30, 16000)
+    engine.prepare(replica)
+    proc = RendererProcessor(engine, realtime=False, sync_with_audio=False)
+    rng = np.random.default_rng(1)
+    audio = (rng.standard_normal(600 * 16000) * 3000).astype(np.int16)
+    sent = tts_frames(audio, 16000, chunk_s=1.0, rng=rng)
+    down, _ = await run_test(proc, frames_to_send=sent)
+    images = sum(isinstance(f, OutputImageRawFrame) for f in down)
+    out = audio_of(down)
+    assert images == 18000  # 600 s × 30 fps
+    assert out.size == audio.size == images * 16000 // 30  # drift: 0 samples
+    assert np.array_equal(out, audio)
+
+
+async def test_other_sample_rates_are_resampled(replica):
+    engine = StillEngine(16, 25, 24000)
+    engine.prepare(replica)
+    proc = RendererProcessor(engine, realtime=False)
+    down, _ = await run_test(proc, frames_to_send=tts_frames(speech_like(1.0, 16000), 16000))
+    out = audio_of(down, TTSAudioRawFrame)
+    assert abs(out.size - 24000) <= 960  # one frame of padding at most
+    assert all(f.sample_rate == 24000 for f in down if isinstance(f, OutputAudioRawFrame))
+
+
+@pytest.mark.parametrize("fps", [25, 30])
+async def test_offline_frames_cover_all_audio(replica, fps):
+    engine = StillEngine(16, fps, 24000)
+    engine.prepare(replica)
+    proc = RendererProcessor(engine, realtime=False)
+    speech = speech_like(2.05, 24000)
+    down, _ = await run_test(
+        proc, frames_to_send=[TTSStartedFrame(), *tts_frames(speech, 24000), TTSStoppedFrame()]
+    )
+    images = sum(isinstance(f, OutputImageRawFrame) for f in down)
+    assert images == int(np.ceil(speech.size * fps / 24000))
+    assert isinstance(down[-1], TTSStoppedFrame)
