@@ -93,6 +93,7 @@ def build_session(
     observers: Sequence[BaseObserver] = (),
     idle_timeout_secs: float | None = None,
     enable_rtvi: bool | None = None,
+    extras: dict[str, Any] | None = None,
 ) -> Session:
     """Build the pipeline and its worker for one conversation over ``transport``.
 
@@ -103,6 +104,8 @@ def build_session(
         observers: Extra observers (transcripts, latency) attached to the worker.
         idle_timeout_secs: Cancel the worker after this long without activity; None disables.
         enable_rtvi: Force RTVI on or off; None keeps pipecat's default.
+        extras: Values shared with the factories through ``BuildContext.extras``
+            (e.g. ``camera_fps`` from the file transport).
 
     Returns:
         The session, ready for ``WorkerRunner``.
@@ -111,6 +114,7 @@ def build_session(
         ConfigError: A stage built something of the wrong kind.
     """
     ctx = make_context(loaded, fast=fast)
+    ctx.extras.update(extras or {})
     stages = {name: build_stage(cfg, ctx) for name, cfg in loaded.stages.items()}
 
     messages = []

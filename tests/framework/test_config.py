@@ -151,8 +151,12 @@ def test_missing_persona_file(tmp_path, repo):
 
 def test_set_override_is_validated_like_the_file(repo):
     local = repo / "pipelines/local.yaml"
-    loaded = load_pipeline(local, ["stages.turn.provider=speech-timeout"])
+    loaded = load_pipeline(local, ["stages.turn={provider: speech-timeout, user_speech_timeout: 0.4}"])
     assert loaded.stages["turn"].provider.name == "speech-timeout"
+    assert loaded.stages["turn"].params.user_speech_timeout == 0.4
+    # swapping only the provider keeps the old provider's keys, which the new one rejects by name
+    with pytest.raises(ConfigError, match=r"stages\.turn\.stop_secs.*unknown key"):
+        load_pipeline(local, ["stages.turn.provider=speech-timeout"])
     loaded = load_pipeline(local, ["stages.vad.stop_secs=0.5"])
     assert loaded.stages["vad"].params.stop_secs == 0.5
     with pytest.raises(ConfigError, match=r"stages\.vad\.stop_secs"):

@@ -1,0 +1,1 @@
+"""Latency benchmark: scripted users, a timestamping transport, observers and reports."""

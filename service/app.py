@@ -1,0 +1,175 @@
+"""The FastAPI app of the conversations service.
+
+``create_app(settings, launcher=None)`` wires the database (versioned schema), the webhook outbox
+worker, the session supervisor and the routes:
+
+- ``/v2/personas``, ``/v2/replicas``, ``/v2/conversations``, ``/v2/usage``: need ``x-api-key``;
+- ``/c/{conversation_id}/``: the browser page bound to a live conversation, and its SmallWebRTC
+  signalling under ``/c/{id}/api/``. These are opened by the person joining the call, who has no
+  API key: the unguessable conversation id is the capability (as a meeting link is);
+- ``/openapi.json``: the API description (also written to ``service/openapi.json``).
+"""
+
+from __future__ import annotations
+
+import html
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse, RedirectResponse
+from loguru import logger
+from sqlalchemy import select
+
+from presence.service.db import ReplicaRow, default_database_url, init_db, make_engine
+from presence.service.routes import conversations, personas, replicas
+from presence.service.settings import ServiceSettings
+from presence.service.supervisor import SessionLauncher, Supervisor
+from presence.service.webhooks import OutboxWorker
+
+API_VERSION = "2.0.0"
+DESCRIPTION = """Self-hosted conversational video: personas, replicas and conversations with the
+nouns and fields of Tavus CVI. Every `/v2` route needs an `x-api-key` header. Webhooks to a
+conversation's `callback_url` are signed (HMAC-SHA256, headers `x-presence-timestamp` and
+`x-presence-signature: v1=<hex>` over `"{timestamp}." + body`) and retried with exponential
+backoff from a durable outbox."""
+
+
+class JoinDispatcher:
+    """ASGI middleware: ``/c/{id}/api/...`` goes to that conversation's signalling app."""
+
+    def __init__(self, app: Any, resolve):
+        self.app = app
+        self._resolve = resolve
+
+    async def __call__(self, scope, receive, send):
+        """Route one ASGI request."""
+        if scope["type"] == "http" and scope["path"].startswith("/c/"):
+            parts = scope["path"].split("/", 3)
+            if len(parts) == 4 and parts[3].startswith("api/"):
+                sub = self._resolve(parts[2])
+                if sub is not None:
+                    child = dict(scope)
+                    child["path"] = "/" + parts[3]
+                    child["raw_path"] = child["path"].encode()
+                    child["root_path"] = ""
+                    await sub(child, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
+def _page(conversation_id: str) -> str:
+    from presence.transports.webrtc import WEB_DIR
+
+    page = (WEB_DIR / "index.html").read_text()
+    cid = html.escape(conversation_id)
+    # The page talks to /api/...; bind it to this conversation's signalling endpoints.
+    shim = (
+        "<script>(function(){const base='/c/" + cid + "';const f=window.fetch.bind(window);"
+        "window.fetch=function(u,o){if(typeof u==='string'&&u.startsWith('/api/')){u=base+u;}"
+        "return f(u,o);};})();</script>\n"
+    )
+    marker = '<script src="/static/app.js"'
+    return page.replace(marker, shim + marker, 1) if marker in page else page + shim
+
+
+def create_app(settings: ServiceSettings, launcher: SessionLauncher | None = None) -> FastAPI:
+    """The service app.
+
+    Args:
+        settings: Data folder, database, keys, webhook policy, session cap.
+        launcher: Runs conversations' pipelines; default ``WebRTCLauncher`` (browser page).
+    """
+    if launcher is None:
+        from presence.service.launcher import WebRTCLauncher
+
+        launcher = WebRTCLauncher(ice_host_addresses=settings.ice_host_addresses)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.database_url or default_database_url(settings.data_dir))
+        sessions = init_db(engine)
+        outbox = OutboxWorker(
+            sessions,
+            settings.webhook_secret,
+            backoff_initial=settings.webhook_backoff_initial,
+            backoff_max=settings.webhook_backoff_max,
+            retry_horizon=settings.webhook_retry_horizon,
+            timeout=settings.webhook_timeout,
+            poll_interval=settings.outbox_poll_interval,
+        )
+        supervisor = Supervisor(sessions, launcher, outbox, max_sessions=settings.max_sessions)
+        app.state.sessions = sessions
+        app.state.outbox = outbox
+        app.state.supervisor = supervisor
+        supervisor.recover()
+        _resume_replicas(sessions, settings)
+        outbox.start()
+        logger.info(
+            f"presence service ready; database {engine.url.render_as_string(hide_password=True)}"
+        )
+        try:
+            yield
+        finally:
+            await supervisor.close()
+            await outbox.stop()
+            engine.dispose()
+
+    app = FastAPI(
+        title="presence conversations API",
+        version=API_VERSION,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.launcher = launcher
+    app.include_router(personas.router)
+    app.include_router(replicas.router)
+    app.include_router(conversations.router)
+    app.include_router(conversations.usage_router)
+
+    @app.get("/c/{conversation_id}", include_in_schema=False)
+    async def join_redirect(conversation_id: str):
+        return RedirectResponse(f"/c/{conversation_id}/")
+
+    @app.get("/c/{conversation_id}/", include_in_schema=False, response_class=HTMLResponse)
+    async def join_page(conversation_id: str):
+        if launcher.join_app(conversation_id) is None:
+            return HTMLResponse(
+                "<!doctype html><title>presence</title><p>This conversation has ended or does "
+                "not exist.</p>",
+                status_code=404,
+            )
+        return HTMLResponse(_page(conversation_id), headers={"Cache-Control": "no-store"})
+
+    try:
+        from fastapi.staticfiles import StaticFiles
+
+        from presence.transports.webrtc import WEB_DIR
+
+        app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
+    except ImportError:
+        logger.warning("browser page not available: presence.transports.webrtc is missing")
+
+    app.add_middleware(JoinDispatcher, resolve=launcher.join_app)
+    return app
+
+
+def _resume_replicas(sessions, settings: ServiceSettings) -> None:
+    from presence.service.routes.replicas import register_in_background
+
+    with sessions() as db:
+        ids = db.scalars(select(ReplicaRow.id).where(ReplicaRow.status == "training")).all()
+    for rid in ids:
+        register_in_background(sessions, rid, settings.data_dir / "replica-cache")
+
+
+def write_openapi(app: FastAPI, path: Path | None = None) -> Path:
+    """Write the app's OpenAPI description as JSON (default ``service/openapi.json``)."""
+    import json
+
+    path = path or Path(__file__).resolve().parent / "openapi.json"
+    path.write_text(json.dumps(app.openapi(), indent=2, sort_keys=True) + "\n")
+    return path

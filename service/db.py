@@ -1,0 +1,218 @@
+"""The service's database: SQLAlchemy 2 models and a versioned schema.
+
+Tables::
+
+    schema_version     one row: the schema version this database holds
+    personas           persona_name, system_prompt, context, layers, documents, tools, ...
+    replicas           registration status (training|ready|error) and progress
+    conversations      status, properties, shutdown reason, transcript, usage
+    webhook_outbox     signed webhook events waiting for (or done with) delivery
+
+Every row carries ``owner``: a digest of the API key that created it (keys themselves are never
+stored). Nothing here is SQLite-specific; ``database_url`` may be any SQLAlchemy URL
+(``postgresql+psycopg://user:pass@host/db`` with psycopg installed).
+
+Schema versions: ``SCHEMA_VERSION`` is what this code writes. ``init_db`` creates missing tables,
+records the version, and runs ``MIGRATIONS[v]`` (SQL statements) for each version between the
+database's and the code's. A database newer than the code is refused.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    event,
+    select,
+    text,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+from presence.framework.errors import ConfigError
+
+SCHEMA_VERSION = 1
+MIGRATIONS: dict[int, list[str]] = {}
+"""SQL to go from version ``v - 1`` to ``v``, keyed by ``v`` (none yet: version 1 is the first)."""
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def new_id(prefix: str) -> str:
+    """An unguessable id such as ``c3f9a...`` (the prefix tells the kind: p, r, c)."""
+    return prefix + secrets.token_hex(12)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table."""
+
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class SchemaVersion(Base):
+    """The schema version of this database (one row)."""
+
+    __tablename__ = "schema_version"
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    applied_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PersonaRow(Base):
+    """A persona created through the API."""
+
+    __tablename__ = "personas"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), index=True)
+    persona_name: Mapped[str] = mapped_column(String(200))
+    system_prompt: Mapped[str] = mapped_column(Text, default="")
+    context: Mapped[str] = mapped_column(Text, default="")
+    greeting: Mapped[str] = mapped_column(Text, default="")
+    default_replica_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    pipeline: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    layers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    documents: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    tools: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ReplicaRow(Base):
+    """A replica (face) registered from an uploaded image or video."""
+
+    __tablename__ = "replicas"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), index=True)
+    replica_name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="training")
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    progress_message: Mapped[str] = mapped_column(String(200), default="queued")
+    error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    source_path: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ConversationRow(Base):
+    """A conversation: its request, its lifecycle and what it produced."""
+
+    __tablename__ = "conversations"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), index=True)
+    persona_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    replica_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    conversation_name: Mapped[str] = mapped_column(String(200), default="")
+    conversational_context: Mapped[str] = mapped_column(Text, default="")
+    custom_greeting: Mapped[str | None] = mapped_column(Text, nullable=True)
+    callback_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="active", index=True)
+    shutdown_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    failed_stage: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    transcript: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    perception_analysis: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    recording_path: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    joined_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class WebhookEvent(Base):
+    """One webhook in the durable outbox, written in the same transaction as its state change.
+
+    ``body`` is the exact JSON sent (the signature covers these bytes). ``status`` is ``pending``
+    until a 2xx answer (``delivered``) or until it is older than the retry horizon (``failed``).
+    """
+
+    __tablename__ = "webhook_outbox"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(String(40))
+    url: Mapped[str] = mapped_column(String(2000))
+    event_type: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    __table_args__ = (Index("ix_outbox_pending", "status", "next_attempt_at"),)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """``value`` as aware UTC (some backends return naive datetimes for aware columns)."""
+    if value is None:
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def default_database_url(data_dir: Path) -> str:
+    """The SQLite file in ``data_dir`` used when no database URL is given."""
+    return f"sqlite:///{(Path(data_dir) / 'presence.db').resolve()}"
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite files get WAL and a busy timeout for the worker threads."""
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    try:
+        engine = create_engine(url, **kwargs)
+    except Exception as exc:  # bad URL or missing driver
+        raise ConfigError(
+            f"cannot use database URL ({exc}); give a SQLAlchemy URL such as "
+            "sqlite:///presence.db or postgresql+psycopg://user:pass@host/db",
+            field="--database-url",
+        ) from None
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection, _record):
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+    return engine
+
+
+def init_db(engine: Engine) -> sessionmaker:
+    """Create or upgrade the schema and return a session factory.
+
+    Raises:
+        ConfigError: The database was written by a newer presence (its schema version is higher).
+    """
+    Base.metadata.create_all(engine)
+    factory = sessionmaker(engine, expire_on_commit=False)
+    with factory.begin() as db:
+        current = db.scalar(select(SchemaVersion.version).order_by(SchemaVersion.version.desc()))
+        if current is None:
+            db.add(SchemaVersion(version=SCHEMA_VERSION))
+            return factory
+        if current > SCHEMA_VERSION:
+            raise ConfigError(
+                f"the database has schema version {current} but this presence knows only up to "
+                f"{SCHEMA_VERSION}; upgrade presence or point --database-url elsewhere",
+                field="--database-url",
+            )
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            for statement in MIGRATIONS.get(version, []):
+                db.execute(text(statement))
+            db.add(SchemaVersion(version=version))
+    return factory

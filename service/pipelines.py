@@ -1,0 +1,151 @@
+"""From API rows to a runnable pipeline: persona layers become ``--set`` overrides on a base YAML.
+
+``layers.llm = {provider: anthropic, model: m}`` replaces ``stages.llm`` wholesale (a new provider
+has its own parameters); ``layers.tts = {voice: en-us}`` (no ``provider``) overrides only those
+keys of the base stage. ``conversational_flow.vad`` / ``.turn`` map to ``stages.vad`` /
+``stages.turn``; ``transport`` overrides the pipeline's ``transport`` keys the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from presence.framework.errors import ConfigError
+from presence.service.db import ConversationRow, PersonaRow, ReplicaRow
+from presence.service.settings import ServiceSettings
+from presence.service.supervisor import ConversationSpec
+
+_NAME = re.compile(r"^[\w-]+(\.ya?ml)?$")
+
+
+def resolve_pipeline(name: str | None, settings: ServiceSettings) -> Path:
+    """The pipeline YAML named ``name`` (a file shipped beside the base pipeline).
+
+    Raises:
+        ConfigError: The name is not a plain file name or no such pipeline exists.
+    """
+    if not name:
+        return settings.base_pipeline
+    folder = settings.base_pipeline.parent
+    available = sorted(p.stem for p in folder.glob("*.yaml"))
+    if not _NAME.match(name):
+        raise ConfigError(f"pipeline must be one of: {', '.join(available)}", field="pipeline")
+    path = folder / (name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
+    if not path.is_file():
+        raise ConfigError(
+            f"no pipeline named {name!r}; available: {', '.join(available)}", field="pipeline"
+        )
+    return path
+
+
+def _stage_overrides(target: str, layer: dict[str, Any]) -> list[str]:
+    if "provider" in layer:
+        return [f"{target}={json.dumps(layer)}"]
+    return [f"{target}.{key}={json.dumps(value)}" for key, value in layer.items()]
+
+
+def layer_overrides(layers: dict[str, Any] | None) -> list[str]:
+    """``--set`` overrides for a persona's ``layers`` (see the module docstring)."""
+    layers = layers or {}
+    out: list[str] = []
+    for stage in ("stt", "llm", "tts", "perception"):
+        if layers.get(stage):
+            out += _stage_overrides(f"stages.{stage}", layers[stage])
+    flow = layers.get("conversational_flow") or {}
+    for key, value in flow.items():
+        if key not in ("vad", "turn"):
+            raise ConfigError("allowed keys: vad, turn", field=f"layers.conversational_flow.{key}")
+        out += _stage_overrides(f"stages.{key}", value)
+    if layers.get("transport"):
+        out += [f"transport.{k}={json.dumps(v)}" for k, v in layers["transport"].items()]
+    return out
+
+
+def check_pipeline(path: Path, overrides: list[str]) -> None:
+    """Validate a pipeline with overrides exactly as a session would load it.
+
+    Raises:
+        ConfigError: The layers produce an invalid pipeline (the message names the field).
+    """
+    try:
+        from presence.framework.config import load_pipeline
+
+        load_pipeline(path, overrides)
+    except ImportError as exc:  # a part of presence this check needs is not installed yet
+        logger.warning(f"cannot validate persona layers now ({exc}); they are checked at start")
+
+
+def knowledge_dir(settings: ServiceSettings, persona_id: str) -> Path:
+    """Folder holding a persona's uploaded documents."""
+    return settings.data_dir / "personas" / persona_id / "knowledge"
+
+
+def write_documents(settings: ServiceSettings, persona_id: str, documents: list[dict]) -> None:
+    """Replace a persona's knowledge-base documents with ``documents``."""
+    folder = knowledge_dir(settings, persona_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.md"):
+        old.unlink()
+    for doc in documents:
+        name = doc["document_name"]
+        name = name if name.endswith(".md") else f"{name}.md"
+        (folder / name).write_text(doc["content"])
+
+
+def conversation_spec(
+    settings: ServiceSettings,
+    conversation: ConversationRow,
+    persona: PersonaRow | None,
+    replica: ReplicaRow | None,
+) -> ConversationSpec:
+    """The launcher's view of a conversation about to start."""
+    updates: dict[str, Any] = {}
+    overrides: list[str] = []
+    pipeline = settings.base_pipeline
+    if persona is not None:
+        pipeline = resolve_pipeline(persona.pipeline, settings)
+        overrides = layer_overrides(persona.layers)
+        updates["name"] = persona.persona_name
+        if persona.system_prompt:
+            updates["system_prompt"] = persona.system_prompt
+        if persona.context:
+            updates["context"] = persona.context
+        if persona.greeting:
+            updates["greeting"] = persona.greeting
+        if persona.documents:
+            updates["knowledge_base"] = str(knowledge_dir(settings, persona.id))
+    if conversation.conversational_context:
+        updates["conversational_context"] = conversation.conversational_context
+    if conversation.custom_greeting is not None:
+        updates["greeting"] = conversation.custom_greeting
+    if replica is not None:
+        updates["replica"] = replica.source_path
+    props = dict(conversation.properties or {})
+    recording = None
+    if props.get("enable_recording"):
+        recording = Path(settings.recordings_dir) / f"{conversation.id}.mp4"
+    return ConversationSpec(
+        conversation_id=conversation.id,
+        pipeline=pipeline,
+        overrides=overrides,
+        persona=updates,
+        properties=props,
+        recording_path=recording,
+    )
+
+
+def apply_persona(persona: Any, updates: dict[str, Any]) -> Any:
+    """The pipeline's ``Persona`` with a spec's updates applied (context appended, paths made Paths)."""
+    fields = {k: v for k, v in updates.items() if k != "conversational_context"}
+    for key in ("knowledge_base", "replica"):
+        if fields.get(key) is not None:
+            fields[key] = Path(fields[key])
+    extra = updates.get("conversational_context")
+    if extra:
+        fields["context"] = f"{fields.get('context', persona.context)}\n\n{extra}".strip()
+    return persona.model_copy(update=fields)

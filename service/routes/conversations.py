@@ -1,0 +1,216 @@
+"""``/v2/conversations``: start, list, get (with transcript), end, delete; ``/v2/usage``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from presence.framework.errors import ConfigError
+from presence.service.auth import owned, owner
+from presence.service.db import ConversationRow, PersonaRow, ReplicaRow, as_utc, new_id, utcnow
+from presence.service.deps import db_session, paginate
+from presence.service.pipelines import conversation_spec
+from presence.service.schemas import ConversationCreate, ConversationOut, Page, UsageOut
+from presence.service.supervisor import CapacityError
+
+router = APIRouter(prefix="/v2/conversations", tags=["conversations"])
+usage_router = APIRouter(prefix="/v2/usage", tags=["usage"])
+
+
+def _duration(row: ConversationRow) -> float:
+    end = as_utc(row.ended_at) or utcnow()
+    return max(0.0, (end - as_utc(row.created_at)).total_seconds())
+
+
+def conversation_out(request: Request, row: ConversationRow) -> ConversationOut:
+    """The API view of a conversation row."""
+    return ConversationOut(
+        conversation_id=row.id,
+        conversation_name=row.conversation_name,
+        conversation_url=f"{request.app.state.settings.public_url}/c/{row.id}/",
+        status=row.status,
+        callback_url=row.callback_url,
+        replica_id=row.replica_id,
+        persona_id=row.persona_id,
+        conversational_context=row.conversational_context,
+        custom_greeting=row.custom_greeting,
+        properties=row.properties or {},
+        shutdown_reason=row.shutdown_reason,
+        failed_stage=row.failed_stage,
+        error_message=row.error_message,
+        transcript=row.transcript or [],
+        perception_analysis=row.perception_analysis,
+        recording_path=row.recording_path,
+        duration_seconds=round(_duration(row), 3),
+        created_at=row.created_at,
+        joined_at=row.joined_at,
+        ended_at=row.ended_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _unprocessable(field: str, message: str) -> HTTPException:
+    return HTTPException(
+        422, detail=[{"loc": ["body", field], "msg": message, "type": "value_error"}]
+    )
+
+
+@router.post("", response_model=ConversationOut, summary="Start a conversation")
+async def create_conversation(
+    body: ConversationCreate,
+    request: Request,
+    who: str = Depends(owner),
+    db: Session = Depends(db_session),
+) -> ConversationOut:
+    """Create a conversation and get its session ready; share ``conversation_url`` to join.
+
+    Answers 429 when the service already runs its maximum of live conversations.
+    """
+    persona = None
+    if body.persona_id:
+        persona = owned(db.get(PersonaRow, body.persona_id), who, "persona", body.persona_id)
+    replica_id = body.replica_id or (persona.default_replica_id if persona else None)
+    replica = None
+    if replica_id:
+        replica = owned(db.get(ReplicaRow, replica_id), who, "replica", replica_id)
+        if replica.status != "ready":
+            raise _unprocessable(
+                "replica_id", f"replica {replica_id} is {replica.status}, not ready"
+            )
+    row = ConversationRow(
+        id=new_id("c"),
+        owner=who,
+        persona_id=body.persona_id,
+        replica_id=replica_id,
+        conversation_name=body.conversation_name,
+        conversational_context=body.conversational_context,
+        custom_greeting=body.custom_greeting,
+        callback_url=str(body.callback_url) if body.callback_url else None,
+        properties=body.properties.model_dump(),
+        status="active",
+        transcript=[],
+    )
+    settings = request.app.state.settings
+    try:
+        spec = conversation_spec(settings, row, persona, replica)
+    except ConfigError as exc:
+        raise _unprocessable("persona_id", str(exc)) from None
+    supervisor = request.app.state.supervisor
+    try:
+        supervisor.reserve(spec)
+    except CapacityError as exc:
+        raise HTTPException(429, detail=str(exc)) from None
+    try:
+        db.add(row)
+        db.commit()
+    except Exception:
+        supervisor.release(row.id)
+        raise
+    await supervisor.start(row.id)
+    db.refresh(row)
+    return conversation_out(request, row)
+
+
+@router.get("", response_model=Page[ConversationOut], summary="List conversations")
+def list_conversations(
+    request: Request,
+    status: str | None = Query(None, pattern="^(active|ended)$"),
+    persona_id: str | None = None,
+    replica_id: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    limit: int = Query(10, ge=1, le=100),
+    page: int = Query(1, ge=1),
+    who: str = Depends(owner),
+    db: Session = Depends(db_session),
+) -> Page[ConversationOut]:
+    """This key's conversations, newest first, filtered by the parameters given."""
+    query = select(ConversationRow).where(ConversationRow.owner == who)
+    if status:
+        query = query.where(ConversationRow.status == status)
+    if persona_id:
+        query = query.where(ConversationRow.persona_id == persona_id)
+    if replica_id:
+        query = query.where(ConversationRow.replica_id == replica_id)
+    if created_after:
+        query = query.where(ConversationRow.created_at >= created_after)
+    if created_before:
+        query = query.where(ConversationRow.created_at < created_before)
+    offset, limit = paginate(limit, page)
+    total = db.scalar(select(func.count()).select_from(query.subquery()))
+    rows = db.scalars(query.order_by(ConversationRow.created_at.desc()).offset(offset).limit(limit))
+    return Page(data=[conversation_out(request, r) for r in rows], total_count=total or 0)
+
+
+@router.get("/{conversation_id}", response_model=ConversationOut, summary="Get a conversation")
+def get_conversation(
+    conversation_id: str,
+    request: Request,
+    who: str = Depends(owner),
+    db: Session = Depends(db_session),
+) -> ConversationOut:
+    """One conversation with its transcript so far."""
+    row = owned(db.get(ConversationRow, conversation_id), who, "conversation", conversation_id)
+    return conversation_out(request, row)
+
+
+@router.post("/{conversation_id}/end", response_model=ConversationOut, summary="End a conversation")
+async def end_conversation(
+    conversation_id: str,
+    request: Request,
+    who: str = Depends(owner),
+    db: Session = Depends(db_session),
+) -> ConversationOut:
+    """End a live conversation (reason ``end_conversation_endpoint_hit``); no-op once ended."""
+    owned(db.get(ConversationRow, conversation_id), who, "conversation", conversation_id)
+    await request.app.state.supervisor.end(conversation_id, "end_conversation_endpoint_hit")
+    db.expire_all()
+    return conversation_out(request, db.get(ConversationRow, conversation_id))
+
+
+@router.delete("/{conversation_id}", status_code=204, summary="Delete a conversation")
+async def delete_conversation(
+    conversation_id: str,
+    request: Request,
+    who: str = Depends(owner),
+    db: Session = Depends(db_session),
+) -> Response:
+    """End the conversation if live, then delete its record (queued webhooks are still sent)."""
+    owned(db.get(ConversationRow, conversation_id), who, "conversation", conversation_id)
+    await request.app.state.supervisor.end(conversation_id, "end_conversation_endpoint_hit")
+    db.expire_all()
+    row = db.get(ConversationRow, conversation_id)
+    if row is not None:
+        db.delete(row)
+        db.commit()
+    return Response(status_code=204)
+
+
+@usage_router.get("", response_model=UsageOut, summary="Conversation minutes")
+def usage(
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    who: str = Depends(owner),
+    db: Session = Depends(db_session),
+) -> UsageOut:
+    """Minutes per conversation (creation to end, or to now while live) and their total."""
+    query = select(ConversationRow).where(ConversationRow.owner == who)
+    if created_after:
+        query = query.where(ConversationRow.created_at >= created_after)
+    if created_before:
+        query = query.where(ConversationRow.created_at < created_before)
+    rows = db.scalars(query.order_by(ConversationRow.created_at)).all()
+    items = [
+        {
+            "conversation_id": r.id,
+            "status": r.status,
+            "minutes": round(_duration(r) / 60, 3),
+            "created_at": r.created_at,
+            "ended_at": r.ended_at,
+        }
+        for r in rows
+    ]
+    return UsageOut(total_minutes=round(sum(i["minutes"] for i in items), 3), conversations=items)

@@ -1,0 +1,170 @@
+"""Request and response models of the REST API (Tavus CVI nouns and field names).
+
+Requests forbid unknown fields, so a typo is a 422 that names the field rather than a silent
+default.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+
+T = TypeVar("T")
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Layers(_Request):
+    """Per-stage settings mapped onto the base pipeline.
+
+    Each layer is a stage mapping as in a pipeline file: with ``provider`` it replaces the base
+    pipeline's stage, without it its keys override the base stage's parameters.
+    ``conversational_flow`` takes ``{vad: {...}, turn: {...}}``; ``transport`` the pipeline's
+    ``transport`` mapping (e.g. ``{kind: daily, ...}``).
+    """
+
+    llm: dict[str, Any] | None = None
+    tts: dict[str, Any] | None = None
+    stt: dict[str, Any] | None = None
+    perception: dict[str, Any] | None = None
+    conversational_flow: dict[str, dict[str, Any]] | None = None
+    transport: dict[str, Any] | None = None
+
+
+class Document(_Request):
+    """A knowledge-base document (markdown) the persona answers from."""
+
+    document_name: str = Field(min_length=1, max_length=200, pattern=r"^[\w .-]+$")
+    content: str = Field(min_length=1, max_length=1_000_000)
+
+
+class PersonaCreate(_Request):
+    """``POST /v2/personas``."""
+
+    persona_name: str = Field(min_length=1, max_length=200)
+    system_prompt: str = ""
+    context: str = ""
+    greeting: str = ""
+    default_replica_id: str | None = None
+    pipeline: str | None = Field(
+        default=None,
+        description="Name of a pipeline YAML shipped with presence (e.g. 'local', 'cloud') "
+        "that the layers apply to; default 'local'.",
+    )
+    layers: Layers | None = None
+    documents: list[Document] = Field(default_factory=list)
+    tools: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class PersonaPatch(_Request):
+    """``PATCH /v2/personas/{id}``: the fields given replace the stored ones."""
+
+    persona_name: str | None = Field(default=None, min_length=1, max_length=200)
+    system_prompt: str | None = None
+    context: str | None = None
+    greeting: str | None = None
+    default_replica_id: str | None = None
+    pipeline: str | None = None
+    layers: Layers | None = None
+    documents: list[Document] | None = None
+    tools: list[dict[str, Any]] | None = None
+
+
+class PersonaOut(BaseModel):
+    """A persona."""
+
+    persona_id: str
+    persona_name: str
+    system_prompt: str
+    context: str
+    greeting: str
+    default_replica_id: str | None
+    pipeline: str | None
+    layers: dict[str, Any]
+    documents: list[dict[str, Any]]
+    tools: list[dict[str, Any]]
+    created_at: datetime
+    updated_at: datetime
+
+
+class ReplicaOut(BaseModel):
+    """A replica and its registration state."""
+
+    replica_id: str
+    replica_name: str
+    status: Literal["training", "ready", "error"]
+    training_progress: str = Field(description="Percent done as 'N/100' (Tavus style).")
+    progress: float = Field(description="Fraction done, 0..1.")
+    progress_message: str
+    error_message: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ConversationProperties(_Request):
+    """``properties`` of a conversation (seconds)."""
+
+    max_call_duration: float = Field(default=3600, gt=0, le=24 * 3600)
+    participant_left_timeout: float = Field(default=60, ge=0, le=24 * 3600)
+    participant_absent_timeout: float = Field(default=300, gt=0, le=24 * 3600)
+    enable_recording: bool = False
+    enable_transcription: bool = True
+    language: str = "english"
+
+
+class ConversationCreate(_Request):
+    """``POST /v2/conversations``."""
+
+    replica_id: str | None = None
+    persona_id: str | None = None
+    callback_url: AnyHttpUrl | None = None
+    conversation_name: str = Field(default="", max_length=200)
+    conversational_context: str = ""
+    custom_greeting: str | None = None
+    properties: ConversationProperties = Field(default_factory=ConversationProperties)
+
+
+class ConversationOut(BaseModel):
+    """A conversation (``GET`` includes the transcript so far)."""
+
+    conversation_id: str
+    conversation_name: str
+    conversation_url: str
+    status: Literal["active", "ended"]
+    callback_url: str | None
+    replica_id: str | None
+    persona_id: str | None
+    conversational_context: str
+    custom_greeting: str | None
+    properties: dict[str, Any]
+    shutdown_reason: str | None = None
+    failed_stage: str | None = None
+    error_message: str | None = None
+    transcript: list[dict[str, Any]] = Field(default_factory=list)
+    perception_analysis: dict[str, Any] | None = None
+    recording_path: str | None = None
+    duration_seconds: float | None = Field(
+        default=None, description="Creation to end (or to now while active)."
+    )
+    created_at: datetime
+    joined_at: datetime | None = None
+    ended_at: datetime | None = None
+    updated_at: datetime
+
+
+class Page(BaseModel, Generic[T]):
+    """A page of a list."""
+
+    data: list[T]
+    total_count: int
+
+
+class UsageOut(BaseModel):
+    """Minutes of conversation per conversation and in total for this key."""
+
+    total_minutes: float
+    conversations: list[dict[str, Any]]

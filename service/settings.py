@@ -1,0 +1,160 @@
+"""Service settings: where data lives, which keys are accepted, webhook retry policy, session cap.
+
+Everything has an environment variable so ``presence serve`` needs no flags:
+
+=============================  ==============================================================
+``PRESENCE_DATA_DIR``          database file, uploads, recordings (default ``./presence-data``)
+``PRESENCE_DATABASE_URL``      any SQLAlchemy URL (default: SQLite file in the data dir)
+``PRESENCE_API_KEYS``          comma-separated API keys
+``PRESENCE_API_KEYS_FILE``     a file with one key per line (``#`` comments); default
+                               ``<data dir>/api_keys`` (created with one new key when no key
+                               is configured anywhere)
+``PRESENCE_WEBHOOK_SECRET``    HMAC key for webhook signatures (default: generated once into
+                               ``<data dir>/webhook_secret``)
+``PRESENCE_PUBLIC_URL``        base of ``conversation_url`` (default ``http://HOST:PORT``)
+``PRESENCE_MAX_SESSIONS``      live conversations at once; more get HTTP 429 (default 2)
+``PRESENCE_RECORDINGS_DIR``    where recordings go (default ``<data dir>/recordings``)
+=============================  ==============================================================
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from presence.framework.errors import ConfigError
+
+
+def owner_of(key: str) -> str:
+    """The owner id of an API key: a digest, so keys are never stored."""
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+def default_pipeline() -> Path:
+    """The repo's offline pipeline, the base every persona's layers apply to."""
+    import presence.pipelines
+
+    return Path(presence.pipelines.__file__).resolve().parent / "local.yaml"
+
+
+@dataclass
+class ServiceSettings:
+    """Everything the service reads at start-up.
+
+    Attributes:
+        data_dir: Database file, uploads and recordings live here.
+        database_url: SQLAlchemy URL; ``None`` uses ``<data_dir>/presence.db``.
+        api_keys: Accepted ``x-api-key`` values (at least one).
+        webhook_secret: HMAC-SHA256 key for webhook signatures.
+        public_url: Base of ``conversation_url`` (no trailing slash).
+        max_sessions: Live conversations allowed at once.
+        recordings_dir: Where MP4 recordings go.
+        base_pipeline: Pipeline YAML that persona layers apply to.
+        webhook_backoff_initial: Seconds before the first retry; doubles per attempt.
+        webhook_backoff_max: Retry interval cap in seconds.
+        webhook_retry_horizon: Seconds after which an undelivered event is marked failed.
+        webhook_timeout: Seconds one delivery attempt may take.
+        outbox_poll_interval: Seconds between outbox scans when idle.
+        ice_host_addresses: Host addresses aiortc offers (``["127.0.0.1"]`` on loopback-only hosts).
+    """
+
+    data_dir: Path
+    api_keys: list[str]
+    webhook_secret: str
+    database_url: str | None = None
+    public_url: str = "http://127.0.0.1:8000"
+    max_sessions: int = 2
+    recordings_dir: Path | None = None
+    base_pipeline: Path = field(default_factory=default_pipeline)
+    webhook_backoff_initial: float = 1.0
+    webhook_backoff_max: float = 60.0
+    webhook_retry_horizon: float = 3 * 24 * 3600.0
+    webhook_timeout: float = 10.0
+    outbox_poll_interval: float = 0.5
+    ice_host_addresses: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir)
+        if not self.api_keys:
+            raise ConfigError("no API keys configured; set PRESENCE_API_KEYS=key1,key2")
+        if self.recordings_dir is None:
+            self.recordings_dir = self.data_dir / "recordings"
+        self.public_url = self.public_url.rstrip("/")
+
+    @property
+    def owners(self) -> dict[str, str]:
+        """Owner id of each accepted key."""
+        return {key: owner_of(key) for key in self.api_keys}
+
+    @classmethod
+    def from_env(
+        cls,
+        *,
+        data_dir: Path | None = None,
+        database_url: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        announce=None,
+    ) -> ServiceSettings:
+        """Settings from flags (when given) and the environment (see the module docstring).
+
+        Args:
+            data_dir: Overrides ``PRESENCE_DATA_DIR``.
+            database_url: Overrides ``PRESENCE_DATABASE_URL``.
+            host: Listening host (for the default public URL).
+            port: Listening port (for the default public URL).
+            announce: Called with a message when a key or secret is generated.
+        """
+        env = os.environ
+        data = Path(data_dir or env.get("PRESENCE_DATA_DIR") or "presence-data").resolve()
+        data.mkdir(parents=True, exist_ok=True)
+        keys = [k.strip() for k in env.get("PRESENCE_API_KEYS", "").split(",") if k.strip()]
+        keys_file = Path(env.get("PRESENCE_API_KEYS_FILE") or data / "api_keys")
+        if keys_file.is_file():
+            keys += read_keys_file(keys_file)
+        elif env.get("PRESENCE_API_KEYS_FILE"):
+            raise ConfigError(
+                f"API keys file {keys_file} not found", field="PRESENCE_API_KEYS_FILE"
+            )
+        if not keys:
+            key = "pk_" + secrets.token_urlsafe(24)
+            keys_file.write_text(f"# presence API keys, one per line\n{key}\n")
+            keys_file.chmod(0o600)
+            if announce:
+                announce(f"generated an API key in {keys_file}: {key}")
+            keys = [key]
+        secret = env.get("PRESENCE_WEBHOOK_SECRET") or _stored_secret(data / "webhook_secret")
+        shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        return cls(
+            data_dir=data,
+            api_keys=keys,
+            webhook_secret=secret,
+            database_url=database_url or env.get("PRESENCE_DATABASE_URL") or None,
+            public_url=env.get("PRESENCE_PUBLIC_URL") or f"http://{shown_host}:{port}",
+            max_sessions=int(env.get("PRESENCE_MAX_SESSIONS", "2")),
+            recordings_dir=Path(env["PRESENCE_RECORDINGS_DIR"])
+            if env.get("PRESENCE_RECORDINGS_DIR")
+            else None,
+        )
+
+
+def read_keys_file(path: Path) -> list[str]:
+    """Keys from a file: one per line, blank lines and ``#`` comments ignored."""
+    keys = []
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            keys.append(line)
+    return keys
+
+
+def _stored_secret(path: Path) -> str:
+    if path.is_file():
+        return path.read_text().strip()
+    secret = secrets.token_hex(32)
+    path.write_text(secret + "\n")
+    path.chmod(0o600)
+    return secret

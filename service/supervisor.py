@@ -1,0 +1,432 @@
+"""Session lifecycle: start, watch the timeouts, end cleanly, record why, emit the webhooks.
+
+The supervisor owns *when* a conversation ends; a ``SessionLauncher`` owns *how* its pipeline
+runs (in this process, in a child process, over WebRTC or a file). The launcher reports what happens
+through ``SessionEvents``; the supervisor turns that into database state and outbox events::
+
+    POST /v2/conversations ─▶ Supervisor.start ─▶ launcher.start(spec, events) ─▶ handle
+                                   │  watchdog: max_call_duration (from creation),
+                                   │  participant_absent_timeout (nobody joined since creation),
+                                   │  participant_left_timeout (since the user left, unless back)
+    events.joined/left/transcript/perception/recording/failed ──▶ rows + webhooks
+    POST /{id}/end, a timeout, a failure ─▶ Supervisor.end(reason) ─▶ launcher.end(handle, reason)
+                                   └─▶ one transaction: status=ended, shutdown_reason, transcript,
+                                       system.shutdown + application.* events in the outbox
+
+Shutdown reasons: ``max_call_duration``, ``participant_left_timeout``,
+``participant_absent_timeout``, ``end_conversation_endpoint_hit``, ``exception`` (with the failed
+stage), ``service_shutdown`` (the service stopped) and ``service_restart`` (it was killed and found
+the conversation live when it came back).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from loguru import logger
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
+
+from presence.service.db import ConversationRow, utcnow
+from presence.service.webhooks import OutboxWorker, enqueue
+
+REASONS = (
+    "max_call_duration",
+    "participant_left_timeout",
+    "participant_absent_timeout",
+    "end_conversation_endpoint_hit",
+    "exception",
+    "service_shutdown",
+    "service_restart",
+)
+END_TIMEOUT_SECS = 10.0
+
+
+class CapacityError(Exception):
+    """The concurrency cap is reached (the API answers 429)."""
+
+
+@dataclass
+class ConversationSpec:
+    """Everything a launcher needs to run one conversation (plain data, picklable).
+
+    Attributes:
+        conversation_id: The conversation.
+        pipeline: Pipeline YAML to load.
+        overrides: ``--set``-style overrides from the persona's layers.
+        persona: Field updates applied to the pipeline's persona after loading (``system_prompt``,
+            ``context``, ``greeting``, ``name``, ``knowledge_base``, ``replica``).
+        properties: The conversation's ``properties`` (timeouts, recording, language).
+        recording_path: Where to write the MP4 when recording is on, else ``None``.
+    """
+
+    conversation_id: str
+    pipeline: Path
+    overrides: list[str] = field(default_factory=list)
+    persona: dict[str, Any] = field(default_factory=dict)
+    properties: dict[str, Any] = field(default_factory=dict)
+    recording_path: Path | None = None
+
+
+class SessionEvents(Protocol):
+    """What a running session reports to the supervisor (all safe to call repeatedly)."""
+
+    def joined(self) -> None:
+        """The user connected and the replica is in the call."""
+
+    def left(self) -> None:
+        """The user disconnected (or the pipeline stopped by itself)."""
+
+    def transcript(self, turns: list[dict[str, Any]]) -> None:
+        """The transcript so far (``[{role, content, ...}]``); persisted as it grows."""
+
+    def perception(self, analysis: dict[str, Any]) -> None:
+        """The perception processor's latest ``analysis()``."""
+
+    def recording(self, path: str, duration: float | None) -> None:
+        """The recording is complete at ``path``."""
+
+    def failed(self, stage: str | None, message: str) -> None:
+        """A stage failed; the conversation ends with reason ``exception``."""
+
+
+class SessionLauncher(Protocol):
+    """Runs conversations' pipelines; the supervisor decides when they end."""
+
+    async def start(self, spec: ConversationSpec, events: SessionEvents) -> Any:
+        """Get the session ready for the user to join; returns a handle for ``end``."""
+
+    async def end(self, handle: Any, reason: str) -> None:
+        """Stop the session (idempotent); report the final transcript before returning."""
+
+    def join_app(self, conversation_id: str) -> Any:
+        """The ASGI app serving ``/c/{id}/...`` for this conversation, or ``None``."""
+
+
+@dataclass
+class _Live:
+    spec: ConversationSpec
+    started: float
+    handle: Any = None
+    joined: bool = False
+    left_at: float | None = None
+    transcript: list[dict[str, Any]] = field(default_factory=list)
+    perception: dict[str, Any] | None = None
+    recording: tuple[str, float | None] | None = None
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    watchdog: asyncio.Task | None = None
+    save_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class _Events:
+    """``SessionEvents`` for one conversation, bound to the supervisor."""
+
+    def __init__(self, supervisor: Supervisor, cid: str):
+        self._sup = supervisor
+        self._cid = cid
+
+    def _live(self) -> _Live | None:
+        return self._sup.live.get(self._cid)
+
+    def joined(self) -> None:
+        live = self._live()
+        if live is None:
+            return
+        live.left_at = None
+        live.changed.set()
+        if not live.joined:
+            live.joined = True
+            self._sup._spawn(self._sup._record_joined(self._cid))
+
+    def left(self) -> None:
+        live = self._live()
+        if live is not None and live.left_at is None:
+            live.left_at = time.monotonic()
+            live.changed.set()
+
+    def transcript(self, turns: list[dict[str, Any]]) -> None:
+        live = self._live()
+        if live is not None and turns != live.transcript:
+            live.transcript = [dict(t) for t in turns]
+            self._sup._spawn(self._sup._save_transcript(self._cid))
+
+    def perception(self, analysis: dict[str, Any]) -> None:
+        live = self._live()
+        if live is not None:
+            live.perception = dict(analysis)
+
+    def recording(self, path: str, duration: float | None) -> None:
+        live = self._live()
+        if live is not None:
+            live.recording = (path, duration)
+
+    def failed(self, stage: str | None, message: str) -> None:
+        if self._live() is not None:
+            self._sup._spawn(self._sup.end(self._cid, "exception", stage=stage, error=message))
+
+
+class Supervisor:
+    """Starts, watches and ends conversations.
+
+    Args:
+        sessions: Session factory of the service database.
+        launcher: Runs the pipelines.
+        outbox: Woken after events are written.
+        max_sessions: Live conversations allowed at once.
+    """
+
+    def __init__(
+        self,
+        sessions: sessionmaker,
+        launcher: SessionLauncher,
+        outbox: OutboxWorker | None,
+        *,
+        max_sessions: int = 2,
+    ):
+        self._sessions = sessions
+        self.launcher = launcher
+        self._outbox = outbox
+        self.max_sessions = max_sessions
+        self.live: dict[str, _Live] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self._ending: dict[str, asyncio.Task] = {}
+
+    # ---- start ---------------------------------------------------------------------------------
+
+    def reserve(self, spec: ConversationSpec) -> None:
+        """Claim a slot for ``spec`` before its row is committed.
+
+        Raises:
+            CapacityError: ``max_sessions`` conversations are live.
+        """
+        if len(self.live) >= self.max_sessions:
+            raise CapacityError(
+                f"{len(self.live)} conversations are live and this service allows "
+                f"{self.max_sessions} at once (PRESENCE_MAX_SESSIONS); end one or retry later"
+            )
+        self.live[spec.conversation_id] = _Live(spec, time.monotonic())
+
+    def release(self, cid: str) -> None:
+        """Give back a slot whose conversation was never started."""
+        self.live.pop(cid, None)
+
+    async def start(self, cid: str) -> None:
+        """Launch a reserved conversation and start its watchdog.
+
+        A launcher failure ends the conversation with reason ``exception`` (stage ``launch``).
+        """
+        live = self.live[cid]
+        live.watchdog = asyncio.create_task(self._watch(cid), name=f"watchdog-{cid}")
+        try:
+            live.handle = await self.launcher.start(live.spec, _Events(self, cid))
+        except Exception as exc:
+            stage = getattr(exc, "stage", None) or "launch"
+            logger.warning(f"conversation {cid} could not start: {exc}")
+            await self.end(cid, "exception", stage=stage, error=str(exc))
+
+    # ---- watchdog ------------------------------------------------------------------------------
+
+    def _deadline(self, live: _Live) -> tuple[float, str] | None:
+        props = live.spec.properties
+        found: list[tuple[float, str]] = []
+        if props.get("max_call_duration") is not None:
+            found.append((live.started + float(props["max_call_duration"]), "max_call_duration"))
+        if not live.joined and props.get("participant_absent_timeout") is not None:
+            found.append(
+                (
+                    live.started + float(props["participant_absent_timeout"]),
+                    "participant_absent_timeout",
+                )
+            )
+        if live.left_at is not None and props.get("participant_left_timeout") is not None:
+            found.append(
+                (
+                    live.left_at + float(props["participant_left_timeout"]),
+                    "participant_left_timeout",
+                )
+            )
+        return min(found) if found else None
+
+    async def _watch(self, cid: str) -> None:
+        while (live := self.live.get(cid)) is not None:
+            deadline = self._deadline(live)
+            now = time.monotonic()
+            if deadline is not None and deadline[0] <= now:
+                self._spawn(self.end(cid, deadline[1]))
+                return
+            live.changed.clear()
+            timeout = None if deadline is None else deadline[0] - now
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(live.changed.wait(), timeout=timeout)
+
+    # ---- end -----------------------------------------------------------------------------------
+
+    async def end(
+        self, cid: str, reason: str, *, stage: str | None = None, error: str | None = None
+    ) -> bool:
+        """End a live conversation for ``reason`` (the first reason wins).
+
+        Returns:
+            True when this call ended it, False when it was not live (or already ending).
+        """
+        if cid in self._ending:
+            await asyncio.shield(self._ending[cid])
+            return False
+        live = self.live.get(cid)
+        if live is None:
+            return False
+        task = asyncio.ensure_future(self._end(cid, live, reason, stage, error))
+        self._ending[cid] = task
+        try:
+            await asyncio.shield(task)
+        finally:
+            self._ending.pop(cid, None)
+        return True
+
+    async def _end(
+        self, cid: str, live: _Live, reason: str, stage: str | None, error: str | None
+    ) -> None:
+        logger.info(f"conversation {cid} ending: {reason}" + (f" ({stage})" if stage else ""))
+        current = asyncio.current_task()
+        if live.watchdog is not None and live.watchdog is not current:
+            live.watchdog.cancel()
+        if live.handle is not None:
+            try:
+                await asyncio.wait_for(self.launcher.end(live.handle, reason), END_TIMEOUT_SECS)
+            except Exception as exc:  # the session is over either way; record what we have
+                logger.warning(f"conversation {cid}: session did not stop cleanly: {exc!r}")
+        self.live.pop(cid, None)
+        await asyncio.to_thread(self._finalize, cid, live, reason, stage, error)
+        if self._outbox is not None:
+            self._outbox.wake()
+
+    def _finalize(
+        self, cid: str, live: _Live, reason: str, stage: str | None, error: str | None
+    ) -> None:
+        with self._sessions.begin() as db:
+            row = db.get(ConversationRow, cid)
+            if row is None or row.status == "ended":
+                return
+            row.status = "ended"
+            row.shutdown_reason = reason
+            row.failed_stage = stage
+            row.error_message = error
+            row.ended_at = row.updated_at = utcnow()
+            if live.transcript:
+                row.transcript = live.transcript
+            if live.perception is not None:
+                row.perception_analysis = live.perception
+            if live.recording is not None:
+                row.recording_path = live.recording[0]
+            emit_ended(db, row, recording_duration=live.recording[1] if live.recording else None)
+
+    # ---- persistence helpers -------------------------------------------------------------------
+
+    async def _record_joined(self, cid: str) -> None:
+        def write() -> None:
+            with self._sessions.begin() as db:
+                row = db.get(ConversationRow, cid)
+                if row is None or row.joined_at is not None or row.status != "active":
+                    return
+                row.joined_at = row.updated_at = utcnow()
+                enqueue(db, row, "system.replica_joined", {"replica_id": row.replica_id})
+
+        await asyncio.to_thread(write)
+        if self._outbox is not None:
+            self._outbox.wake()
+
+    async def _save_transcript(self, cid: str) -> None:
+        live = self.live.get(cid)
+        if live is None:
+            return
+        async with live.save_lock:  # one write at a time, always the latest turns
+            turns = list(live.transcript)
+
+            def write() -> None:
+                with self._sessions.begin() as db:
+                    row = db.get(ConversationRow, cid)
+                    if row is not None and row.status == "active":
+                        row.transcript = turns
+                        row.updated_at = utcnow()
+
+            await asyncio.to_thread(write)
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ---- service start/stop --------------------------------------------------------------------
+
+    def recover(self) -> int:
+        """Mark conversations left live by a killed service as ended (``service_restart``).
+
+        Their stored transcripts are kept and their webhooks are emitted. Returns how many.
+        """
+        with self._sessions.begin() as db:
+            rows = db.scalars(
+                select(ConversationRow).where(ConversationRow.status == "active")
+            ).all()
+            for row in rows:
+                row.status = "ended"
+                row.shutdown_reason = "service_restart"
+                row.ended_at = row.updated_at = utcnow()
+                emit_ended(db, row)
+        if rows:
+            logger.warning(f"{len(rows)} conversation(s) were live when the service stopped; ended")
+        return len(rows)
+
+    async def close(self) -> None:
+        """End every live conversation (``service_shutdown``) and wait for pending writes."""
+        await asyncio.gather(
+            *(self.end(cid, "service_shutdown") for cid in list(self.live)), return_exceptions=True
+        )
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+def emit_ended(db, row: ConversationRow, *, recording_duration: float | None = None) -> None:
+    """Outbox events for a conversation that just ended, in order, in the caller's transaction."""
+    shutdown: dict[str, Any] = {
+        "replica_id": row.replica_id,
+        "shutdown_reason": row.shutdown_reason,
+    }
+    if row.failed_stage:
+        shutdown["stage"] = row.failed_stage
+    if row.error_message:
+        shutdown["error"] = row.error_message
+    enqueue(db, row, "system.shutdown", shutdown)
+    props = row.properties or {}
+    if props.get("enable_transcription", True):
+        transcript = [
+            {"role": t.get("role"), "content": t.get("content", "")} for t in row.transcript or []
+        ]
+        enqueue(
+            db,
+            row,
+            "application.transcription_ready",
+            {"replica_id": row.replica_id, "transcript": transcript},
+        )
+    if row.recording_path:
+        enqueue(
+            db,
+            row,
+            "application.recording_ready",
+            {
+                "replica_id": row.replica_id,
+                "path": str(Path(row.recording_path)),
+                "duration": recording_duration,
+            },
+        )
+    if row.perception_analysis is not None:
+        enqueue(
+            db,
+            row,
+            "application.perception_analysis",
+            {"replica_id": row.replica_id, "analysis": row.perception_analysis},
+        )

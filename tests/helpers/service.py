@@ -1,0 +1,159 @@
+"""Helpers for the service tests: a real app on a temp SQLite file, a real webhook receiver on
+127.0.0.1, and a launcher that runs a small real pipecat pipeline per conversation."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from pipecat.frames.frames import EndFrame, Frame, TextFrame
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.workers.runner import WorkerRunner
+
+from presence.service.settings import ServiceSettings
+
+KEY_A, KEY_B = "key-a", "key-b"
+SECRET = "test-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1 that can be down (port closed) and come up later."""
+
+    def __init__(self, port: int | None = None):
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}/hook"
+        self.received: list[tuple[dict, bytes]] = []
+        self._server: ThreadingHTTPServer | None = None
+        self.lock = threading.Lock()
+
+    def up(self) -> None:
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers["content-length"]))
+                with owner.lock:
+                    owner.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        ThreadingHTTPServer.allow_reuse_address = True
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def down(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def events(self, conversation_id: str | None = None) -> list[dict]:
+        with self.lock:
+            out = [json.loads(body) for _, body in self.received]
+        return [
+            e for e in out if conversation_id is None or e["conversation_id"] == conversation_id
+        ]
+
+
+class Echo(FrameProcessor):
+    """Pushes every frame on; a ``TextFrame`` also lands in the conversation's transcript."""
+
+    def __init__(self, session: TinySession):
+        super().__init__()
+        self._session = session
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        await super().process_frame(frame, direction)
+        if isinstance(frame, TextFrame):
+            self._session.turns.append({"role": "assistant", "content": frame.text})
+            self._session.events.transcript(self._session.turns)
+        await self.push_frame(frame, direction)
+
+
+class TinySession:
+    def __init__(self, spec, events):
+        self.spec = spec
+        self.events = events
+        self.turns: list[dict] = []
+        self.worker = PipelineWorker(
+            Pipeline([Echo(self)]), params=PipelineParams(), idle_timeout_secs=None
+        )
+        self.task: asyncio.Task | None = None
+        self.ended_with: str | None = None
+
+
+class PipecatLauncher:
+    """Runs a one-processor pipecat pipeline per conversation; the test drives joins and leaves.
+
+    Args:
+        join: Report the user joined (and greet) as soon as the pipeline runs.
+    """
+
+    def __init__(self, *, join: bool = True):
+        self.join = join
+        self.sessions: dict[str, TinySession] = {}
+
+    async def start(self, spec, events):
+        session = TinySession(spec, events)
+        runner = WorkerRunner(handle_sigint=False)
+        await runner.add_workers(session.worker)
+        session.task = asyncio.create_task(runner.run())
+        self.sessions[spec.conversation_id] = session
+        if self.join:
+            await self.user_joins(spec.conversation_id)
+        return session
+
+    async def user_joins(self, cid: str) -> None:
+        session = self.sessions[cid]
+        session.events.joined()
+        greeting = session.spec.persona.get("greeting", "hello")
+        await session.worker.queue_frames([TextFrame(greeting)])
+
+    async def say(self, cid: str, text: str) -> None:
+        await self.sessions[cid].worker.queue_frames([TextFrame(text)])
+
+    async def end(self, handle: TinySession, reason: str) -> None:
+        handle.ended_with = reason
+        await handle.worker.queue_frames([EndFrame()])
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(handle.task, 5)
+
+    def join_app(self, conversation_id):
+        return None
+
+
+def make_settings(tmp_path: Path, **kwargs) -> ServiceSettings:
+    defaults = dict(
+        data_dir=tmp_path / "data",
+        api_keys=[KEY_A, KEY_B],
+        webhook_secret=SECRET,
+        public_url="http://127.0.0.1:8000",
+        max_sessions=2,
+        webhook_backoff_initial=0.05,
+        webhook_backoff_max=0.2,
+        outbox_poll_interval=0.05,
+    )
+    defaults.update(kwargs)
+    return ServiceSettings(**defaults)
+
+
+def call(client: TestClient, coro):
+    """Run ``coro`` on the app's event loop (where the sessions live)."""
+    return client.portal.call(lambda: coro)

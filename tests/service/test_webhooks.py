@@ -1,0 +1,151 @@
+"""Webhooks: signed, ordered per conversation, retried until a receiver that was down comes back,
+and kept across a service restart (graceful or killed)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from fastapi.testclient import TestClient
+from helpers.service import KEY_A, SECRET, call, free_port, make_settings
+
+from presence.service.app import create_app
+from presence.service.webhooks import (
+    EVENT_ID_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    verify_signature,
+)
+
+ENVELOPE = {
+    "properties",
+    "conversation_id",
+    "webhook_url",
+    "event_type",
+    "message_type",
+    "timestamp",
+}
+
+
+def wait_for(predicate, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_receiver_down_then_up_gets_every_event_once_in_order_signed(service, launcher, receiver):
+    convs = []
+    for text in ("first", "second"):
+        body = service.post("/v2/conversations", json={"callback_url": receiver.url}).json()
+        convs.append(body["conversation_id"])
+        call(service, launcher.say(body["conversation_id"], text))
+    for cid in convs:
+        wait_for(
+            lambda cid=cid: len(service.get(f"/v2/conversations/{cid}").json()["transcript"]) == 2
+        )
+        service.post(f"/v2/conversations/{cid}/end")
+    time.sleep(1.0)  # several failed attempts with the short test backoff
+    assert receiver.events() == []
+    receiver.up()
+    wait_for(lambda: len(receiver.received) >= 6)
+    time.sleep(0.5)  # nothing more (no duplicates) arrives
+    assert len(receiver.received) == 6
+
+    ids = [headers[EVENT_ID_HEADER] for headers, _ in receiver.received]
+    assert len(set(ids)) == 6
+    for headers, body in receiver.received:
+        assert verify_signature(SECRET, body, headers[TIMESTAMP_HEADER], headers[SIGNATURE_HEADER])
+        assert not verify_signature(
+            "other", body, headers[TIMESTAMP_HEADER], headers[SIGNATURE_HEADER]
+        )
+    for cid, said in zip(convs, ("first", "second"), strict=True):
+        events = receiver.events(cid)
+        assert [e["event_type"] for e in events] == [
+            "system.replica_joined",
+            "system.shutdown",
+            "application.transcription_ready",
+        ]
+        assert all(set(e) == ENVELOPE and e["webhook_url"] == receiver.url for e in events)
+        assert events[0]["message_type"] == "system"
+        assert events[1]["properties"]["shutdown_reason"] == "end_conversation_endpoint_hit"
+        assert events[2]["message_type"] == "application"
+        assert events[2]["properties"]["transcript"] == [
+            {"role": "assistant", "content": "hello"},
+            {"role": "assistant", "content": said},
+        ]
+
+
+def test_graceful_restart_keeps_pending_webhooks(tmp_path, launcher, receiver):
+    settings = make_settings(tmp_path)
+    with TestClient(create_app(settings, launcher=launcher), headers={"x-api-key": KEY_A}) as c:
+        ended = c.post("/v2/conversations", json={"callback_url": receiver.url}).json()
+        c.post(f"/v2/conversations/{ended['conversation_id']}/end")
+        live = c.post("/v2/conversations", json={"callback_url": receiver.url}).json()
+    receiver.up()
+    with TestClient(create_app(settings, launcher=launcher), headers={"x-api-key": KEY_A}) as c:
+        wait_for(lambda: len(receiver.events()) == 6)
+        state = c.get(f"/v2/conversations/{live['conversation_id']}").json()
+    assert state["status"] == "ended" and state["shutdown_reason"] == "service_shutdown"
+    reasons = [
+        e["properties"]["shutdown_reason"]
+        for e in receiver.events()
+        if e["event_type"] == "system.shutdown"
+    ]
+    assert sorted(reasons) == ["end_conversation_endpoint_hit", "service_shutdown"]
+
+
+SERVER = """
+import sys, uvicorn
+sys.path.insert(0, {tests!r})
+from helpers.service import PipecatLauncher, make_settings
+from pathlib import Path
+from presence.service.app import create_app
+app = create_app(make_settings(Path({tmp!r})), launcher=PipecatLauncher())
+uvicorn.run(app, host="127.0.0.1", port={port}, log_level="warning")
+"""
+
+
+def test_killed_service_loses_no_transcript_or_webhook(tmp_path, launcher, receiver):
+    port = free_port()
+    script = SERVER.format(tests=str(Path(__file__).parents[1]), tmp=str(tmp_path), port=port)
+    proc = subprocess.Popen([sys.executable, "-c", script], env={**os.environ})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=base, headers={"x-api-key": KEY_A}) as client:
+            wait_for(lambda: _up(client), timeout=60)
+            body = {"callback_url": receiver.url, "custom_greeting": "Hello from before the crash"}
+            cid = client.post("/v2/conversations", json=body).json()["conversation_id"]
+            wait_for(lambda: client.get(f"/v2/conversations/{cid}").json()["transcript"])
+        os.kill(proc.pid, signal.SIGKILL)  # mid-call, webhook (replica_joined) still pending
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    receiver.up()
+    with TestClient(
+        create_app(make_settings(tmp_path), launcher=launcher), headers={"x-api-key": KEY_A}
+    ) as c:
+        state = c.get(f"/v2/conversations/{cid}").json()
+        wait_for(lambda: len(receiver.events(cid)) == 3)
+    assert state["status"] == "ended" and state["shutdown_reason"] == "service_restart"
+    assert state["transcript"][0]["content"] == "Hello from before the crash"
+    events = receiver.events(cid)
+    assert [e["event_type"] for e in events] == [
+        "system.replica_joined",
+        "system.shutdown",
+        "application.transcription_ready",
+    ]
+    assert events[2]["properties"]["transcript"][0]["content"] == "Hello from before the crash"
+
+
+def _up(client: httpx.Client) -> bool:
+    try:
+        return client.get("/v2/usage").status_code == 200
+    except httpx.HTTPError:
+        return False
