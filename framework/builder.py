@@ -38,6 +38,7 @@ class Session:
 
     Attributes:
         worker: The pipecat worker that runs the pipeline.
+        pipeline: The pipeline the worker runs, in data-path order.
         context: The LLM context shared by the aggregators.
         stages: The processor (or component) built for each stage.
         ctx: The build context the factories saw.
@@ -45,6 +46,7 @@ class Session:
     """
 
     worker: PipelineWorker
+    pipeline: Pipeline
     context: LLMContext
     stages: dict[str, Any]
     ctx: BuildContext
@@ -142,8 +144,9 @@ def build_session(
     kwargs: dict[str, Any] = {}
     if enable_rtvi is not None:
         kwargs["enable_rtvi"] = enable_rtvi
+    pipeline = Pipeline(chain)
     worker = PipelineWorker(
-        Pipeline(chain),
+        pipeline,
         params=PipelineParams(
             audio_in_sample_rate=ctx.audio_in_sample_rate,
             audio_out_sample_rate=ctx.audio_out_sample_rate,
@@ -154,7 +157,7 @@ def build_session(
         conversation_id=None,
         **kwargs,
     )
-    return Session(worker, context, stages, ctx, list(observers))
+    return Session(worker, pipeline, context, stages, ctx, list(observers))
 
 
 def _processor(built: Any, stage: str, loaded: LoadedPipeline) -> FrameProcessor:

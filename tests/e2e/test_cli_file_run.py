@@ -1,0 +1,163 @@
+"""End to end through the CLI and the file transport: a spoken question in, a talking answer out."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from helpers.speech import synthesize
+
+from presence.processors.renderer.replica import register_replica
+
+REPO = Path(__file__).resolve().parents[2]
+PRESENCE = [sys.executable, "-m", "presence.framework.cli"]
+
+
+def write_wav(path: Path, audio: np.ndarray, rate: int, *, width: int = 2, channels: int = 1):
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(width)
+        w.setframerate(rate)
+        w.writeframes(audio.tobytes())
+    return path
+
+
+def question_wav(path: Path, text: str) -> Path:
+    audio, rate = synthesize(text)
+    pad = np.zeros(int(rate * 0.5), dtype=np.int16)
+    return write_wav(path, np.concatenate([pad, audio, pad]), rate)
+
+
+def presence(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
+    return subprocess.run(
+        [*PRESENCE, *args], capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env
+    )
+
+
+def decode(path: Path):
+    """(audio float mono, audio rate, list of RGB frames, video fps) of an MP4."""
+    with av.open(str(path)) as container:
+        assert container.streams.audio and container.streams.video, "MP4 needs audio and video"
+        fps = float(container.streams.video[0].average_rate)
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    with av.open(str(path)) as container:
+        chunks, rate = [], None
+        for f in container.decode(audio=0):
+            rate = f.sample_rate
+            chunks.append(f.to_ndarray().reshape(f.to_ndarray().shape[0], -1).mean(axis=0))
+    return np.concatenate(chunks), rate, frames, fps
+
+
+@pytest.fixture(scope="module")
+def answered(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("e2e")
+    wav = question_wav(tmp / "q.wav", "what is presence?")
+    out = tmp / "a.mp4"
+    result = presence("run", "pipelines/local.yaml", "--input", str(wav), "--output", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out, json.loads(out.with_suffix(".json").read_text()), result
+
+
+def test_reply_json_has_the_question_and_a_knowledge_base_answer(answered):
+    _, report, _ = answered
+    users = [t["content"].lower() for t in report["turns"] if t["role"] == "user"]
+    bots = [t["content"].lower() for t in report["turns"] if t["role"] == "assistant"]
+    assert users and "what" in users[0]
+    assert "presence" in users[0]
+    assert bots, "the persona must answer"
+    knowledge = " ".join(
+        p.read_text().lower() for p in (REPO / "pipelines/personas/guide/knowledge").glob("*.md")
+    )
+    # the answer is spoken from the knowledge base, not the fallback
+    assert "framework" in bots[0] or "open-source" in bots[0] or "open source" in bots[0]
+    assert bots[0].split(".")[0][:40] in " ".join(knowledge.split())
+    timing = report["timings"][0]
+    assert timing["voice_to_voice_ms"] > 0
+    assert report["session"]["end_reason"] == "completed"
+
+
+def test_mp4_has_speech_and_a_face_that_talks_in_sync(answered):
+    out, report, _ = answered
+    audio, rate, frames, fps = decode(out)
+    audio_s, video_s = len(audio) / rate, len(frames) / fps
+    assert abs(audio_s - video_s) <= 1.5 / fps + 0.05, (audio_s, video_s)
+    # speech is present: a stretch of loud audio after the question
+    per_frame = int(rate / fps)
+    energy = np.array(
+        [np.sqrt(np.mean(audio[i * per_frame : (i + 1) * per_frame] ** 2)) for i in range(len(frames))]
+    )
+    speaking = energy > 0.02
+    assert speaking.sum() > fps, "at least a second of speech"
+    # the mouth moves more during speech than in silence (measured on pixels around the mouth)
+    geometry = register_replica(REPO / "pipelines/personas/guide/replica.png").geometry
+    h, w = frames[0].shape[:2]
+    mx, my = geometry["mouth"]
+    half = int(geometry["mouth_width"] * w / 2)
+    box = (slice(int(my * h) - half // 2, int(my * h) + half), slice(int(mx * w) - half, int(mx * w) + half))
+    mouth = np.array([f[box].astype(np.float32).mean() for f in frames])
+    change = np.abs(np.diff(mouth))
+    in_speech, in_silence = change[speaking[1:]], change[~speaking[1:]]
+    assert in_speech.mean() > 2 * in_silence.mean()
+
+
+def test_fast_run_gives_the_same_conversation(tmp_path, answered):
+    wav = question_wav(tmp_path / "q.wav", "what is presence?")
+    out = tmp_path / "fast.mp4"
+    result = presence("run", "pipelines/local.yaml", "--input", str(wav), "--output", str(out), "--fast")
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.with_suffix(".json").read_text())
+    _, slow, _ = answered
+    assert [t["role"] for t in report["turns"]] == [t["role"] for t in slow["turns"]]
+    assert report["turns"][-1]["content"] == slow["turns"][-1]["content"]
+
+
+@pytest.mark.parametrize(
+    ("make", "expect"),
+    [
+        (lambda p: write_wav(p, np.full(8000, 128, dtype=np.uint8), 16000, width=1), "8-bit"),
+        (lambda p: p.write_bytes(b"not a wav at all") and p, "WAV"),
+        (lambda p: write_wav(p, np.zeros(0, dtype=np.int16), 16000), "no audio"),
+    ],
+    ids=["8-bit", "not-a-wav", "empty"],
+)
+def test_wrong_wav_gets_a_reason_not_a_traceback(tmp_path, make, expect):
+    wav = tmp_path / "in.wav"
+    make(wav)
+    result = presence("run", "pipelines/local.yaml", "--input", str(wav), "--output", str(tmp_path / "o.mp4"))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert expect.lower() in result.stderr.lower()
+
+
+def test_bad_pipeline_files_fail_before_anything_starts(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nstages: {stt: [\n")
+    result = presence("validate", str(bad))
+    assert result.returncode == 2 and "malformed YAML" in result.stderr
+    result = presence("validate", str(tmp_path / "missing.yaml"))
+    assert result.returncode == 2 and "file not found" in result.stderr
+    result = presence("validate", "pipelines/local.yaml", "--set", "stages.stt.provider=whisperx")
+    assert result.returncode == 2
+    assert "stages.stt.provider" in result.stderr and "pocketsphinx" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = presence("validate", "pipelines/cloud.yaml")
+    if not os.environ.get("DEEPGRAM_API_KEY"):
+        assert result.returncode == 2 and "DEEPGRAM_API_KEY" in result.stderr
+
+
+def test_validate_and_providers_commands():
+    result = presence("validate", "pipelines/local.yaml")
+    assert result.returncode == 0, result.stderr
+    assert "stt=pocketsphinx" in result.stderr
+    listing = presence("providers")
+    assert listing.returncode == 0
+    for name in ("pocketsphinx", "deepgram", "knowledge-base", "anthropic", "espeak", "elevenlabs", "warp"):
+        assert name in listing.stdout
