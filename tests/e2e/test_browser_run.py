@@ -1,0 +1,85 @@
+"""Headless Chromium talks to `presence run`: the offline persona greets, listens and answers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers.browser import chromium_driver, require_chromium, wait_for_page
+from helpers.speech import resample, synthesize
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def mic_wav(path: Path) -> Path:
+    """The fake microphone: 9 s of silence (the greeting plays), then a question, then silence."""
+    audio, rate = synthesize("how do I swap a provider?")
+    audio = resample(audio, rate, 48000)
+    silence = np.zeros(48000 * 9, dtype=np.int16)
+    pcm = np.concatenate([silence, audio, silence[: 48000 * 2]])
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(48000)
+        w.writeframes(pcm.tobytes())
+    return path
+
+
+@pytest.fixture
+def served():
+    """`presence run pipelines/local.yaml` on a free loopback port; yields the page URL."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "presence.framework.cli", "run", "pipelines/local.yaml", "--port", "0"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        url = ""
+        while time.monotonic() < deadline and not url.startswith("http"):
+            url = proc.stdout.readline().strip()
+            if proc.poll() is not None:
+                raise AssertionError(f"presence run exited: {proc.stderr.read()[-3000:]}")
+        assert url.startswith("http://127.0.0.1:"), url
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_page_connects_and_the_persona_greets_listens_and_answers(served, tmp_path):
+    require_chromium()
+    with chromium_driver(mic_wav(tmp_path / "mic.wav")) as driver:
+        driver.get(served)
+        wait_for_page(driver, "p => p.state === 'idle'", timeout=20)
+        driver.find_element("id", "connect").click()
+        state = wait_for_page(
+            driver,
+            "p => ['connected', 'ready'].includes(p.state) && p.remoteVideoFrames > 25 && p.remoteAudioEnergy > 0",
+            timeout=40,
+        )
+        assert state["remoteVideoFrames"] > 25
+        # the greeting is captioned, then the user's question, then an answer from the guide
+        state = wait_for_page(
+            driver,
+            "p => p.captions.some(c => c.role === 'user') && "
+            "p.captions.filter(c => c.role === 'bot').length >= 2",
+            timeout=60,
+        )
+        bots = [c["text"].lower() for c in state["captions"] if c["role"] == "bot"]
+        assert "guide" in bots[0] or "presence" in bots[0]
+        assert state["lastLatencyMs"] is not None and state["lastLatencyMs"] > 0
+        driver.find_element("id", "hangup").click()
+        wait_for_page(driver, "p => p.state === 'disconnected'", timeout=20)
