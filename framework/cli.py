@@ -72,7 +72,10 @@ def providers() -> None:
     for p in all_providers():
         params = []
         for name, info in p.params.model_fields.items():
-            default = "required" if info.is_required() else repr(info.default)
+            if info.is_required():
+                default = "required"
+            else:
+                default = repr(info.get_default(call_default_factory=True))
             params.append(f"{name}={default}")
         table.add_row(p.stage, p.name, "\n".join(params) or "-", p.summary)
     Console().print(table)

@@ -21,8 +21,8 @@ from pipecat.services.openai.llm import OpenAILLMService
 from pydantic import Field, model_validator
 
 from presence.framework.registry import BuildContext, StageParams, register
-from presence.processors._secrets import resolve_api_key
 from presence.framework.tools import ToolSpec, install_tools, persona_tools
+from presence.processors._secrets import resolve_api_key
 from presence.processors.resilience import DEFAULT_APOLOGY, ResilientLLMMixin
 
 

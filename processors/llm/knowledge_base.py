@@ -38,11 +38,12 @@ from pipecat.processors.aggregators.llm_context import (
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.llm_service import LLMService
 from pipecat.services.settings import LLMSettings
+from pydantic import Field
+
 from presence.framework.errors import ConfigError
 from presence.framework.registry import BuildContext, StageParams, register
 from presence.processors.llm.engines.responder import Answer, Responder
 from presence.processors.llm.engines.retrieval import KnowledgeIndex, ScoredPassage
-from pydantic import Field
 
 
 def last_user_question(context: LLMContext) -> str | None:

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
 from presence.processors.llm.engines.text import (
     STOPWORDS,
     sound_key,
