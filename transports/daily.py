@@ -9,6 +9,7 @@ from __future__ import annotations
 from pipecat.transports.base_transport import VideoInSourceParams
 from pipecat.transports.daily.transport import DailyParams, DailyTransport
 
+from presence.processors.renderer.output_sync import output_video_params
 from presence.transports.factory import DailySpec
 
 
@@ -28,15 +29,15 @@ def daily_params(
     return DailyParams(
         audio_in_enabled=True,
         audio_in_sample_rate=audio_in_sample_rate,
-        audio_out_enabled=True,
         audio_out_sample_rate=audio_out_sample_rate,
         video_in_enabled=True,
         video_in_sources={"camera": camera},
-        video_out_enabled=True,
-        video_out_is_live=video_out_is_live,
-        video_out_width=spec.video.width,
-        video_out_height=spec.video.height,
-        video_out_framerate=spec.video.fps,
+        **{
+            **output_video_params(
+                spec.video.width, spec.video.height, spec.video.fps, transport="daily"
+            ),
+            "video_out_is_live": video_out_is_live,
+        },
     )
 
 

@@ -8,6 +8,8 @@ from typing import Any
 from pipecat.transports.base_transport import TransportParams, VideoInSourceParams
 from pipecat.transports.smallwebrtc.connection import IceServer
 
+from presence.processors.renderer.output_sync import output_video_params
+
 IceServerLike = str | dict[str, Any] | IceServer
 """An ICE server as a URL, an ``{urls, username, credential}`` mapping or an ``IceServer``."""
 
@@ -47,15 +49,13 @@ def webrtc_params(
     return TransportParams(
         audio_in_enabled=True,
         audio_in_sample_rate=audio_in_sample_rate,
-        audio_out_enabled=True,
         audio_out_sample_rate=audio_out_sample_rate,
         video_in_enabled=True,
         video_in_sources={"camera": camera},
-        video_out_enabled=True,
-        video_out_is_live=video_out_is_live,
-        video_out_width=width,
-        video_out_height=height,
-        video_out_framerate=fps,
+        **{
+            **output_video_params(width, height, fps, transport="webrtc"),
+            "video_out_is_live": video_out_is_live,
+        },
     )
 
 
