@@ -332,14 +332,16 @@ class ScriptedTTSService(TTSService):
         total = max(1, int(len(text) * self._ms_per_char * rate / 1000))
         step = max(1, int(self._chunk_ms * rate / 1000))
         t = np.arange(total) / rate
-        tone = (6000 * np.sin(2 * np.pi * 220 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t)))
+        tone = 6000 * np.sin(2 * np.pi * 220 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
         pcm = tone.astype(np.int16)
         for i, start in enumerate(range(0, total, step)):
             if i:
                 await asyncio.sleep(self._chunk_ms / 1000 / self._speed)
             else:
                 await self.stop_ttfb_metrics()
-            frame = TTSAudioRawFrame(pcm[start : start + step].tobytes(), rate, 1, context_id=context_id)
+            frame = TTSAudioRawFrame(
+                pcm[start : start + step].tobytes(), rate, 1, context_id=context_id
+            )
             if i == 0:
                 frame.metadata["scripted_ttfb_ms"] = ttfb
                 frame.metadata["scripted_text_at_ns"] = received_ns
@@ -401,19 +403,36 @@ class ScriptedTTSParams(StageParams):
     seed: int = 0
 
 
-@register("stt", "scripted", ScriptedSTTParams, summary="benchmark fake: final transcript after a scripted delay")
+@register(
+    "stt",
+    "scripted",
+    ScriptedSTTParams,
+    summary="benchmark fake: final transcript after a scripted delay",
+)
 def build_stt(params: ScriptedSTTParams, ctx: BuildContext) -> ScriptedSTTService:
     """Build the scripted STT."""
     return ScriptedSTTService(**dict(params), name="scripted-stt")
 
 
-@register("llm", "scripted", ScriptedLLMParams, summary="benchmark fake: fixed reply with scripted TTFT and token rate")
+@register(
+    "llm",
+    "scripted",
+    ScriptedLLMParams,
+    summary="benchmark fake: fixed reply with scripted TTFT and token rate",
+)
 def build_llm(params: ScriptedLLMParams, ctx: BuildContext) -> ScriptedLLMService:
     """Build the scripted LLM."""
     return ScriptedLLMService(**dict(params), name="scripted-llm")
 
 
-@register("tts", "scripted", ScriptedTTSParams, summary="benchmark fake: tone audio with scripted TTFB and chunking")
+@register(
+    "tts",
+    "scripted",
+    ScriptedTTSParams,
+    summary="benchmark fake: tone audio with scripted TTFB and chunking",
+)
 def build_tts(params: ScriptedTTSParams, ctx: BuildContext) -> ScriptedTTSService:
     """Build the scripted TTS at the pipeline's output rate."""
-    return ScriptedTTSService(**dict(params), sample_rate=ctx.audio_out_sample_rate, name="scripted-tts")
+    return ScriptedTTSService(
+        **dict(params), sample_rate=ctx.audio_out_sample_rate, name="scripted-tts"
+    )

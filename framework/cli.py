@@ -174,6 +174,44 @@ def serve(
 PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
 
 
+@bench_app.command("latency")
+def bench_latency(
+    pipeline: Annotated[Path, typer.Argument(help="Pipeline YAML file.")] = DEFAULT_PIPELINE,
+    turns: Annotated[int, typer.Option(help="Scripted user turns to run.")] = 20,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write a PNG chart of the stages here.")] = None,
+    speculative: Annotated[
+        bool, typer.Option(help="Start the LLM speculatively at the first likely end of turn.")
+    ] = False,
+    baseline: Annotated[
+        bool, typer.Option(help="Also run the same turns through a plain pipecat pipeline.")
+    ] = True,
+    set_: SetOption = None,
+) -> None:
+    """Voice-to-voice latency per stage (p50/p95/p99), framework overhead, vs plain pipecat."""
+    setup_logging(0)
+    import shlex
+    import sys
+
+    from presence.benchmarks.latency.report import print_table
+    from presence.benchmarks.latency.runner import run_latency_benchmark
+
+    try:
+        result = run_latency_benchmark(
+            str(pipeline),
+            turns,
+            set_ or [],
+            str(json_out) if json_out else None,
+            str(plot) if plot else None,
+            speculative=speculative,
+            baseline=baseline,
+            command="presence " + shlex.join(sys.argv[1:]),
+        )
+    except PresenceError as exc:
+        raise fail(exc) from None
+    print_table(result)
+
+
 @bench_app.command("renderer", context_settings=PASSTHROUGH, add_help_option=False)
 def bench_renderer(ctx: typer.Context) -> None:
     """Renderer fps, lateness, drift and lip-sync lag (--provider --size --seconds --device --json)."""

@@ -45,6 +45,7 @@ PROVIDER_MODULES = (
     "presence.processors.tts.elevenlabs",
     "presence.processors.renderer.providers",
     "presence.processors.perception.providers",
+    "presence.benchmarks.fakes",
 )
 
 

@@ -10,10 +10,13 @@ turn's last segment):
   pushed by the renderer when the output shows none), ``bot_started_ms`` and
   ``voice_to_voice_ms`` (first speech audio heard at the output);
 * ``av_offset_ms``: first speaking image shown minus first speech heard (positive: video late);
-* ``scripted_ms``: the provider time on the critical path, from the scripted fakes' metadata:
-  turn policy wait, then LLM time to the text the TTS started on (hidden behind the turn wait when
-  the request was speculative), then TTS time to first byte;
-* ``framework_overhead_ms`` = ``voice_to_voice_ms - scripted_ms`` (scripted providers only);
+* ``scripted_ms``: the configured and provider time on the critical path: the turn policy (VAD
+  stop as observed + the speech timeout, or the STT's scripted final if later; with model-based turn
+  detection the measured decision), then the scripted LLM time to the text the TTS started on
+  (hidden behind the turn wait when the request was speculative), then the scripted TTS TTFB;
+* ``framework_overhead_ms`` = ``voice_to_voice_ms - scripted_ms`` (scripted LLM and TTS only).
+  The VAD's own detection lag is not in it: it is ``vad_lag_ms`` (VAD stop minus its
+  ``stop_secs``), and ``overhead_with_vad_ms`` adds the two;
 * ``false_end_of_turn``: turn decisions made inside the sentence (between its first segment's end
   and its last segment's end); ``missed_end_of_turn``: no decision before the next turn began.
 """
@@ -49,6 +52,8 @@ SUMMARY_KEYS = (
     "llm_first_token_ms",
     "tts_first_audio_ms",
     "vad_stop_ms",
+    "vad_lag_ms",
+    "overhead_with_vad_ms",
     "av_offset_ms",
 )
 
@@ -82,7 +87,8 @@ def analyze_turns(
     observer: LatencyObserver,
     output: BenchOutput,
     *,
-    turn_policy_ms: float | None = None,
+    turn_wait_ms: float | None = None,
+    vad_stop_ms: float = 0.0,
     scripted: bool = False,
 ) -> list[dict[str, Any]]:
     """Per-turn timings (see the module docstring).
@@ -91,8 +97,9 @@ def analyze_turns(
         marks: When each scripted turn was spoken.
         observer: The run's observer.
         output: The run's output transport.
-        turn_policy_ms: The configured turn wait (VAD stop + speech timeout) when it is fixed;
-            None takes the measured turn decision as the policy (model-based turn detection).
+        turn_wait_ms: The configured wait after VAD stop (speech timeout) when it is fixed; None
+            takes the measured turn decision as the policy (model-based turn detection).
+        vad_stop_ms: The VAD's configured ``stop_secs`` in ms.
         scripted: Whether the providers are the scripted fakes (enables the overhead figures).
     """
     ev = {k: observer.of(k) for k in (
@@ -113,6 +120,7 @@ def analyze_turns(
         row["missed_end_of_turn"] = decision is None
         vad = _first(ev["vad_stop"], end, nxt)
         row["vad_stop_ms"] = _ms(vad.t_ns if vad else None, end)
+        row["vad_lag_ms"] = None if vad is None else row["vad_stop_ms"] - vad_stop_ms
         if decision is None:
             turns.append(row)
             continue
@@ -129,7 +137,9 @@ def analyze_turns(
         row["tts_first_audio_ms"] = _ms(tts.t_ns if tts else None, end)
         render = _first(ev["render_speech"], d, nxt)
         shown_t = _first_after(shown, d, nxt)
-        image_t = shown_t if shown_t is not None else (render.info.get("image_ns") if render else None)
+        image_t = (
+            shown_t if shown_t is not None else (render.info.get("image_ns") if render else None)
+        )
         row["first_frame_ms"] = _ms(image_t, end)
         bot = _first(ev["bot_started"], d, nxt)
         row["bot_started_ms"] = _ms(bot.t_ns if bot else None, end)
@@ -144,10 +154,14 @@ def analyze_turns(
             llm_ms = (cause.info.get("scripted_ms") or 0.0) if cause else 0.0
             ttfb_ms = tts.info.get("scripted_ms") or 0.0
             stt_ms = (stt.info.get("scripted_ms") or 0.0) if stt else 0.0
-            policy = row["turn_decision_ms"] if turn_policy_ms is None else max(turn_policy_ms, stt_ms)
+            if turn_wait_ms is None or vad is None:
+                policy = row["turn_decision_ms"]
+            else:
+                policy = max(row["vad_stop_ms"] + turn_wait_ms, stt_ms)
             start = _ms(request.t_ns, end) if row["speculative"] else policy
             row["scripted_ms"] = max(policy, start + llm_ms) + ttfb_ms
             row["framework_overhead_ms"] = row["voice_to_voice_ms"] - row["scripted_ms"]
+            row["overhead_with_vad_ms"] = row["framework_overhead_ms"] + (row["vad_lag_ms"] or 0.0)
         turns.append(row)
     return turns
 
@@ -158,7 +172,12 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
     if vals.size == 0:
         return {"p50": None, "p95": None, "p99": None, "n": 0}
     p = np.percentile(vals, [50, 95, 99])
-    return {"p50": round(float(p[0]), 1), "p95": round(float(p[1]), 1), "p99": round(float(p[2]), 1), "n": int(vals.size)}
+    return {
+        "p50": round(float(p[0]), 1),
+        "p95": round(float(p[1]), 1),
+        "p99": round(float(p[2]), 1),
+        "n": int(vals.size),
+    }
 
 
 def summarize(turns: list[dict[str, Any]]) -> dict[str, Any]:
@@ -211,7 +230,7 @@ def plot(result: dict[str, Any], path: str | Path) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [3, 2]})
     labels = [s.removesuffix("_ms").replace("_", " ") for s in STAGES]
     data = [[t[s] for t in result["turns"] if t.get(s) is not None] or [np.nan] for s in STAGES]
-    axes[0].boxplot(data, vert=False, labels=labels, whis=(1, 99))
+    axes[0].boxplot(data, orientation="horizontal", tick_labels=labels, whis=(1, 99))
     axes[0].set_xlabel("ms after the end of user speech")
     axes[0].set_title(f"{result['pipeline']}: {len(result['turns'])} turns")
     axes[0].invert_yaxis()
@@ -224,9 +243,9 @@ def plot(result: dict[str, Any], path: str | Path) -> Path:
             if not vals:
                 continue
             med = float(np.median(vals))
-            axes[1].barh(k + r * height, max(0.0, med - prev), left=prev, height=height,
+            axes[1].barh(k + r * height, max(2.0, abs(med - prev)), left=min(prev, med), height=height,
                          color=colors[r], label=name if k == len(STAGES) - 1 else None)  # fmt: skip
-            prev = max(prev, med)
+            prev = med
     axes[1].set_yticks(range(len(STAGES)), labels)
     axes[1].invert_yaxis()
     axes[1].set_xlabel("median, ms after the end of user speech")
@@ -260,7 +279,10 @@ def print_table(result: dict[str, Any], console=None) -> None:
 
     for key in SUMMARY_KEYS:
         row = summary[key]
-        cells = [key.removesuffix("_ms").replace("_", " "), *(fmt(row[c]) for c in ("p50", "p95", "p99"))]
+        cells = [
+            key.removesuffix("_ms").replace("_", " "),
+            *(fmt(row[c]) for c in ("p50", "p95", "p99")),
+        ]
         if base:
             cells.append(fmt(base.get(key, {}).get("p50")))
         table.add_row(*cells)

@@ -46,22 +46,30 @@ def enable_speculation(loaded: LoadedPipeline) -> None:
 
     cfg = loaded.stages["turn"]
     original = cfg.provider.factory
-    cfg.provider = dataclasses.replace(cfg.provider, factory=lambda p, ctx: speculative(original(p, ctx)))
+    cfg.provider = dataclasses.replace(
+        cfg.provider, factory=lambda p, ctx: speculative(original(p, ctx))
+    )
 
 
-def turn_policy_ms(loaded: LoadedPipeline) -> float | None:
-    """The configured turn wait after the end of speech when it is fixed (speech timeout), else None."""
+def turn_policy(loaded: LoadedPipeline) -> dict[str, float | None]:
+    """``turn_wait_ms`` (fixed wait after VAD stop, None for model-based turns) and ``vad_stop_ms``."""
     turn, vad = loaded.stages.get("turn"), loaded.stages.get("vad")
-    if turn is None or turn.provider.name != "speech-timeout" or vad is None:
-        return None
-    return 1000 * (getattr(vad.params, "stop_secs", 0.0) + turn.params.user_speech_timeout)
+    wait = None
+    if turn is not None and turn.provider.name == "speech-timeout":
+        wait = 1000 * turn.params.user_speech_timeout
+    return {
+        "turn_wait_ms": wait,
+        "vad_stop_ms": 1000 * float(getattr(vad.params, "stop_secs", 0.0)) if vad else 0.0,
+    }
 
 
 def _is_scripted(loaded: LoadedPipeline) -> bool:
     return all(loaded.stages[s].provider.name == "scripted" for s in ("llm", "tts"))
 
 
-def _transport(loaded: LoadedPipeline, script: list[ScriptedTurn], *, video: bool, **kw) -> BenchTransport:
+def _transport(
+    loaded: LoadedPipeline, script: list[ScriptedTurn], *, video: bool, **kw
+) -> BenchTransport:
     v = getattr(loaded.transport, "video", None)
     size = dict(width=v.width, height=v.height, fps=v.fps) if v is not None else {}
     return BenchTransport(script, video=video, **size, **kw)
@@ -75,31 +83,43 @@ async def _run(worker: PipelineWorker) -> float:
     return time.monotonic() - start
 
 
-async def run_presence(loaded: LoadedPipeline, script: list[ScriptedTurn], **transport_kw) -> dict[str, Any]:
+async def run_presence(
+    loaded: LoadedPipeline, script: list[ScriptedTurn], **transport_kw
+) -> dict[str, Any]:
     """Run the pipeline as presence builds it; returns per-turn rows and the stage objects."""
     video = loaded.stages.get("renderer") is not None
     transport = _transport(loaded, script, video=video, **transport_kw)
     observer = LatencyObserver()
     session = build_session(loaded, transport, observers=[observer], enable_rtvi=False)
     st = session.stages
-    observer.bind(stt=st.get("stt"), llm=st.get("llm"), tts=st.get("tts"), renderer=st.get("renderer"))
+    observer.bind(
+        stt=st.get("stt"), llm=st.get("llm"), tts=st.get("tts"), renderer=st.get("renderer")
+    )
     wall = await _run(session.worker)
     turns = report.analyze_turns(transport.input().turn_marks, observer, transport.output(),
-                                 turn_policy_ms=turn_policy_ms(loaded), scripted=_is_scripted(loaded))  # fmt: skip
+                                 **turn_policy(loaded), scripted=_is_scripted(loaded))  # fmt: skip
     return {"turns": turns, "wall_s": round(wall, 1), "stages": st, "observer": observer,
             "transport": transport, "context": session.context}  # fmt: skip
 
 
-async def run_plain_pipecat(loaded: LoadedPipeline, script: list[ScriptedTurn], **transport_kw) -> dict[str, Any]:
+async def run_plain_pipecat(
+    loaded: LoadedPipeline, script: list[ScriptedTurn], **transport_kw
+) -> dict[str, Any]:
     """The same providers wired by hand into a plain pipecat pipeline (no renderer, no builder)."""
     ctx = make_context(loaded)
-    stages = {n: build_stage(loaded.stages[n], ctx) for n in ("vad", "turn", "stt", "llm", "tts") if n in loaded.stages}
+    stages = {
+        n: build_stage(loaded.stages[n], ctx)
+        for n in ("vad", "turn", "stt", "llm", "tts")
+        if n in loaded.stages
+    }
     transport = _transport(loaded, script, video=False, **transport_kw)
     system = loaded.persona.full_system_prompt()
     context = LLMContext([{"role": "system", "content": system}] if system else [])
     pair = LLMContextAggregatorPair(
         context,
-        user_params=LLMUserAggregatorParams(vad_analyzer=stages.get("vad"), user_turn_strategies=stages.get("turn")),
+        user_params=LLMUserAggregatorParams(
+            vad_analyzer=stages.get("vad"), user_turn_strategies=stages.get("turn")
+        ),
     )
     pipeline = Pipeline([
         transport.input(), stages["stt"], pair.user(), stages["llm"], stages["tts"],
@@ -109,14 +129,16 @@ async def run_plain_pipecat(loaded: LoadedPipeline, script: list[ScriptedTurn], 
     observer.bind(stt=stages["stt"], llm=stages["llm"], tts=stages["tts"])
     worker = PipelineWorker(
         pipeline,
-        params=PipelineParams(audio_in_sample_rate=16000, audio_out_sample_rate=24000, enable_metrics=True),
+        params=PipelineParams(
+            audio_in_sample_rate=16000, audio_out_sample_rate=24000, enable_metrics=True
+        ),
         observers=[observer],
         idle_timeout_secs=None,
         enable_rtvi=False,
     )
     wall = await _run(worker)
     turns = report.analyze_turns(transport.input().turn_marks, observer, transport.output(),
-                                 turn_policy_ms=turn_policy_ms(loaded), scripted=_is_scripted(loaded))  # fmt: skip
+                                 **turn_policy(loaded), scripted=_is_scripted(loaded))  # fmt: skip
     return {"turns": turns, "wall_s": round(wall, 1), "stages": stages, "observer": observer}
 
 
@@ -151,14 +173,18 @@ async def arun_latency_benchmark(
         "summary": summary,
         "turns": presence_run["turns"],
         "wall_s": presence_run["wall_s"],
-        "turn_policy_ms": turn_policy_ms(loaded),
+        "turn_policy": turn_policy(loaded),
     }
     summary["vs_plain_pipecat_ratio"] = None
     if baseline:
         plain_loaded = load_pipeline(pipeline_path, overrides)
         plain = await run_plain_pipecat(plain_loaded, script, **transport_kw)
         base_summary = report.summarize(plain["turns"])
-        result["baseline"] = {"summary": base_summary, "turns": plain["turns"], "wall_s": plain["wall_s"]}
+        result["baseline"] = {
+            "summary": base_summary,
+            "turns": plain["turns"],
+            "wall_s": plain["wall_s"],
+        }
         ours, theirs = summary["voice_to_voice_ms"]["p50"], base_summary["voice_to_voice_ms"]["p50"]
         if ours and theirs:
             summary["vs_plain_pipecat_ratio"] = round(ours / theirs, 3)
@@ -196,6 +222,8 @@ def run_latency_benchmark(
         ``vs_plain_pipecat_ratio``), ``turns`` (per-turn rows), ``baseline``, ``machine``.
         Runs in real time: about (speech + reply + gaps) seconds per turn, twice with the baseline.
     """
-    result = asyncio.run(arun_latency_benchmark(pipeline_path, turns, overrides, json_path, plot_path, **kwargs))
+    result = asyncio.run(
+        arun_latency_benchmark(pipeline_path, turns, overrides, json_path, plot_path, **kwargs)
+    )
     result.pop("_runs", None)
     return result

@@ -2,7 +2,7 @@
 
 Input: 20 ms chunks of 16 kHz audio on an absolute schedule (silence between turns). Each voiced
 chunk carries ``metadata["script_text"]`` (its phrase) for scripted STTs. After a turn's last
-segment the user waits for the reply to start and stop (or ``max_wait_s``), then ``gap_s`` more,
+segment the user waits for a reply to start (after that segment) and stop (or ``max_wait_s``), then ``gap_s`` more,
 and speaks the next turn. When the script is done it ends the run with ``EndWorkerFrame``.
 
 Output: a playout device model — audio is "heard" when its chunk starts playing (chunks play back
@@ -11,7 +11,7 @@ draws them. Every time is on the pipeline clock (ns), the same clock observers g
 
 Records (read after the run): ``turn_marks`` (per turn: start, segment ends and starts),
 ``speech_heard_ns`` (start of every speech chunk heard), ``speaking_image_shown_ns`` (first
-show of each image the renderer paired with speech).
+show of every image the renderer paired with speech).
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ class BenchInput(BaseInputTransport):
         self._bot_started = asyncio.Event()
         self._bot_stopped = asyncio.Event()
         self._feeder: asyncio.Task | None = None
-        self._next = 0.0
+        self._due = 0.0
         self.turn_marks: list[TurnMarks] = []
         self.finished = False
 
@@ -113,17 +113,18 @@ class BenchInput(BaseInputTransport):
             self._ready.set()
         elif isinstance(frame, BotStartedSpeakingFrame):
             self._bot_started.set()
+            self._bot_stopped.clear()
         elif isinstance(frame, BotStoppedSpeakingFrame):
             self._bot_stopped.set()
         await super().process_frame(frame, direction)
 
     async def _push(self, audio: bytes, text: str | None = None) -> None:
         now = time.monotonic()
-        if self._next < now - 0.2:  # fell far behind (a stalled loop): resynchronise
-            self._next = now
-        if self._next > now:
-            await asyncio.sleep(self._next - now)
-        self._next += CHUNK_S
+        if self._due < now - 0.2:  # fell far behind (a stalled loop): resynchronise
+            self._due = now
+        if self._due > now:
+            await asyncio.sleep(self._due - now)
+        self._due += CHUNK_S
         frame = InputAudioRawFrame(audio=audio, sample_rate=RATE, num_channels=1)
         if text:
             frame.metadata["script_text"] = text
@@ -156,7 +157,7 @@ class BenchInput(BaseInputTransport):
             await asyncio.wait_for(self._ready.wait(), 10)
         except TimeoutError:
             logger.warning(f"{self}: output not ready after 10 s; feeding anyway")
-        self._next = time.monotonic()
+        self._due = time.monotonic()
         await self._silence(self._lead_s)
         for turn in self._script:
             marks = TurnMarks(start_ns=_now_ns(self))
@@ -164,10 +165,10 @@ class BenchInput(BaseInputTransport):
                 if j:
                     await self._silence(turn.pauses_ms[j - 1] / 1000)
                 marks.segment_starts_ns.append(_now_ns(self))
-                if j == len(turn.segments) - 1:
-                    self._bot_started.clear()
-                    self._bot_stopped.clear()
                 marks.segment_ends_ns.append(await self._speak(segment.audio, segment.text))
+            # wait for a reply that starts after the turn (not one to a false end of turn)
+            self._bot_started.clear()
+            self._bot_stopped.clear()
             self.turn_marks.append(marks)
             await self._await_reply()
             await self._silence(self._gap_s)
@@ -183,8 +184,7 @@ class BenchOutput(BaseOutputTransport):
         self._buffer_s = buffer_s
         self._play_at = 0.0
         self._last_image: int | None = None
-        self._in_speech = False
-        self._speaking_images: set[int] = set()
+        self._speaking_images: dict[int, None] = {}  # ids of images paired with speech, in order
         self.speech_heard_ns: list[int] = []
         self.speaking_image_shown_ns: list[int] = []
 
@@ -199,11 +199,10 @@ class BenchOutput(BaseOutputTransport):
             if isinstance(frame, OutputImageRawFrame):
                 self._last_image = id(frame)
             elif isinstance(frame, TTSAudioRawFrame):
-                if not self._in_speech and self._last_image is not None:
-                    self._speaking_images.add(self._last_image)
-                self._in_speech = True
-            elif isinstance(frame, OutputAudioRawFrame):
-                self._in_speech = False
+                if self._last_image is not None:
+                    self._speaking_images[self._last_image] = None
+                    while len(self._speaking_images) > 256:  # never drawn (replaced before a tick)
+                        self._speaking_images.pop(next(iter(self._speaking_images)))
         await super().process_frame(frame, direction)
 
     async def write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
@@ -223,7 +222,7 @@ class BenchOutput(BaseOutputTransport):
     async def write_video_frame(self, frame: OutputImageRawFrame) -> bool:
         """Note when a speaking image is first shown."""
         if id(frame) in self._speaking_images:
-            self._speaking_images.discard(id(frame))
+            self._speaking_images.pop(id(frame))
             self.speaking_image_shown_ns.append(_now_ns(self))
         return True
 

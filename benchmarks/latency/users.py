@@ -112,7 +112,9 @@ def read_wav(path: str | Path) -> np.ndarray:
         return trim(resample(data, wav.getframerate()))
 
 
-def turn_from_text(spec: str, pauses_ms: float | list[float] = 500.0, voice: str = "en-us") -> ScriptedTurn:
+def turn_from_text(
+    spec: str, pauses_ms: float | list[float] = 500.0, voice: str = "en-us"
+) -> ScriptedTurn:
     """A turn from ``"phrase one | phrase two"``: one segment per phrase, pauses between them."""
     parts = [p.strip() for p in spec.split("|") if p.strip()]
     if isinstance(pauses_ms, (int, float)):
@@ -122,7 +124,9 @@ def turn_from_text(spec: str, pauses_ms: float | list[float] = 500.0, voice: str
     return ScriptedTurn([Segment(p, speak(p, voice)) for p in parts], pauses)
 
 
-def default_script(turns: int, questions: tuple[str, ...] = DEFAULT_QUESTIONS) -> list[ScriptedTurn]:
+def default_script(
+    turns: int, questions: tuple[str, ...] = DEFAULT_QUESTIONS
+) -> list[ScriptedTurn]:
     """``turns`` turns cycling through ``questions``, inner pauses cycling through 400–700 ms."""
     out = []
     for i in range(turns):

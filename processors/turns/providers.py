@@ -18,6 +18,7 @@ from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pydantic import Field
 
 from presence.framework.registry import BuildContext, StageParams, register
+from presence.processors.turns.speculative import speculative
 
 
 class SileroParams(StageParams):
@@ -52,11 +53,14 @@ class SmartTurnStageParams(StageParams):
         stop_secs: Silence after which the turn ends even if the model judged it incomplete.
         cpu_count: ONNX runtime threads.
         wait_for_transcript: End the turn only once a transcript is in hand.
+        speculative: Start the LLM at the first likely end of turn and commit or withdraw it
+            when the turn is decided (see ``presence.processors.turns.speculative``).
     """
 
     stop_secs: float = Field(1.0, gt=0.0, le=10.0)
     cpu_count: int = Field(1, ge=1, le=16)
     wait_for_transcript: bool = True
+    speculative: bool = False
 
 
 @register(
@@ -67,13 +71,14 @@ def build_smart_turn(params: SmartTurnStageParams, ctx: BuildContext) -> UserTur
     analyzer = LocalSmartTurnAnalyzerV3(
         cpu_count=params.cpu_count, params=SmartTurnParams(stop_secs=params.stop_secs)
     )
-    return UserTurnStrategies(
+    strategies = UserTurnStrategies(
         stop=[
             TurnAnalyzerUserTurnStopStrategy(
                 turn_analyzer=analyzer, wait_for_transcript=params.wait_for_transcript
             )
         ]
     )
+    return speculative(strategies) if params.speculative else strategies
 
 
 class SpeechTimeoutParams(StageParams):
@@ -81,9 +86,11 @@ class SpeechTimeoutParams(StageParams):
 
     Attributes:
         user_speech_timeout: Seconds the user may pause and still hold the floor.
+        speculative: Start the LLM at VAD stop and commit or withdraw it at the turn decision.
     """
 
     user_speech_timeout: float = Field(0.6, ge=0.0, le=5.0)
+    speculative: bool = False
 
 
 @register(
@@ -94,6 +101,7 @@ class SpeechTimeoutParams(StageParams):
 )
 def build_speech_timeout(params: SpeechTimeoutParams, ctx: BuildContext) -> UserTurnStrategies:
     """Stop strategy with pipecat's speech-timeout timers."""
-    return UserTurnStrategies(
+    strategies = UserTurnStrategies(
         stop=[SpeechTimeoutUserTurnStopStrategy(user_speech_timeout=params.user_speech_timeout)]
     )
+    return speculative(strategies) if params.speculative else strategies

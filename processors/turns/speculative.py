@@ -69,6 +69,7 @@ class SpeculativeUserTurnStopStrategy(BaseUserTurnStopStrategy):
         self._text = ""
         self._silent = False
         self._speculation: UserTurnSpeculation | None = None
+        self._decided = False  # the detector decided while handling the current frame
         self.started = self.committed = self.discarded = 0
         inner.add_event_handler("on_push_frame", self._forward_push)
         inner.add_event_handler("on_broadcast_frame", self._forward_broadcast)
@@ -99,7 +100,7 @@ class SpeculativeUserTurnStopStrategy(BaseUserTurnStopStrategy):
     async def handle_user_turn_started(self):
         """A new turn: forget the last one's text."""
         await self._withdraw("a new turn started")
-        self._text, self._silent = "", False
+        self._text, self._silent, self._decided = "", False, False
         await self._inner.handle_user_turn_started()
 
     async def handle_user_turn_stopped(self):
@@ -117,7 +118,9 @@ class SpeculativeUserTurnStopStrategy(BaseUserTurnStopStrategy):
             await self._withdraw("more speech is being transcribed")
         elif isinstance(frame, TranscriptionFrame):
             self._text = f"{self._text} {frame.text}".strip() if frame.text else self._text
-            if self._speculation is not None and not self._match.matches(self._speculation.text, self._text):
+            if self._speculation is not None and not self._match.matches(
+                self._speculation.text, self._text
+            ):
                 await self._withdraw("the transcript grew")
         elif isinstance(frame, VADUserStoppedSpeakingFrame):
             self._silent = True
@@ -128,8 +131,6 @@ class SpeculativeUserTurnStopStrategy(BaseUserTurnStopStrategy):
             await self._speculate()
         self._decided = False
         return result
-
-    _decided = False
 
     async def _speculate(self) -> None:
         self._speculation = UserTurnSpeculation(text=self._text)
@@ -162,7 +163,9 @@ class SpeculativeUserTurnStopStrategy(BaseUserTurnStopStrategy):
         if speculation is not None:  # the detector speculates itself: pass it through
             await self.trigger_user_turn_inference_triggered(speculation=speculation)
             return
-        if self._speculation is not None and self._match.matches(self._speculation.text, self._text):
+        if self._speculation is not None and self._match.matches(
+            self._speculation.text, self._text
+        ):
             return  # the finalization below confirms it instead
         await self._withdraw("the committed transcript differs")
         await self.trigger_user_turn_inference_triggered()
@@ -184,7 +187,11 @@ class SpeculativeUserTurnStopStrategy(BaseUserTurnStopStrategy):
         )
 
 
-def speculative(strategies: UserTurnStrategies, *, match_policy: EagerMatchPolicy | None = None) -> UserTurnStrategies:
+def speculative(
+    strategies: UserTurnStrategies, *, match_policy: EagerMatchPolicy | None = None
+) -> UserTurnStrategies:
     """``strategies`` with every stop strategy wrapped in ``SpeculativeUserTurnStopStrategy``."""
-    stop = [SpeculativeUserTurnStopStrategy(s, match_policy=match_policy) for s in strategies.stop or []]
+    stop = [
+        SpeculativeUserTurnStopStrategy(s, match_policy=match_policy) for s in strategies.stop or []
+    ]
     return UserTurnStrategies(start=strategies.start, stop=stop)

@@ -18,11 +18,15 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def mic_wav(path: Path) -> Path:
-    """The fake microphone: 9 s of silence (the greeting plays), then a question, then silence."""
+    """The fake microphone, looped: 3 s of silence, a question, 4 s of silence.
+
+    Chromium starts the file when the page opens the microphone, not when the call connects, so
+    the question repeats until the persona has heard it between its own turns.
+    """
     audio, rate = synthesize("how do I swap a provider?")
     audio = resample(audio, rate, 48000)
-    silence = np.zeros(48000 * 9, dtype=np.int16)
-    pcm = np.concatenate([silence, audio, silence[: 48000 * 2]])
+    silence = np.zeros(48000, dtype=np.int16)
+    pcm = np.concatenate([silence] * 3 + [audio] + [silence] * 4)
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
@@ -61,7 +65,8 @@ def served():
 
 def test_page_connects_and_the_persona_greets_listens_and_answers(served, tmp_path):
     require_chromium()
-    with chromium_driver(mic_wav(tmp_path / "mic.wav")) as driver:
+    looped = f"--use-file-for-fake-audio-capture={mic_wav(tmp_path / 'mic.wav')}"
+    with chromium_driver(extra_args=(looped,)) as driver:
         driver.get(served)
         wait_for_page(driver, "p => p.state === 'idle'", timeout=20)
         driver.find_element("id", "connect").click()

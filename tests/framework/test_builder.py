@@ -72,3 +72,12 @@ def test_perception_off_leaves_the_stage_out(repo, transport):
         transport,
     )
     assert "PerceptionProcessor" in names(on)
+
+
+def test_speculative_start_is_one_yaml_flag(repo, transport):
+    local = repo / "pipelines/local.yaml"
+    plain = build_session(load_pipeline(local), transport).stages["turn"].stop[0]
+    spec = build_session(load_pipeline(local, ["stages.turn.speculative=true"]), transport)
+    wrapped = spec.stages["turn"].stop[0]
+    assert type(wrapped).__name__ == "SpeculativeUserTurnStopStrategy"
+    assert type(plain).__name__ == "TurnAnalyzerUserTurnStopStrategy"
