@@ -12,7 +12,6 @@ worker, the session supervisor and the routes:
 
 from __future__ import annotations
 
-import html
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -59,19 +58,11 @@ class JoinDispatcher:
         await self.app(scope, receive, send)
 
 
-def _page(conversation_id: str) -> str:
+def _page() -> str:
+    """The browser page (its ``api/...`` URLs are relative: under ``/c/{id}/`` they are its own)."""
     from presence.transports.webrtc import WEB_DIR
 
-    page = (WEB_DIR / "index.html").read_text()
-    cid = html.escape(conversation_id)
-    # The page talks to /api/...; bind it to this conversation's signalling endpoints.
-    shim = (
-        "<script>(function(){const base='/c/" + cid + "';const f=window.fetch.bind(window);"
-        "window.fetch=function(u,o){if(typeof u==='string'&&u.startsWith('/api/')){u=base+u;}"
-        "return f(u,o);};})();</script>\n"
-    )
-    marker = '<script src="/static/app.js"'
-    return page.replace(marker, shim + marker, 1) if marker in page else page + shim
+    return (WEB_DIR / "index.html").read_text()
 
 
 def create_app(settings: ServiceSettings, launcher: SessionLauncher | None = None) -> FastAPI:
@@ -100,7 +91,13 @@ def create_app(settings: ServiceSettings, launcher: SessionLauncher | None = Non
             timeout=settings.webhook_timeout,
             poll_interval=settings.outbox_poll_interval,
         )
-        supervisor = Supervisor(sessions, launcher, outbox, max_sessions=settings.max_sessions)
+        supervisor = Supervisor(
+            sessions,
+            launcher,
+            outbox,
+            max_sessions=settings.max_sessions,
+            public_url=settings.public_url,
+        )
         app.state.sessions = sessions
         app.state.outbox = outbox
         app.state.supervisor = supervisor
@@ -142,7 +139,7 @@ def create_app(settings: ServiceSettings, launcher: SessionLauncher | None = Non
                 "not exist.</p>",
                 status_code=404,
             )
-        return HTMLResponse(_page(conversation_id), headers={"Cache-Control": "no-store"})
+        return HTMLResponse(_page(), headers={"Cache-Control": "no-store"})
 
     try:
         from fastapi.staticfiles import StaticFiles

@@ -10,13 +10,20 @@ fatal error ends the conversation with reason ``exception`` and that stage's nam
 ``run_pipeline_session`` is the transport-independent part (used with any pipecat transport), so
 the same lifecycle code runs over WebRTC, the file transport or a test transport.
 
-Isolation: sessions run as tasks of the service's event loop (not yet a process each).
+With ``spec.recording_path`` the call is recorded (``presence.service.recording.CallRecorder``) and
+``events.recording`` reports the file before ``events.left``.
+
+Isolation: sessions run as tasks of the service's event loop (not yet a process each); each has its
+own pipeline, stages and LLM context (process-wide native libraries such as espeak-ng are
+shared behind their engines' locks). See the README's "Sessions and isolation" for the limits
+of running in one process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from pathlib import Path
 from typing import Any
 
 from loguru import logger
@@ -62,13 +69,33 @@ def stage_of(session: Any, processor: Any) -> str | None:
     return getattr(processor, "name", None)
 
 
+def _recorder(loaded: Any, path: Path) -> Any:
+    from presence.service.recording import CallRecorder
+
+    video = getattr(loaded.transport, "video", None)
+    return CallRecorder(
+        path,
+        width=video.width if video else 512,
+        height=video.height if video else 512,
+        fps=video.fps if video else 25,
+    )
+
+
 async def run_pipeline_session(
-    loaded: Any, transport: BaseTransport, events: SessionEvents, *, fast: bool = False
+    loaded: Any,
+    transport: BaseTransport,
+    events: SessionEvents,
+    *,
+    fast: bool = False,
+    recording_path: Path | None = None,
+    extras: dict[str, Any] | None = None,
 ) -> None:
     """Build and run one session over ``transport``, reporting to ``events`` until it ends.
 
     The persona greets when the transport reports ``on_client_connected`` (or at once when the
-    transport has no such event). Returns when the pipeline ends or the task is cancelled.
+    transport has no such event). With ``recording_path`` the call is recorded there
+    (``presence.service.recording``) and reported through ``events.recording`` before
+    ``events.left``. Returns when the pipeline ends or the task is cancelled.
     """
     from pipecat.workers.runner import WorkerRunner
 
@@ -76,10 +103,16 @@ async def run_pipeline_session(
     from presence.framework.observers.transcript import TranscriptObserver
 
     transcript = TranscriptObserver()
+    observers: list[Any] = [transcript]
+    recorder = None
     try:
-        session = build_session(loaded, transport, observers=[transcript], fast=fast)
+        if recording_path is not None:
+            recorder = _recorder(loaded, recording_path)
+            observers.append(recorder)
+        session = build_session(loaded, transport, observers=observers, fast=fast, extras=extras)
     except Exception as exc:
-        stage = getattr(exc, "field", None) or "build"
+        failed_recorder = recording_path is not None and recorder is None
+        stage = getattr(exc, "field", None) or ("recording" if failed_recorder else "build")
         events.failed(str(stage).removeprefix("stages."), str(exc))
         return
 
@@ -129,6 +162,12 @@ async def run_pipeline_session(
         if perception is not None and hasattr(perception, "analysis"):
             with contextlib.suppress(Exception):
                 events.perception(perception.analysis())
+        if recorder is not None:
+            try:
+                summary = await recorder.close()
+                events.recording(str(recorder.path), summary["duration_s"])
+            except Exception as exc:  # the call is over; a broken file must not hide that
+                logger.warning(f"recording {recorder.path.name} failed: {exc!r}")
         events.left()
 
 
@@ -141,7 +180,9 @@ class _BrowserSession:
 
     async def on_session(self, transport: BaseTransport, session_id: str) -> None:
         logger.info(f"conversation {self.spec.conversation_id}: browser joined ({session_id})")
-        await run_pipeline_session(self.loaded, transport, self.events)
+        await run_pipeline_session(
+            self.loaded, transport, self.events, recording_path=self.spec.recording_path
+        )
 
 
 class WebRTCLauncher:
@@ -184,6 +225,9 @@ class WebRTCLauncher:
             )
         video = getattr(loaded.transport, "video", None)
         size = {"width": video.width, "height": video.height, "fps": video.fps} if video else {}
+        camera_fps = getattr(loaded.transport, "camera_fps", None)
+        if camera_fps is not None:
+            size["camera_fps"] = camera_fps
         session = _BrowserSession(spec, loaded, events)
         if self._ice_host_addresses is not None:
             limit_ice_host_addresses(self._ice_host_addresses)

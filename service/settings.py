@@ -2,19 +2,21 @@
 
 Everything has an environment variable so ``presence serve`` needs no flags:
 
-=============================  ==============================================================
-``PRESENCE_DATA_DIR``          database file, uploads, recordings (default ``./presence-data``)
-``PRESENCE_DATABASE_URL``      any SQLAlchemy URL (default: SQLite file in the data dir)
-``PRESENCE_API_KEYS``          comma-separated API keys
-``PRESENCE_API_KEYS_FILE``     a file with one key per line (``#`` comments); default
-                               ``<data dir>/api_keys`` (created with one new key when no key
-                               is configured anywhere)
-``PRESENCE_WEBHOOK_SECRET``    HMAC key for webhook signatures (default: generated once into
-                               ``<data dir>/webhook_secret``)
-``PRESENCE_PUBLIC_URL``        base of ``conversation_url`` (default ``http://HOST:PORT``)
-``PRESENCE_MAX_SESSIONS``      live conversations at once; more get HTTP 429 (default 2)
-``PRESENCE_RECORDINGS_DIR``    where recordings go (default ``<data dir>/recordings``)
-=============================  ==============================================================
+================================= ==============================================================
+``PRESENCE_DATA_DIR``             database file, uploads, recordings (default ``./presence-data``)
+``PRESENCE_DATABASE_URL``         any SQLAlchemy URL (default: SQLite file in the data dir)
+``PRESENCE_API_KEYS``             comma-separated API keys
+``PRESENCE_API_KEYS_FILE``        a file with one key per line (``#`` comments); default
+                                  ``<data dir>/api_keys`` (created with one new key when no key
+                                  is configured anywhere)
+``PRESENCE_WEBHOOK_SECRET``       HMAC key for webhook signatures (default: generated once into
+                                  ``<data dir>/webhook_secret``)
+``PRESENCE_PUBLIC_URL``           base of ``conversation_url`` (default ``http://HOST:PORT``)
+``PRESENCE_MAX_SESSIONS``         live conversations at once; more get HTTP 429 (default 2)
+``PRESENCE_RECORDINGS_DIR``       where recordings go (default ``<data dir>/recordings``)
+``PRESENCE_ICE_HOST_ADDRESSES``   comma-separated host addresses WebRTC offers (``127.0.0.1`` on
+                                  a loopback-only host; default: every interface)
+================================= ==============================================================
 """
 
 from __future__ import annotations
@@ -137,6 +139,11 @@ class ServiceSettings:
             max_sessions=int(env.get("PRESENCE_MAX_SESSIONS", "2")),
             recordings_dir=Path(env["PRESENCE_RECORDINGS_DIR"])
             if env.get("PRESENCE_RECORDINGS_DIR")
+            else None,
+            ice_host_addresses=[
+                a.strip() for a in env["PRESENCE_ICE_HOST_ADDRESSES"].split(",") if a.strip()
+            ]
+            if env.get("PRESENCE_ICE_HOST_ADDRESSES")
             else None,
         )
 

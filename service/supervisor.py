@@ -178,6 +178,7 @@ class Supervisor:
         launcher: Runs the pipelines.
         outbox: Woken after events are written.
         max_sessions: Live conversations allowed at once.
+        public_url: Base URL of the service, for links in webhooks (``recording_url``).
     """
 
     def __init__(
@@ -187,8 +188,10 @@ class Supervisor:
         outbox: OutboxWorker | None,
         *,
         max_sessions: int = 2,
+        public_url: str | None = None,
     ):
         self._sessions = sessions
+        self.public_url = public_url
         self.launcher = launcher
         self._outbox = outbox
         self.max_sessions = max_sessions
@@ -323,7 +326,12 @@ class Supervisor:
                 row.perception_analysis = live.perception
             if live.recording is not None:
                 row.recording_path = live.recording[0]
-            emit_ended(db, row, recording_duration=live.recording[1] if live.recording else None)
+            emit_ended(
+                db,
+                row,
+                recording_duration=live.recording[1] if live.recording else None,
+                public_url=self.public_url,
+            )
 
     # ---- persistence helpers -------------------------------------------------------------------
 
@@ -376,7 +384,7 @@ class Supervisor:
                 row.status = "ended"
                 row.shutdown_reason = "service_restart"
                 row.ended_at = row.updated_at = utcnow()
-                emit_ended(db, row)
+                emit_ended(db, row, public_url=self.public_url)
         if rows:
             logger.warning(f"{len(rows)} conversation(s) were live when the service stopped; ended")
         return len(rows)
@@ -390,7 +398,20 @@ class Supervisor:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
 
-def emit_ended(db, row: ConversationRow, *, recording_duration: float | None = None) -> None:
+def recording_url(public_url: str | None, conversation_id: str) -> str | None:
+    """Where the API serves a conversation's recording (needs ``x-api-key``)."""
+    if not public_url:
+        return None
+    return f"{public_url.rstrip('/')}/v2/conversations/{conversation_id}/recording"
+
+
+def emit_ended(
+    db,
+    row: ConversationRow,
+    *,
+    recording_duration: float | None = None,
+    public_url: str | None = None,
+) -> None:
     """Outbox events for a conversation that just ended, in order, in the caller's transaction."""
     shutdown: dict[str, Any] = {
         "replica_id": row.replica_id,
@@ -420,6 +441,7 @@ def emit_ended(db, row: ConversationRow, *, recording_duration: float | None = N
             {
                 "replica_id": row.replica_id,
                 "path": str(Path(row.recording_path)),
+                "recording_url": recording_url(public_url, row.id),
                 "duration": recording_duration,
             },
         )

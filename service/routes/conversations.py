@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.responses import FileResponse
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -169,6 +171,28 @@ async def end_conversation(
     await request.app.state.supervisor.end(conversation_id, "end_conversation_endpoint_hit")
     db.expire_all()
     return conversation_out(request, db.get(ConversationRow, conversation_id))
+
+
+@router.get(
+    "/{conversation_id}/recording",
+    summary="Download a conversation's recording",
+    response_class=FileResponse,
+    responses={200: {"content": {"video/mp4": {}}, "description": "The MP4."}},
+)
+def get_recording(
+    conversation_id: str,
+    who: str = Depends(owner),
+    db: Session = Depends(db_session),
+) -> FileResponse:
+    """The MP4 of a conversation created with ``enable_recording`` (available once it ended).
+
+    Answers 404 when the conversation has no recording (not enabled, nobody joined, still live).
+    """
+    row = owned(db.get(ConversationRow, conversation_id), who, "conversation", conversation_id)
+    path = Path(row.recording_path) if row.recording_path else None
+    if path is None or not path.is_file():
+        raise HTTPException(404, detail=f"conversation {conversation_id} has no recording")
+    return FileResponse(path, media_type="video/mp4", filename=f"{conversation_id}.mp4")
 
 
 @router.delete("/{conversation_id}", status_code=204, summary="Delete a conversation")

@@ -8,6 +8,7 @@ import contextlib
 import json
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -37,6 +38,7 @@ class Receiver:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}/hook"
         self.received: list[tuple[dict, bytes]] = []
+        self.arrived: list[float] = []  # time.monotonic() of each delivery, in order
         self._server: ThreadingHTTPServer | None = None
         self.lock = threading.Lock()
 
@@ -48,6 +50,7 @@ class Receiver:
                 body = self.rfile.read(int(self.headers["content-length"]))
                 with owner.lock:
                     owner.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                    owner.arrived.append(time.monotonic())
                 self.send_response(200)
                 self.end_headers()
 
@@ -63,6 +66,29 @@ class Receiver:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+    def wait_for(self, predicate, timeout: float = 30.0) -> list[dict]:
+        """Poll until ``predicate(events)`` holds; returns the events (AssertionError on timeout)."""
+        deadline = time.monotonic() + timeout
+        while not predicate(events := self.events()):
+            assert time.monotonic() < deadline, (
+                f"webhooks so far: {[e['event_type'] for e in events]}"
+            )
+            time.sleep(0.05)
+        return events
+
+    def arrival(self, event_type: str, conversation_id: str | None = None) -> float:
+        """``time.monotonic()`` when the first ``event_type`` (of the conversation) arrived."""
+        with self.lock:
+            pairs = list(zip(self.received, self.arrived, strict=True))
+        for (_, body), t in pairs:
+            event = json.loads(body)
+            if event["event_type"] == event_type and conversation_id in (
+                None,
+                event["conversation_id"],
+            ):
+                return t
+        raise KeyError(event_type)
 
     def events(self, conversation_id: str | None = None) -> list[dict]:
         with self.lock:
@@ -157,3 +183,57 @@ def make_settings(tmp_path: Path, **kwargs) -> ServiceSettings:
 def call(client: TestClient, coro):
     """Run ``coro`` on the app's event loop (where the sessions live)."""
     return client.portal.call(lambda: coro)
+
+
+class FileLauncher:
+    """Runs each conversation's real pipeline over the file transport (no browser).
+
+    The user's side of conversation ``n`` (in start order) is ``wavs[n]``; the persona greets at
+    once. The session reports through the service's ``run_pipeline_session``, exactly as a browser
+    session does, and the file transport ends it once the persona has answered.
+
+    Args:
+        wavs: One WAV per conversation, in the order they are started.
+        out_dir: Where the file transport writes its own MP4 and report.
+        fast: Feed the WAVs faster than real time where the pipeline allows.
+    """
+
+    def __init__(self, wavs: list[Path], out_dir: Path, *, fast: bool = True):
+        self.wavs = list(wavs)
+        self.out_dir = Path(out_dir)
+        self.fast = fast
+        self.tasks: dict[str, asyncio.Task] = {}
+        self.reasons: dict[str, str] = {}
+
+    async def start(self, spec, events):
+        from presence.service.launcher import load_conversation_pipeline, run_pipeline_session
+        from presence.transports.file.transport import FileTransport
+
+        loaded = await asyncio.to_thread(load_conversation_pipeline, spec)
+        video = loaded.transport.video
+        transport = FileTransport(
+            self.wavs[len(self.tasks)],
+            self.out_dir / f"{spec.conversation_id}.mp4",
+            width=video.width,
+            height=video.height,
+            fps=video.fps,
+            fast=self.fast,
+        )
+        task = asyncio.create_task(
+            run_pipeline_session(
+                loaded, transport, events, fast=self.fast, recording_path=spec.recording_path
+            )
+        )
+        self.tasks[spec.conversation_id] = task
+        return spec.conversation_id
+
+    async def end(self, handle: str, reason: str) -> None:
+        self.reasons[handle] = reason
+        task = self.tasks[handle]
+        if not task.done():
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    def join_app(self, conversation_id):
+        return None

@@ -27,6 +27,7 @@ def test_every_route_needs_a_valid_key(service):
         ("post", "/v2/conversations"),
         ("get", "/v2/conversations/c1"),
         ("post", "/v2/conversations/c1/end"),
+        ("get", "/v2/conversations/c1/recording"),
         ("delete", "/v2/conversations/c1"),
         ("get", "/v2/usage"),
     ]
@@ -258,8 +259,11 @@ def test_conversation_url_serves_the_page_bound_to_its_signalling(tmp_path):
         assert conv["status"] == "active", conv
         path = conv["conversation_url"].removeprefix("http://127.0.0.1:8000")
         page = client.get(path, headers={"x-api-key": ""})  # the person joining has no key
-        assert page.status_code == 200 and f"/c/{conv['conversation_id']}" in page.text
-        assert client.get("/static/app.js").status_code == 200
+        assert page.status_code == 200 and "/static/app.js" in page.text
+        script = client.get("/static/app.js")
+        # the page's signalling URLs are relative, so from /c/{id}/ they reach this conversation
+        assert script.status_code == 200 and 'fetch("api/offer"' in script.text
+        assert '"/api/' not in script.text
         offer = client.post(f"{path}api/offer", json={"sdp": "garbage", "type": "offer"})
         assert offer.status_code == 400  # answered by this conversation's SmallWebRTC handler
         assert client.post("/c/cnope/api/offer", json={}).status_code == 404

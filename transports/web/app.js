@@ -1,5 +1,6 @@
 // presence browser page: a raw RTCPeerConnection against pipecat's SmallWebRTC signalling
-// (POST/PATCH /api/offer) and pipecat RTVI messages over the WebRTC data channel.
+// (POST/PATCH api/offer) and pipecat RTVI messages over the WebRTC data channel.
+// URLs are relative to the page, so it works at "/" and mounted under a prefix (e.g. /c/{id}/).
 // Plain JavaScript, no build step, no network beyond this page's own server.
 //
 // Test hook: window.presence holds the page's observable state (see `state` below).
@@ -345,7 +346,7 @@
     await pc.setLocalDescription(offer);
     await waitForIceGathering();
     offerSent = true; // later candidates go by PATCH once the answer names the connection
-    const response = await fetch("/api/offer", {
+    const response = await fetch("api/offer", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ sdp: pc.localDescription.sdp, type: pc.localDescription.type, pc_id: state.pcId }),
@@ -367,7 +368,7 @@
       sdp_mid: c.sdpMid,
       sdp_mline_index: c.sdpMLineIndex,
     }));
-    fetch("/api/offer", {
+    fetch("api/offer", {
       method: "PATCH",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ pc_id: state.pcId, candidates }),
@@ -524,7 +525,7 @@
 
   async function loadConfig() {
     try {
-      const config = await (await fetch("/api/config")).json();
+      const config = await (await fetch("api/config")).json();
       iceServers = config.iceServers || [];
       if (config.title) {
         state.botName = config.title;

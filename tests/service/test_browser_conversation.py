@@ -1,0 +1,244 @@
+"""End to end through `presence serve`: REST calls, headless Chromium on the conversation URL,
+signed webhooks, the recording and the perception analysis.
+
+One call covers the whole path a user follows (it is the expensive part, so it is done once):
+create a persona (the default offline pipeline, perception on) and a recorded conversation with a
+callback URL, open ``conversation_url`` with a fake microphone asking a question and a fake camera
+showing the replica's portrait, hear the greeting and see the persona, then end the call through
+the API and read every webhook.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import wave
+from pathlib import Path
+
+import av
+import cv2
+import httpx
+import numpy as np
+import pytest
+from helpers.browser import chromium_driver, require_chromium, wait_for_page
+from helpers.service import KEY_A, SECRET, Receiver, free_port
+from helpers.speech import resample, synthesize
+
+from presence.service.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
+
+REPO = Path(__file__).resolve().parents[2]
+PORTRAIT = REPO / "pipelines" / "personas" / "guide" / "replica.png"
+SIZE = 256  # the persona's video; smaller than local.yaml's 512 to spare the 2 test cores
+GREETING = "Hi! I'm the presence guide. Ask me anything."
+GREETING_S = 8.0  # the mic stays silent while the call starts and the greeting plays
+
+
+def mic_wav(path: Path) -> Path:
+    """Silence while the greeting plays, one question, then silence."""
+    audio, rate = synthesize("how do I swap a provider?")
+    audio = resample(audio, rate, 48000)
+    silence = np.zeros(int(48000 * GREETING_S), dtype=np.int16)
+    pcm = np.concatenate([silence, audio, silence[: 48000 * 2]])
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(48000)
+        w.writeframes(pcm.tobytes())
+    return path
+
+
+def camera_y4m(path: Path, frames: int = 10) -> Path:
+    """A Y4M clip of the replica portrait: a face for the user's fake camera."""
+    rgb = cv2.cvtColor(cv2.imread(str(PORTRAIT)), cv2.COLOR_BGR2RGB)
+    rgb = cv2.resize(rgb, (320, 320), interpolation=cv2.INTER_AREA)
+    yuv = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420).tobytes()
+    with path.open("wb") as f:
+        f.write(b"YUV4MPEG2 W320 H320 F10:1 Ip A1:1 C420jpeg\n")
+        for _ in range(frames):
+            f.write(b"FRAME\n" + yuv)
+    return path
+
+
+@pytest.fixture
+def served(tmp_path):
+    """`presence serve` on a free loopback port; yields its base URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "NO_COLOR": "1",
+        "PRESENCE_API_KEYS": KEY_A,
+        "PRESENCE_WEBHOOK_SECRET": SECRET,
+        "PRESENCE_PUBLIC_URL": url,
+        "PRESENCE_ICE_HOST_ADDRESSES": "127.0.0.1",
+    }
+    log = (tmp_path / "serve.log").open("w")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "presence.framework.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, (tmp_path / "serve.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "presence serve did not start within 60 s"
+            try:
+                if httpx.get(f"{url}/openapi.json", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def test_a_browser_call_through_the_service(served, tmp_path):
+    require_chromium()
+    receiver = Receiver()
+    receiver.up()
+    api = httpx.Client(base_url=served, headers={"x-api-key": KEY_A}, timeout=60)
+    try:
+        persona = api.post(
+            "/v2/personas",
+            json={
+                "persona_name": "Guide",
+                "greeting": GREETING,
+                "layers": {
+                    "perception": {"provider": "opencv"},
+                    "transport": {"video": {"width": SIZE, "height": SIZE, "fps": 25}},
+                },
+            },
+        )
+        assert persona.status_code == 200, persona.text
+        t_create = time.monotonic()
+        created = api.post(
+            "/v2/conversations",
+            json={
+                "persona_id": persona.json()["persona_id"],
+                "callback_url": receiver.url,
+                "properties": {"enable_recording": True, "max_call_duration": 180},
+            },
+        )
+        assert created.status_code == 200, created.text
+        conv = created.json()
+        cid = conv["conversation_id"]
+        assert conv["status"] == "active" and conv["conversation_url"].startswith(served)
+
+        with chromium_driver(
+            mic_wav(tmp_path / "mic.wav"), y4m_path=camera_y4m(tmp_path / "cam.y4m")
+        ) as driver:
+            driver.get(conv["conversation_url"])
+            wait_for_page(driver, "p => p.state === 'idle'", timeout=20)
+            t_click = time.monotonic()
+            driver.find_element("id", "connect").click()
+            wait_for_page(
+                driver,
+                "p => p.remoteVideoFrames > 25 && p.remoteAudioEnergy > 0",
+                timeout=40,
+            )
+            receiver.wait_for(
+                lambda es: any(e["event_type"] == "system.replica_joined" for e in es), timeout=10
+            )
+            t_joined = receiver.arrival("system.replica_joined", cid)
+            # the persona greets first, then hears the question (and answers it)
+            state = wait_for_page(
+                driver,
+                "p => p.captions.some(c => c.role === 'user') && "
+                "p.captions.filter(c => c.role === 'bot').length >= 2",
+                timeout=60,
+            )
+            assert state["captions"][0]["role"] == "bot"
+            assert state["remoteVideoSize"] == [SIZE, SIZE]
+
+            t_end = time.monotonic()
+            ended = api.post(f"/v2/conversations/{cid}/end")
+            assert ended.status_code == 200
+            assert ended.json()["shutdown_reason"] == "end_conversation_endpoint_hit"
+            wait_for_page(driver, "p => ['disconnected', 'error'].includes(p.state)", timeout=20)
+
+        wanted = {
+            "system.replica_joined",
+            "system.shutdown",
+            "application.transcription_ready",
+            "application.recording_ready",
+            "application.perception_analysis",
+        }
+        events = receiver.wait_for(lambda es: wanted <= {e["event_type"] for e in es})
+        t_shutdown = receiver.arrival("system.shutdown", cid)
+        print(
+            f"\ncreate -> replica_joined webhook {t_joined - t_create:.2f} s "
+            f"(of which Chromium start + page load {t_click - t_create:.2f} s, "
+            f"Connect click -> replica_joined {t_joined - t_click:.2f} s); "
+            f"end -> shutdown webhook {t_shutdown - t_end:.2f} s"
+        )
+        by_type = {e["event_type"]: e for e in events}
+        assert [e["event_type"] for e in events][:2] == ["system.replica_joined", "system.shutdown"]
+        assert all(e["conversation_id"] == cid for e in events)
+        for headers, body in receiver.received:
+            assert verify_signature(
+                SECRET, body, headers[TIMESTAMP_HEADER], headers[SIGNATURE_HEADER]
+            )
+
+        shutdown = by_type["system.shutdown"]["properties"]
+        assert shutdown["shutdown_reason"] == "end_conversation_endpoint_hit"
+        transcript = by_type["application.transcription_ready"]["properties"]["transcript"]
+        assert transcript[0] == {"role": "assistant", "content": GREETING}
+        users = [t["content"].lower() for t in transcript if t["role"] == "user"]
+        assert users and any(w in users[0] for w in ("swap", "provider")), transcript
+
+        analysis = by_type["application.perception_analysis"]["properties"]["analysis"]
+        assert analysis["engine"] == "opencv" and analysis["samples"] > 0
+        assert analysis["presence_pct"] and analysis["presence_pct"] > 50, analysis
+
+        recording = by_type["application.recording_ready"]["properties"]
+        assert recording["recording_url"] == f"{served}/v2/conversations/{cid}/recording"
+        assert api.get(recording["recording_url"], headers={"x-api-key": ""}).status_code == 401
+        download = api.get(recording["recording_url"])
+        assert download.status_code == 200 and download.headers["content-type"] == "video/mp4"
+        mp4 = tmp_path / "call.mp4"
+        mp4.write_bytes(download.content)
+        check_recording(mp4, call_s=t_end - t_joined, expected_duration=recording["duration"])
+    finally:
+        api.close()
+        receiver.down()
+
+
+def check_recording(path: Path, *, call_s: float, expected_duration: float) -> None:
+    """The MP4 has the persona's video and the call's audio, as long as the call, not silent."""
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        audio = container.streams.audio[0]
+        assert (video.codec_context.width, video.codec_context.height) == (SIZE, SIZE)
+        samples = []
+        for frame in container.decode(audio=0):
+            samples.append(frame.to_ndarray().reshape(-1))
+        pcm = np.concatenate(samples)
+        audio_s = pcm.size / audio.codec_context.sample_rate
+        container.seek(0)
+        frames = sum(1 for _ in container.decode(video=0))
+    video_s = frames / 25
+    assert abs(video_s - expected_duration) < 0.2
+    assert abs(audio_s - video_s) < 0.2
+    # recorded from the first frame the persona showed to the end of the call
+    assert 0.6 * call_s < video_s < call_s + 3, (video_s, call_s)
+    rms = float(np.sqrt(np.mean(np.square(pcm.astype(np.float64)))))
+    assert rms > 0.005, "the recording is silent"
