@@ -23,7 +23,7 @@ system-deps:
 	  { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(APT_PKGS); }
 
 run: $(STAMP)
-	$(VENV)/bin/presence run pipelines/local.yaml
+	$(VENV)/bin/presence run pipelines/local.yaml --open
 
 test: $(STAMP) system-deps
 	$(VENV)/bin/pytest -q

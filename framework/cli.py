@@ -101,6 +101,9 @@ def run(
     ] = False,
     host: Annotated[str | None, typer.Option(help="Interface for the browser page.")] = None,
     port: Annotated[int | None, typer.Option(help="Port for the browser page.")] = None,
+    open_browser: Annotated[
+        bool, typer.Option("--open", help="Open the page in the default browser once it is up.")
+    ] = False,
     set_: SetOption = None,
     verbose: Verbose = 0,
 ) -> None:
@@ -128,6 +131,10 @@ def run(
             def ready(url: str) -> None:
                 console.print(f"[bold green]presence[/] {loaded.persona.name} is live at [bold]{url}[/]")
                 typer.echo(url)
+                if open_browser:
+                    import webbrowser
+
+                    webbrowser.open(url)
 
             asyncio.run(runtime.serve_browser(loaded, host=host, port=port, on_ready=ready))
         else:
