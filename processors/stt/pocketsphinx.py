@@ -18,6 +18,9 @@ How a turn flows through the service:
 * ``VADUserStoppedSpeakingFrame`` ends the utterance at once and pushes one finalized
   ``TranscriptionFrame`` (``finalized=True``, so pipecat's turn-stop strategies skip their STT
   timeout) right after the VAD frame. Nothing is pushed when nothing was recognized.
+  No audio is lost to that race: ``STTService`` decodes each chunk before passing it on, so
+  when a VAD behind this stage (the user aggregator's) decides speech stopped, every chunk it
+  has analyzed was already fed, the utterance's last word and ``stop_secs`` of silence included.
 
 It is a streaming ``STTService``, not a ``SegmentedSTTService``: a segmented service decodes the
 whole utterance at the end of speech, and pocketsphinx holds the GIL while it decodes, which

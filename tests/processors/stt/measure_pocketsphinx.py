@@ -1,9 +1,15 @@
 """Measure the pocketsphinx stage on espeak-ng questions (not a test; run it by hand).
 
-    python tests/processors/stt/measure_pocketsphinx.py [--kb DIR]
+    python tests/processors/stt/measure_pocketsphinx.py [--kb DIR] [--guide] [--warm]
 
 Prints, per language model: keyword hit rate, word error rate, decode time per 20 ms chunk, and
 the time ``finish()`` takes (end of speech -> final hypothesis inside the engine).
+
+``--guide`` uses the default persona's knowledge base and 25 questions visitors ask it. Every
+question is decoded as a session's first utterance (cold: the recognizer's channel adaptation is
+reset before each) unless ``--warm``, in 8 renderings: with and without question intonation,
+resampled with soxr (as the file transport does) or scipy, cut as the service sees it (0.08 s
+before the speech, 0.27 s after) or with 0.3 s of silence each side.
 """
 
 from __future__ import annotations
@@ -16,10 +22,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+import soxr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from helpers.speech import synthesize_16k  # noqa: E402
+from helpers.speech import resample, synthesize  # noqa: E402
 
 from presence.processors.stt.engines.domain_lm import normalize  # noqa: E402
 from presence.processors.stt.engines.pocketsphinx import build_recognizer  # noqa: E402
@@ -47,6 +54,51 @@ Open the browser page to talk to the guide with your microphone and camera.
 """
 
 SILENCE = np.zeros(int(0.3 * 16000), np.int16)  # VAD pre-roll / stop_secs worth of silence
+GUIDE_KB = Path(__file__).resolve().parents[3] / "pipelines" / "personas" / "guide" / "knowledge"
+GUIDE_QUESTIONS = [
+    ("what is presence", ["presence"]),
+    ("how do I swap a provider", ["swap", "provider"]),
+    ("what is the lip sync renderer", ["lip", "sync", "renderer"]),
+    ("how do I write a processor", ["write", "processor"]),
+    ("what transports are there", ["transports"]),
+    ("tell me about perception", ["perception"]),
+    ("how fast is it", ["fast"]),
+    ("what is pipecat", ["pipecat"]),
+    ("what is a pipeline", ["pipeline"]),
+    ("what is a persona", ["persona"]),
+    ("how do I change the voice", ["change", "voice"]),
+    ("what is the knowledge base responder", ["knowledge", "base", "responder"]),
+    ("do I need a GPU", ["gpu"]),
+    ("can I host it myself", ["host"]),
+    ("what is turn taking", ["turn", "taking"]),
+    ("what is a replica", ["replica"]),
+    ("how do I make my own persona", ["make", "persona"]),
+    ("what is the conversations API", ["conversations", "api"]),
+    ("what are webhooks", ["webhooks"]),
+    ("how do I get started", ["started"]),
+    ("what license is it", ["license"]),
+    ("what do the benchmarks measure", ["benchmarks", "measure"]),
+    ("where do API keys go", ["api", "keys"]),
+    ("what is the warp renderer", ["warp", "renderer"]),
+    ("does it work offline", ["offline"]),
+]
+RENDERINGS = [  # (suffix, resampler, seconds before speech, seconds after)
+    (mark, how, before, after)
+    for mark in ("", "?")
+    for how in ("soxr", "scipy")
+    for before, after in ((0.08, 0.27), (0.3, 0.3))
+]
+
+
+def rendered(question: str, mark: str, how: str, before: float, after: float) -> np.ndarray:
+    """``question`` spoken by espeak-ng at 22050 Hz, padded, resampled to 16 kHz."""
+    speech, rate = synthesize(question + mark)
+    pad = [np.zeros(int(s * rate), np.int16) for s in (before, after)]
+    audio = np.concatenate([pad[0], speech, pad[1]])
+    if how == "soxr":
+        return soxr.resample(audio, rate, 16000, quality="HQ").astype(np.int16)
+    return resample(audio, rate, 16000)
+
 
 QUESTIONS = [  # (question, keywords a reply would need)
     ("what is presence", ["presence"]),
@@ -81,11 +133,13 @@ def wer(ref: list[str], hyp: list[str]) -> tuple[int, int]:
     return d[-1], len(ref)
 
 
-def evaluate(rec, verbose=False):
+def evaluate(rec, questions, renderings, *, cold=False, verbose=False):
     hits = total = errs = words = 0
     chunk_ms, finish_ms = [], []
-    for question, keywords in QUESTIONS:
-        audio = np.concatenate([SILENCE, synthesize_16k(question), SILENCE])
+    for (question, keywords), rendering in ((q, r) for q in questions for r in renderings):
+        audio = rendered(question, *rendering)
+        if cold:
+            rec.reset_adaptation()
         rec.start()
         for i in range(0, len(audio), 320):
             t = time.perf_counter()
@@ -101,7 +155,7 @@ def evaluate(rec, verbose=False):
         e, n = wer(normalize(question), got)
         errs, words = errs + e, words + n
         if verbose:
-            print(f"   {question!r:40} -> {text!r}")
+            print(f"   {question + rendering[0]!r:40} {rendering[1:]} -> {text!r}")
     return hits / total, errs / words, chunk_ms, finish_ms
 
 
@@ -133,7 +187,7 @@ async def service_latency(files: list[Path]) -> list[float]:
 
     frames: list = []
     for question, _ in QUESTIONS[:10]:
-        audio = np.concatenate([SILENCE, synthesize_16k(question), SILENCE[:3200]])
+        audio = rendered(question, "", "scipy", 0.3, 0.2)
         for i in range(0, len(audio), 320):
             if i == 8000:
                 frames.append(VADUserStartedSpeakingFrame(start_secs=0.2))
@@ -156,7 +210,14 @@ def main() -> None:
     parser.add_argument("--kb", type=Path, help="folder of markdown files (default: built-in)")
     parser.add_argument("-v", "--verbose", action="store_true")
     parser.add_argument("--service", action="store_true", help="also time the pipecat service")
+    parser.add_argument("--guide", action="store_true", help="the guide persona and its questions")
+    parser.add_argument(
+        "--warm", action="store_true", help="let adaptation carry between questions"
+    )
     args = parser.parse_args()
+    questions, renderings = QUESTIONS, [("", "scipy", 0.3, 0.3)]
+    if args.guide:
+        args.kb, questions, renderings = GUIDE_KB, GUIDE_QUESTIONS, RENDERINGS
     with tempfile.TemporaryDirectory() as tmp:
         if args.kb:
             files = sorted(args.kb.rglob("*.md"))
@@ -172,7 +233,9 @@ def main() -> None:
         ]
         for name, kwargs in configs:
             rec = build_recognizer(knowledge_files=files, **kwargs)
-            hit, err, chunk, fin = evaluate(rec, args.verbose)
+            hit, err, chunk, fin = evaluate(
+                rec, questions, renderings, cold=not args.warm, verbose=args.verbose
+            )
             chunk.sort()
             print(
                 f"{name:28} keywords {hit:5.0%}  WER {err:5.0%}  chunk p50 "

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import soxr
+from helpers.speech import resample, synthesize, synthesize_16k
+from pipecat.audio.vad.silero import SileroVADAnalyzer
+from pipecat.audio.vad.vad_analyzer import VADParams
 from pipecat.frames.frames import (
     InputAudioRawFrame,
     InterimTranscriptionFrame,
@@ -14,25 +17,22 @@ from pipecat.frames.frames import (
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
+from pipecat.observers.base_observer import BaseObserver
+from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams
-from pipecat.tests.utils import run_test
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.aggregators.llm_response_universal import (
+    LLMContextAggregatorPair,
+    LLMUserAggregatorParams,
+)
+from pipecat.tests.utils import SleepFrame, run_test
 from pydantic import ValidationError
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # tests/ (until conftest does it)
-from helpers.speech import resample, synthesize_16k  # noqa: E402
-
-from presence.framework import registry  # noqa: E402
-from presence.framework.persona import Persona  # noqa: E402
-from presence.processors.stt.engines.domain_lm import (  # noqa: E402
-    Lexicon,
-    domain_sentences,
-    split_known,
-)
-from presence.processors.stt.engines.pocketsphinx import build_recognizer  # noqa: E402
-from presence.processors.stt.pocketsphinx import (  # noqa: E402
-    PocketsphinxParams,
-    PocketsphinxSTTService,
-)
+from presence.framework import registry
+from presence.framework.persona import Persona, load_persona
+from presence.processors.stt.engines.domain_lm import Lexicon, domain_sentences, split_known
+from presence.processors.stt.engines.pocketsphinx import build_recognizer
+from presence.processors.stt.pocketsphinx import PocketsphinxParams, PocketsphinxSTTService
 
 KB_MARKDOWN = """# Presence
 
@@ -62,6 +62,19 @@ QUESTIONS = [  # pocketsphinx on synthetic speech is demo quality: single words 
     ("what is a provider", {"provider"}),
 ]
 CHUNK = 320  # 20 ms at 16 kHz
+GUIDE = Path(__file__).resolve().parents[3] / "pipelines" / "personas" / "guide" / "persona.yaml"
+GUIDE_QUESTIONS = [  # what visitors ask the default persona; keywords the responder needs
+    ("what is presence", {"presence"}),
+    ("how do I swap a provider", {"swap", "provider"}),
+    ("what is the lip sync renderer", {"lip", "sync", "renderer"}),
+    ("how do I write a processor", {"write", "processor"}),
+    ("what transports are there", {"transports"}),
+    ("tell me about perception", {"perception"}),
+    ("how fast is it", {"fast"}),
+    ("what is pipecat", {"pipecat"}),
+    ("what is a replica", {"replica"}),
+    ("how do I get started", {"started"}),
+]
 
 
 @pytest.fixture(scope="module")
@@ -208,3 +221,75 @@ def test_params_reject_unknown_keys_and_bad_values():
     with pytest.raises(ValidationError):
         PocketsphinxParams(generic_weight=1.5)
     assert PocketsphinxParams(extra_phrases=["lip sync"]).language_model == "domain"
+
+
+@pytest.fixture(scope="module")
+def guide() -> Persona:
+    return load_persona(GUIDE)
+
+
+def as_heard(text: str) -> np.ndarray:
+    """``text`` as the file transport delivers it: espeak at 22050 Hz, 0.5 s of silence each
+    side, soxr-resampled to 16 kHz; then cut as the service sees it with Silero's timing (the
+    pre-roll starts 0.08 s before the speech, the VAD stop comes 0.27 s after it)."""
+    speech, rate = synthesize(text)
+    pad = np.zeros(rate // 2, np.int16)
+    audio = soxr.resample(np.concatenate([pad, speech, pad]), rate, 16000, quality="HQ")
+    return audio.astype(np.int16)[int(0.42 * 16000) : -int(0.23 * 16000)]
+
+
+def test_guide_questions_are_recognized_on_a_cold_start(guide):
+    """Each question as a session's first utterance, with and without question intonation."""
+    recognizer = build_recognizer(knowledge_files=guide.knowledge_files())
+    hits = total = 0
+    misses = []
+    for text, keywords in GUIDE_QUESTIONS:
+        for spoken in (text, text + "?"):
+            recognizer.reset_adaptation()  # as a new session's recognizer
+            _, final = decode(recognizer, as_heard(spoken))
+            hits += len(keywords & set(final.split()))
+            total += len(keywords)
+            if not keywords <= set(final.split()):
+                misses.append((spoken, final))
+    assert hits >= 0.85 * total, misses
+
+
+async def test_service_hears_the_last_word_of_a_sessions_first_question(guide):
+    """Real wiring: the user aggregator's Silero VAD sends its frames upstream to the STT."""
+    stt = build_service(guide)
+    vad = SileroVADAnalyzer(params=VADParams(stop_secs=0.2))
+    user = LLMContextAggregatorPair(
+        LLMContext(), user_params=LLMUserAggregatorParams(vad_analyzer=vad)
+    ).user()
+    speech, rate = synthesize("what is presence?")
+    pad = np.zeros(rate // 2, np.int16)
+    pcm = soxr.resample(np.concatenate([pad, speech, pad]), rate, 16000, quality="HQ")
+    pcm = pcm.astype(np.int16)
+    frames: list = []
+    for i in range(0, len(pcm), CHUNK):  # paced, so VAD frames interleave as they do live
+        frames += [InputAudioRawFrame(pcm[i : i + CHUNK].tobytes(), 16000, 1), SleepFrame(0.002)]
+    frames.append(SleepFrame(0.3))
+    finals: list[str] = []
+
+    class Finals(BaseObserver):
+        async def on_push_frame(self, data):
+            if isinstance(data.frame, TranscriptionFrame) and data.source is stt:
+                finals.append(data.frame.text)
+
+    await run_test(Pipeline([stt, user]), frames_to_send=frames, observers=[Finals()])
+    assert len(finals) == 1 and finals[0].split()[-1:] == ["presence"], finals
+
+
+def test_questions_come_from_headings_actions_and_topics(tmp_path):
+    (tmp_path / "kb.md").write_text(
+        "# How fast presence is\n\nIt answers in a second.\n\n"
+        "## Changing the voice\n\nTo swap a provider, you edit one line.\n\n"
+        "## Making your own persona\n\nWebhooks are calls to your app. Presence is a framework.\n"
+    )
+    sentences = {" ".join(s) for s in domain_sentences([tmp_path / "kb.md"])}
+    assert {"how fast is presence", "how fast is it"} <= sentences  # wh-heading inverted
+    assert "how do i change the voice" in sentences  # gerund heading -> action
+    assert "how do i swap a provider" in sentences  # "To X, ..." -> action
+    assert "how do i make my own persona" in sentences  # "your" -> "my"
+    assert "what are webhooks" in sentences and "what is presence" in sentences
+    assert "what are presence" not in sentences and "how do i presence" not in sentences
