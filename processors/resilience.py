@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 from pipecat.frames.frames import (
+    AggregatedTextProgressFrame,
     ErrorFrame,
     Frame,
     FunctionCallInProgressFrame,
@@ -39,6 +40,7 @@ from pipecat.frames.frames import (
     LLMFullResponseStartFrame,
     LLMTextFrame,
     TTSSpeakFrame,
+    TTSTextFrame,
 )
 from pipecat.pipeline.llm_switcher import LLMSwitcher
 from pipecat.pipeline.service_switcher import ServiceSwitcher, ServiceSwitcherStrategyFailover
@@ -331,6 +333,18 @@ class StallFallbackTTSMixin:
         self._stalled.discard(context_id)
         if unspoken:
             await self._on_stall(context_id, unspoken)
+
+    async def _apply_force_complete(self, context_id: str):
+        # pipecat marks a context's untimed words spoken when it ends; the words of a context
+        # handed to the backup voice are the backup's to speak (else they show up twice)
+        if context_id not in self._abandoned:
+            await super()._apply_force_complete(context_id)
+            return
+        frames = self._aggregated_frame_sequencer.force_complete(
+            context_id, self._word_timestamp_tracker.last_pts
+        )
+        unsaid = (TTSTextFrame, AggregatedTextProgressFrame)
+        await self._push_word_frames([f for f in frames if not isinstance(f, unsaid)])
 
     async def _record_context_audio_outcome(self, context_id: str, received_audio: bool):
         if context_id in self._abandoned:  # reported by _on_stall instead

@@ -113,6 +113,11 @@ class _PersonaLLMMixin(ResilientLLMMixin):
         if self._tools and not context.tools:
             context.set_tools(ToolSpec.schema_of(self._tools))
             self._sync_registered_tool_handlers(context.tools)
+        messages = context.get_messages()
+        if messages and messages[0] == {"role": "system", "content": self._base_prompt}:
+            # the builder's copy of the persona prompt: it goes out (grounded) as the system
+            # instruction instead; OpenAI-compatible servers would get it twice otherwise
+            context.set_messages(messages[1:])
         self._base_system_instruction = self._grounded_prompt(context)
         self._compose_system_instruction()
         await super()._process_context(context)

@@ -106,6 +106,10 @@ class FakeDeepgram:
         self._server.close()
         await self._server.wait_closed()
 
+    def _decoder(self, rate: int) -> _Decoder:
+        """The decoder of one connection (subclasses hear audio differently)."""
+        return _Decoder(rate, self.endpoint_ms, self.vocabulary)
+
     async def _handle(self, ws: ServerConnection) -> None:
         url = urlparse(ws.request.path)
         if url.path != "/v1/listen":
@@ -118,7 +122,7 @@ class FakeDeepgram:
         self.connected.set()
         rate = int(query.get("sample_rate", "16000"))
         drop_at = self.drop_after_ms.get(number)
-        state = _Decoder(rate, self.endpoint_ms, self.vocabulary)
+        state = self._decoder(rate)
         if number in self.malformed_on:
             await ws.send("{this is not json")
         try:
