@@ -96,6 +96,7 @@ def build_session(
     idle_timeout_secs: float | None = None,
     enable_rtvi: bool | None = None,
     extras: dict[str, Any] | None = None,
+    after_input: Sequence[FrameProcessor] = (),
 ) -> Session:
     """Build the pipeline and its worker for one conversation over ``transport``.
 
@@ -108,6 +109,9 @@ def build_session(
         enable_rtvi: Force RTVI on or off; None keeps pipecat's default.
         extras: Values shared with the factories through ``BuildContext.extras``
             (e.g. ``camera_fps`` from the file transport).
+        after_input: Processors placed right after ``transport.input()``, before every stage
+            (e.g. the service's ``InteractionsProcessor``, which acts on data-channel messages
+            and must see them before STT and the user aggregator).
 
     Returns:
         The session, ready for ``WorkerRunner``.
@@ -131,7 +135,7 @@ def build_session(
         ),
     )
 
-    chain: list[FrameProcessor] = [transport.input()]
+    chain: list[FrameProcessor] = [transport.input(), *after_input]
     if stages.get("stt") is not None:
         chain.append(_processor(stages["stt"], "stt", loaded))
     chain.append(aggregators.user())

@@ -10,6 +10,12 @@ fatal error ends the conversation with reason ``exception`` and that stage's nam
 ``run_pipeline_session`` is the transport-independent part (used with any pipecat transport), so
 the same lifecycle code runs over WebRTC, the file transport or a test transport.
 
+Interactions (``presence.processors.interactions``): every session has an
+``InteractionsProcessor`` right after the transport input, so the user's page (data channel) and
+server-side callers (``interact``, behind ``POST /v2/conversations/{id}/interactions``) can make the
+replica echo text, respond as if the user spoke, stop, or change its conversational context, and
+the page receives ``conversation.utterance`` and speaking events.
+
 With ``spec.recording_path`` the call is recorded (``presence.service.recording.CallRecorder``) and
 ``events.recording`` reports the file before ``events.left``.
 
@@ -61,6 +67,31 @@ def load_conversation_pipeline(spec: ConversationSpec) -> Any:
     return loaded
 
 
+def make_interactions(loaded: Any, conversation_id: str | None = None) -> Any:
+    """The conversation's ``InteractionsProcessor`` (its context starts from the persona's)."""
+    from presence.processors.interactions.processor import InteractionsProcessor
+
+    return InteractionsProcessor(
+        conversation_id=conversation_id,
+        system_prompt=loaded.persona.system_prompt,
+        context=loaded.persona.context,
+    )
+
+
+async def submit_interaction(interactions: Any, message: Any) -> str:
+    """Queue ``message`` on a live session's processor; returns the accepted ``event_type``.
+
+    Raises:
+        InteractionError: The message is invalid.
+        NotRunningError: The session's pipeline is not running (an ``InteractionError``).
+    """
+    from presence.processors.interactions.engines.protocol import NotRunningError
+
+    if interactions is None:
+        raise NotRunningError("the conversation's pipeline is not running (nobody joined yet)")
+    return (await interactions.submit(message)).event_type
+
+
 def stage_of(session: Any, processor: Any) -> str | None:
     """The stage name of ``processor`` in a built session (its pipecat name when not a stage)."""
     for name, built in session.stages.items():
@@ -89,8 +120,12 @@ async def run_pipeline_session(
     fast: bool = False,
     recording_path: Path | None = None,
     extras: dict[str, Any] | None = None,
+    interactions: Any = None,
 ) -> None:
     """Build and run one session over ``transport``, reporting to ``events`` until it ends.
+
+    ``interactions`` is the session's ``InteractionsProcessor`` (``make_interactions``; one is
+    made when ``None``): it goes right after the transport input, its observer on the worker.
 
     The persona greets when the transport reports ``on_client_connected`` (or at once when the
     transport has no such event). With ``recording_path`` the call is recorded there
@@ -106,10 +141,20 @@ async def run_pipeline_session(
     observers: list[Any] = [transcript]
     recorder = None
     try:
+        if interactions is None:
+            interactions = make_interactions(loaded)
+        observers.append(interactions.observer())
         if recording_path is not None:
             recorder = _recorder(loaded, recording_path)
             observers.append(recorder)
-        session = build_session(loaded, transport, observers=observers, fast=fast, extras=extras)
+        session = build_session(
+            loaded,
+            transport,
+            observers=observers,
+            fast=fast,
+            extras=extras,
+            after_input=[interactions],
+        )
     except Exception as exc:
         failed_recorder = recording_path is not None and recorder is None
         stage = getattr(exc, "field", None) or ("recording" if failed_recorder else "build")
@@ -177,11 +222,17 @@ class _BrowserSession:
         self.loaded = loaded
         self.events = events
         self.server: Any = None
+        self.interactions: Any = None
 
     async def on_session(self, transport: BaseTransport, session_id: str) -> None:
         logger.info(f"conversation {self.spec.conversation_id}: browser joined ({session_id})")
+        self.interactions = make_interactions(self.loaded, self.spec.conversation_id)
         await run_pipeline_session(
-            self.loaded, transport, self.events, recording_path=self.spec.recording_path
+            self.loaded,
+            transport,
+            self.events,
+            recording_path=self.spec.recording_path,
+            interactions=self.interactions,
         )
 
 
@@ -251,3 +302,8 @@ class WebRTCLauncher:
         """The per-conversation ASGI app (page + signalling), or ``None`` when not live."""
         session = self._sessions.get(conversation_id)
         return session.server.app if session is not None else None
+
+    async def interact(self, conversation_id: str, message: Any) -> str:
+        """Run an interaction in a live conversation (see ``submit_interaction``)."""
+        session = self._sessions.get(conversation_id)
+        return await submit_interaction(session.interactions if session else None, message)

@@ -168,3 +168,30 @@ class UsageOut(BaseModel):
 
     total_minutes: float
     conversations: list[dict[str, Any]]
+
+
+class InteractionIn(_Request):
+    """An interaction sent by a server-side caller (the data channel's message, over REST).
+
+    ``properties``: ``{text}`` for echo/respond, ``{context}`` for the context events, nothing
+    for interrupt. ``message_type`` and ``conversation_id`` may be given (as on the data channel).
+    """
+
+    message_type: Literal["conversation"] = "conversation"
+    event_type: Literal[
+        "conversation.echo",
+        "conversation.respond",
+        "conversation.interrupt",
+        "conversation.overwrite_llm_context",
+        "conversation.append_llm_context",
+    ]
+    conversation_id: str | None = None
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
+class InteractionOut(BaseModel):
+    """An accepted interaction: it runs in the conversation in arrival order."""
+
+    conversation_id: str
+    event_type: str
+    status: Literal["accepted"] = "accepted"

@@ -15,7 +15,14 @@ from presence.service.auth import owned, owner
 from presence.service.db import ConversationRow, PersonaRow, ReplicaRow, as_utc, new_id, utcnow
 from presence.service.deps import db_session, paginate
 from presence.service.pipelines import conversation_spec
-from presence.service.schemas import ConversationCreate, ConversationOut, Page, UsageOut
+from presence.service.schemas import (
+    ConversationCreate,
+    ConversationOut,
+    InteractionIn,
+    InteractionOut,
+    Page,
+    UsageOut,
+)
 from presence.service.supervisor import CapacityError
 
 router = APIRouter(prefix="/v2/conversations", tags=["conversations"])
@@ -171,6 +178,47 @@ async def end_conversation(
     await request.app.state.supervisor.end(conversation_id, "end_conversation_endpoint_hit")
     db.expire_all()
     return conversation_out(request, db.get(ConversationRow, conversation_id))
+
+
+@router.post(
+    "/{conversation_id}/interactions",
+    response_model=InteractionOut,
+    summary="Send an interaction (echo, respond, interrupt, context) to a live conversation",
+    responses={409: {"description": "The conversation is not live, or nobody has joined yet."}},
+)
+async def send_interaction(
+    conversation_id: str,
+    body: InteractionIn,
+    request: Request,
+    who: str = Depends(owner),
+    db: Session = Depends(db_session),
+) -> InteractionOut:
+    """The same messages the page sends over the data channel, for server-side callers.
+
+    ``conversation.echo`` makes the replica say ``properties.text``; ``conversation.respond``
+    answers ``properties.text`` as if the user said it; ``conversation.interrupt`` stops the
+    replica; ``conversation.overwrite_llm_context``/``append_llm_context`` change the
+    conversational context (``properties.context``). 422 names a missing or invalid property.
+    """
+    from presence.processors.interactions.engines.protocol import (
+        InteractionError,
+        NotRunningError,
+    )
+
+    row = owned(db.get(ConversationRow, conversation_id), who, "conversation", conversation_id)
+    if row.status != "active":
+        raise HTTPException(409, detail=f"conversation {conversation_id} has ended")
+    interact = getattr(request.app.state.launcher, "interact", None)
+    if interact is None:
+        raise HTTPException(409, detail="this service's launcher does not take interactions")
+    message = body.model_dump()
+    try:
+        event_type = await interact(conversation_id, message)
+    except NotRunningError as exc:
+        raise HTTPException(409, detail=str(exc)) from None
+    except InteractionError as exc:
+        raise _unprocessable("properties", str(exc)) from None
+    return InteractionOut(conversation_id=conversation_id, event_type=event_type)
 
 
 @router.get(

@@ -204,9 +204,14 @@ class FileLauncher:
         self.fast = fast
         self.tasks: dict[str, asyncio.Task] = {}
         self.reasons: dict[str, str] = {}
+        self.interactions: dict[str, object] = {}  # conversation id -> InteractionsProcessor
 
     async def start(self, spec, events):
-        from presence.service.launcher import load_conversation_pipeline, run_pipeline_session
+        from presence.service.launcher import (
+            load_conversation_pipeline,
+            make_interactions,
+            run_pipeline_session,
+        )
         from presence.transports.file.transport import FileTransport
 
         loaded = await asyncio.to_thread(load_conversation_pipeline, spec)
@@ -219,9 +224,16 @@ class FileLauncher:
             fps=video.fps,
             fast=self.fast,
         )
+        interactions = make_interactions(loaded, spec.conversation_id)
+        self.interactions[spec.conversation_id] = interactions
         task = asyncio.create_task(
             run_pipeline_session(
-                loaded, transport, events, fast=self.fast, recording_path=spec.recording_path
+                loaded,
+                transport,
+                events,
+                fast=self.fast,
+                recording_path=spec.recording_path,
+                interactions=interactions,
             )
         )
         self.tasks[spec.conversation_id] = task
@@ -234,6 +246,11 @@ class FileLauncher:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+    async def interact(self, conversation_id: str, message) -> str:
+        from presence.service.launcher import submit_interaction
+
+        return await submit_interaction(self.interactions.get(conversation_id), message)
 
     def join_app(self, conversation_id):
         return None

@@ -27,6 +27,7 @@ def test_every_route_needs_a_valid_key(service):
         ("post", "/v2/conversations"),
         ("get", "/v2/conversations/c1"),
         ("post", "/v2/conversations/c1/end"),
+        ("post", "/v2/conversations/c1/interactions"),
         ("get", "/v2/conversations/c1/recording"),
         ("delete", "/v2/conversations/c1"),
         ("get", "/v2/usage"),

@@ -169,6 +169,28 @@ def test_a_browser_call_through_the_service(served, tmp_path):
             assert state["captions"][0]["role"] == "bot"
             assert state["remoteVideoSize"] == [SIZE, SIZE]
 
+            # conversation events reach the page over the data channel (Tavus CVI shapes)
+            state = wait_for_page(
+                driver,
+                "p => p.interactions.some(e => e.event_type === 'conversation.utterance' && "
+                "e.properties.role === 'replica' && e.properties.speech === "
+                f"{GREETING!r})",
+                timeout=30,
+            )
+            kinds = {e["event_type"] for e in state["interactions"]}
+            assert {
+                "conversation.replica.started_speaking",
+                "conversation.replica.stopped_speaking",
+                "conversation.user.started_speaking",
+                "conversation.user.stopped_speaking",
+            } <= kinds, kinds
+            users = [
+                e["properties"]["speech"]
+                for e in state["interactions"]
+                if e["event_type"] == "conversation.utterance" and e["properties"]["role"] == "user"
+            ]
+            assert any("provider" in u or "swap" in u for u in users), users
+
             t_end = time.monotonic()
             ended = api.post(f"/v2/conversations/{cid}/end")
             assert ended.status_code == 200

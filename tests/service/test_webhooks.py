@@ -52,8 +52,13 @@ def test_receiver_down_then_up_gets_every_event_once_in_order_signed(service, la
         service.post(f"/v2/conversations/{cid}/end")
     time.sleep(1.0)  # several failed attempts with the short test backoff
     assert receiver.events() == []
+    t_up = time.monotonic()
     receiver.up()
     wait_for(lambda: len(receiver.received) >= 6)
+    print(
+        f"\nreceiver back -> first event {receiver.arrived[0] - t_up:.2f} s, "
+        f"all 6 events {receiver.arrived[-1] - t_up:.2f} s (test backoff 0.05 s doubling to 0.2 s)"
+    )
     time.sleep(0.5)  # nothing more (no duplicates) arrives
     assert len(receiver.received) == 6
 

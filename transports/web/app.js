@@ -3,7 +3,9 @@
 // URLs are relative to the page, so it works at "/" and mounted under a prefix (e.g. /c/{id}/).
 // Plain JavaScript, no build step, no network beyond this page's own server.
 //
-// Test hook: window.presence holds the page's observable state (see `state` below).
+// Test hook: window.presence holds the page's observable state (see `state` below), and
+// window.presence.send(msg) sends an interaction on the data channel, e.g.
+// {message_type: "conversation", event_type: "conversation.echo", properties: {text: "Hi"}}.
 "use strict";
 
 (() => {
@@ -54,8 +56,18 @@
     latencies: [],
     errors: [],
     messages: {}, // count of RTVI messages received, by type
+    interactions: [], // conversation.* events received (utterances, speaking, errors)
   };
   window.presence = state;
+  // not enumerable: the JSON copy tests take of the state stays plain data
+  Object.defineProperty(state, "send", {
+    value: (msg) => {
+      if (!dc || dc.readyState !== "open") return false;
+      // pipecat's SmallWebRTC connection reads msg.type on every data-channel message
+      dc.send(JSON.stringify({ type: msg.message_type || "app", ...msg }));
+      return true;
+    },
+  });
 
   let pc = null;
   let dc = null;
@@ -299,6 +311,10 @@
       return;
     }
     if (msg.label === RTVI_LABEL) onRTVI(msg);
+    else if (msg.message_type === "conversation") {
+      state.interactions.push({ event_type: msg.event_type, properties: msg.properties || {} });
+      if (msg.event_type === "conversation.error") state.errors.push(msg.properties.error);
+    }
   }
 
   // ---- WebRTC -------------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Pure interaction protocol: parsing, validation and the outgoing event stream (no pipecat)."""
