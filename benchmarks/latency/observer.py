@@ -16,7 +16,8 @@ event               frame
 ``llm_token``       ``LLMTextFrame`` out of the LLM (after its speculation gate)
 ``tts_audio``       ``TTSAudioRawFrame`` out of the TTS
 ``render_speech``   first speech audio out of the renderer after silence; ``image_ns`` is the
-                    push time of the image paired with it (the first speaking video frame)
+                    push time of the first image whose period starts with speech (the first
+                    speaking video frame; the next image when speech completed an idle period)
 ``bot_started``     ``BotStartedSpeakingFrame`` (downstream)
 ==================  ==========================================================================
 
@@ -74,6 +75,7 @@ class LatencyObserver(BaseObserver):
         self._stt = self._llm = self._tts = self._renderer = None
         self._renderer_speaking = False
         self._last_image_ns: int | None = None
+        self._awaiting_image: Event | None = None
 
     def bind(self, *, stt=None, llm=None, tts=None, renderer=None) -> None:
         """Tell the observer which processors are which stage."""
@@ -95,12 +97,18 @@ class LatencyObserver(BaseObserver):
         if src is self._renderer and src is not None:
             if isinstance(frame, OutputImageRawFrame):
                 self._last_image_ns = t
+                if self._renderer_speaking and self._awaiting_image is not None:
+                    self._awaiting_image.info["image_ns"] = t
+                self._awaiting_image = None
             elif isinstance(frame, TTSAudioRawFrame):
                 if not self._renderer_speaking:
                     self._add("render_speech", t, image_ns=self._last_image_ns)
+                    if self._last_image_ns is None:  # speech completed an idle frame's period
+                        self._awaiting_image = self.events[-1]  # its image is the next one
                 self._renderer_speaking = True
             elif isinstance(frame, OutputAudioRawFrame):
                 self._renderer_speaking = False
+                self._last_image_ns = None  # an image followed by silence is not a speaking one
             return
         if isinstance(frame, VADUserStoppedSpeakingFrame) and down:
             self._add("vad_stop", t)

@@ -40,6 +40,7 @@ from pipecat.transports.base_output import BaseOutputTransport
 from pipecat.transports.base_transport import BaseTransport, TransportParams
 
 from presence.benchmarks.latency.users import RATE, ScriptedTurn
+from presence.processors.renderer.output_sync import output_video_params
 
 CHUNK_S = 0.02
 
@@ -203,6 +204,8 @@ class BenchOutput(BaseOutputTransport):
                     self._speaking_images[self._last_image] = None
                     while len(self._speaking_images) > 256:  # never drawn (replaced before a tick)
                         self._speaking_images.pop(next(iter(self._speaking_images)))
+            elif isinstance(frame, OutputAudioRawFrame):
+                self._last_image = None  # an image whose period starts with silence is idle
         await super().process_frame(frame, direction)
 
     async def write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
@@ -256,6 +259,11 @@ class BenchTransport(BaseTransport):
             video_out_width=width,
             video_out_height=height,
             video_out_framerate=fps,
+            # with video (the renderer's output) audio leaves in the chunks the real transports
+            # get from ``output_video_params`` (10 ms); plain pipecat keeps pipecat's default
+            audio_out_10ms_chunks=output_video_params(width, height, fps)["audio_out_10ms_chunks"]
+            if video
+            else TransportParams().audio_out_10ms_chunks,
         )
         self._input = BenchInput(script, self.bench_params, lead_s=lead_s, gap_s=gap_s,
                                  max_wait_s=max_wait_s, name=f"{self.name}#input")  # fmt: skip

@@ -18,7 +18,10 @@ silence keeps flowing, so the idle face keeps moving between turns.
 Transport factories call ``output_video_params`` to get the ``TransportParams`` fields, and may call
 ``check_output_params`` to fail early on a contradicting setting. For SmallWebRTC, aiortc stamps
 every video frame 1/30 s after the last, whatever its real rate, so the transport's video loop
-should run at 30 fps (the renderer may stay at 25: the loop samples the current image). The file
+should run at 30 fps (the renderer may stay at 25: the loop samples the current image). Audio
+goes out in 10 ms chunks (``audio_out_10ms_chunks=1``): the renderer hands idle silence over just
+in time in 10 ms pieces, so starting speech waits behind at most one piece, where pipecat's default
+40 ms chunks would make it wait behind up to a whole frame period of silence. The file
 transport, when it is a ``BaseOutputTransport``, takes the same params; when it is a plain sink it
 writes each image as the next video frame and appends each audio frame — the renderer's pairing
 makes both tracks equally long.
@@ -50,6 +53,7 @@ def output_video_params(
     rate = AIORTC_VIDEO_FPS if transport == "webrtc" else fps
     return {
         "audio_out_enabled": True,
+        "audio_out_10ms_chunks": 1,
         "video_out_enabled": True,
         "video_out_is_live": False,
         "video_out_width": width,

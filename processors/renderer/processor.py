@@ -11,7 +11,14 @@ unaffected). Audio and video durations are therefore equal by construction (see
 
 Clock: in real-time mode a task ticks at ``t0 + k/fps``; when rendering falls behind it repeats the
 last image for the missed ticks (their audio still leaves, never delayed further or dropped). Idle
-frames flow between turns; ``UserStartedSpeakingFrame``/``UserStoppedSpeakingFrame`` switch the face
+frames flow between turns. An idle frame's silence leaves just in time, in ``IDLE_PIECE_S`` pieces
+over its period (``output_sync`` sets 10 ms transport chunks to match), so at most one piece of
+silence sits ahead of the next speech in the output. When speech arrives during an idle period it
+starts at once: its first samples complete the current idle frame's period (that frame keeps
+exactly its samples, now silence then speech) and the clock re-phases so the next, speaking
+frame is pushed immediately instead of at the old boundary — idle periods carry silence, so
+moving their phase costs nothing, and speech waits at most one piece instead of one frame.
+ ``UserStartedSpeakingFrame``/``UserStoppedSpeakingFrame`` switch the face
 to listening nods; ``InterruptionFrame`` drops queued speech at once, so the next tick (within one
 frame period) is a listening frame. In offline mode (``realtime=False``, the file transport's
 ``--fast``) frames are made as soon as audio arrives and idle frames are not generated.
@@ -49,6 +56,13 @@ from pipecat.frames.frames import (
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from presence.processors.renderer.engines.base import RenderedFrame, RendererEngine
+from presence.processors.renderer.inbox import take_head
+
+IDLE_PIECE_S = 0.01
+"""Idle silence leaves in pieces this long, just in time (matches 10 ms transport chunks)."""
+LEAD_S = 0.002
+"""Real-time pushes go this long before the output runs dry (scheduling margin)."""
+_ON_TIME, _EARLY, _REPHASE = 0, 1, 2
 
 
 @dataclass
@@ -62,7 +76,8 @@ class RendererStats:
         audio_samples: Audio samples pushed (speech and silence).
         speech_samples: Speech samples pushed.
         lateness_s: Per pushed frame, push time minus due time (real-time mode only).
-        first_speech_latency_s: First speech audio in → first speaking frame out, per turn.
+        first_speech_latency_s: First speech audio in → first speech audio out, per turn.
+        filled: Turns whose first speech completed an idle frame's period (see the module doc).
     """
 
     frames: int = 0
@@ -72,6 +87,7 @@ class RendererStats:
     speech_samples: int = 0
     lateness_s: list[float] = field(default_factory=list)
     first_speech_latency_s: list[float] = field(default_factory=list)
+    filled: int = 0
 
 
 class RendererProcessor(FrameProcessor):
@@ -124,6 +140,10 @@ class RendererProcessor(FrameProcessor):
         self._speech_arrived_at: float | None = None
         self._hold_since: float | None = None
         self._idle_event = asyncio.Event()
+        self._wake = asyncio.Event()  # speech arrived: the clock may start it before the boundary
+        self._idle_rest = np.zeros(0, np.int16)  # the current idle frame's silence not yet pushed
+        self._play_end = 0.0  # when the audio pushed so far ends, played from its arrival
+        self._piece = max(1, int(round(self._rate * IDLE_PIECE_S)))
 
     # ----------------------------------------------------------------- frames
 
@@ -138,6 +158,8 @@ class RendererProcessor(FrameProcessor):
             if isinstance(frame, EndFrame):
                 await self._drain()
             await self._stop()
+            if isinstance(frame, EndFrame):
+                await self._flush_idle()  # the last idle frame keeps all its samples
             await self.push_frame(frame, direction)
         elif isinstance(frame, InterruptionFrame):
             self._interrupt_now()
@@ -187,6 +209,7 @@ class RendererProcessor(FrameProcessor):
         with self._lock:
             self._inbox.append((audio, visemes))
         self._received += len(audio) // 2
+        self._wake.set()
         if not self._realtime:
             await self._offline_render(final=False)
 
@@ -231,10 +254,10 @@ class RendererProcessor(FrameProcessor):
         period = 1.0 / self._fps
         t0, k = time.monotonic(), 0
         while True:
-            due = t0 + k * period
-            delay = due - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            follow = self._idle_audio and (self._idle_rest.size > 0 or not self._speaking)
+            start, due = await self._wait_until(t0 + k * period, follow)
+            if start != _ON_TIME:  # speech starts now (see _wait_until)
+                t0, k = due, 0
             behind = int(max(0.0, time.monotonic() - due) / period)
             if behind > 5 * self._fps or self._last_image is None:
                 if behind > 5 * self._fps:  # a stall of seconds (suspended host): restart
@@ -253,8 +276,96 @@ class RendererProcessor(FrameProcessor):
             for i, rendered in enumerate(frames):
                 await self._emit(rendered, due + i * period)
             k += len(frames)
+            if follow:  # after idle, the next push is due as this audio ends; in speech the grid
+                t0, k = self._play_end - LEAD_S, 0  # holds, so late renders never delay audio
             if self._received == self._sent and not self._pending:
                 self._idle_event.set()
+
+    def _speech_ready(self, extra: int = 0) -> bool:
+        """Whether queued speech (beyond ``extra`` samples) fills the next frame (and look-ahead)."""
+        queued = self._received - self._sent - extra
+        if self._speaking or queued <= 0 or self._last_image is None:
+            return False
+        engine = self._engine
+        need = engine.samples_in_frame(engine.frame_index) + int(engine.look_ahead_s * self._rate)
+        return queued >= need or self._tts_done
+
+    def _fill_ready(self, rest: int) -> bool:
+        """Whether queued speech can complete the current idle period (plus the look-ahead)."""
+        queued = self._received - self._sent
+        ahead = int(self._engine.look_ahead_s * self._rate)
+        return not self._speaking and queued >= rest and (queued >= rest + ahead or self._tts_done)
+
+    async def _wait_until(self, due: float, follow: bool) -> tuple[int, float]:
+        """Wait for the next frame's push time, sending idle silence just in time.
+
+        While idle (``follow``) the push time follows the output (``_play_end``), not ``due``:
+        silence may move, so no backlog builds up ahead of the next speech. Speech arriving meanwhile first
+        completes the idle frame's period (``_fill_idle_with_speech``).
+
+        Returns:
+            ``(how, when)``: ``_ON_TIME`` at the push time; ``_EARLY`` when a speaking frame
+            can start now behind idle audio already sent; ``_REPHASE`` when it starts now and no
+            idle audio fixes the phase (``idle_audio=False``).
+        """
+        while True:
+            rest = self._idle_rest.size
+            if follow and rest:
+                due = max(due, self._play_end + rest / self._rate - LEAD_S)
+            elif follow:
+                due = min(due, self._play_end - LEAD_S)
+            if rest and self._fill_ready(rest) and await self._fill_idle_with_speech():
+                continue
+            now = time.monotonic()
+            if not rest and self._speech_ready() and now < due:
+                return (_EARLY if self._idle_audio else _REPHASE), now
+            wake_at = min(due, self._play_end - LEAD_S) if rest else due
+            if wake_at <= now:
+                if not rest:
+                    return _ON_TIME, due
+                await self._push_idle_piece()
+                continue
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), wake_at - now)
+            except TimeoutError:
+                pass
+
+    async def _push_audio(self, frame: OutputAudioRawFrame) -> None:
+        """Push audio, keeping ``_play_end``: when a sink that plays on arrival finishes it."""
+        self._play_end = max(self._play_end, time.monotonic()) + frame.num_frames / self._rate
+        await self.push_frame(frame)
+
+    async def _push_idle_piece(self) -> None:
+        piece, self._idle_rest = self._idle_rest[: self._piece], self._idle_rest[self._piece :]
+        await self._push_audio(OutputAudioRawFrame(piece.tobytes(), self._rate, 1))
+
+    async def _flush_idle(self) -> None:
+        if self._idle_rest.size:
+            rest, self._idle_rest = self._idle_rest, np.zeros(0, np.int16)
+            await self._push_audio(OutputAudioRawFrame(rest.tobytes(), self._rate, 1))
+
+    async def _fill_idle_with_speech(self) -> bool:
+        """Complete the current idle frame's period with the first queued speech samples."""
+        with self._lock:
+            # speech already inside the engine (a look-ahead hold) goes first: no fill then
+            if self._interrupt or self._engine.buffered_samples:
+                return False
+            audio = take_head(self._inbox, self._idle_rest.size, self._rate)
+        if audio is None:
+            return False
+        self._idle_rest = np.zeros(0, np.int16)
+        if self._speech_arrived_at is not None:
+            self.stats.first_speech_latency_s.append(time.monotonic() - self._speech_arrived_at)
+        self._speaking = True
+        await self._push_audio(
+            TTSAudioRawFrame(audio.tobytes(), self._rate, 1, context_id=self._context_id)
+        )
+        self._sent += audio.size
+        self.stats.speech_samples += audio.size
+        self.stats.filled += 1
+        await self._release(self._sent)
+        return True
 
     async def _offline_render(self, final: bool) -> None:
         """Offline: make every frame whose audio is complete (and, when ``final``, the rest)."""
@@ -277,6 +388,7 @@ class RendererProcessor(FrameProcessor):
             self.stats.repeated += 1
         else:  # cannot happen: the clock never skips before the first drawn frame
             self._last_image = bytes(self._engine.width * self._engine.height * 3)
+        await self._flush_idle()  # the previous idle frame's last pieces go before this image
         image = OutputImageRawFrame(
             self._last_image, (self._engine.width, self._engine.height), "RGB"
         )
@@ -290,12 +402,15 @@ class RendererProcessor(FrameProcessor):
             audio = TTSAudioRawFrame(
                 rendered.audio.tobytes(), self._rate, 1, context_id=self._context_id
             )
-            await self.push_frame(audio)
+            await self._push_audio(audio)
         else:
             if self._speaking:
                 self._speech_arrived_at = None
             self._speaking = False
-            if self._idle_audio:
+            if self._idle_audio and due is not None:  # real time: just in time, piece by piece
+                self._idle_rest = rendered.audio
+                await self._push_idle_piece()
+            elif self._idle_audio:
                 await self.push_frame(OutputAudioRawFrame(rendered.audio.tobytes(), self._rate, 1))
         self._sent = min(self._received, self._sent + rendered.speech_samples)
         self.stats.frames += 1

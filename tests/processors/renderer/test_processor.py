@@ -35,6 +35,25 @@ def audio_of(frames, cls=OutputAudioRawFrame) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, np.int16)
 
 
+def periods(down) -> list[tuple[OutputImageRawFrame, list[OutputAudioRawFrame]]]:
+    """Each pushed image with the audio frames that follow it (its period's audio)."""
+    out = []
+    for f in down:
+        if isinstance(f, OutputImageRawFrame):
+            out.append((f, []))
+        elif isinstance(f, OutputAudioRawFrame) and out:
+            out[-1][1].append(f)
+    return out
+
+
+def assert_paired(down, engine) -> None:
+    """Every image carries exactly the samples of its period (none before the first image)."""
+    first = next(i for i, f in enumerate(down) if isinstance(f, OutputImageRawFrame))
+    assert not any(isinstance(f, OutputAudioRawFrame) for f in down[:first])
+    counts = [sum(a.num_frames for a in audio) for _, audio in periods(down)]
+    assert counts == [engine.samples_in_frame(k) for k in range(len(counts))]
+
+
 def mouth_box(replica, size):
     g = replica.geometry
     mx, my, mw = (v * size for v in (g["mouth"][0], g["mouth"][1], g["mouth_width"]))
@@ -51,11 +70,7 @@ async def test_speech_frames_carry_their_audio_and_the_mouth_moves(replica):
     sent = [TTSStartedFrame(), *tts_frames(speech, 24000), TTSStoppedFrame(), SleepFrame(2.2)]
     down, _ = await run_test(proc, frames_to_send=sent)
     images = [f for f in down if isinstance(f, OutputImageRawFrame)]
-    audios = [f for f in down if isinstance(f, OutputAudioRawFrame)]
-    assert len(images) == len(audios)  # one image per period, each followed by its audio
-    assert all(
-        isinstance(down[i + 1], OutputAudioRawFrame) for i, f in enumerate(down[:-1]) if f in images
-    )
+    assert_paired(down, engine)  # one image per period, each followed by exactly its audio
     assert all(f.sync_with_audio and f.size == (96, 96) for f in images)
     total = audio_of(down)
     assert total.size == sum(engine.samples_in_frame(k) for k in range(len(images)))
@@ -67,8 +82,9 @@ async def test_speech_frames_carry_their_audio_and_the_mouth_moves(replica):
     # pixels: the mouth moves more while speaking than in the idle frames after
     box = mouth_box(replica, 96)
     talking = [
-        i for i, f in enumerate(images) if isinstance(down[down.index(f) + 1], TTSAudioRawFrame)
-    ]
+        i for i, (_, audio) in enumerate(periods(down))
+        if any(isinstance(a, TTSAudioRawFrame) for a in audio)
+    ]  # fmt: skip
     crops = np.stack(
         [np.frombuffer(f.image, np.uint8).reshape(96, 96, 3)[box] for f in images]
     ).astype(float)
@@ -85,8 +101,8 @@ async def test_idle_frames_flow_at_the_frame_rate_without_audio(replica):
     down, _ = await run_test(proc, frames_to_send=[SleepFrame(1.0)])
     images = [f for f in down if isinstance(f, OutputImageRawFrame)]
     assert 18 <= len(images) <= 32  # ~25 in one second of wall clock, whatever the load
+    assert_paired(down, engine)
     silence = [f for f in down if isinstance(f, OutputAudioRawFrame)]
-    assert len(silence) == len(images)
     assert not any(isinstance(f, TTSAudioRawFrame) for f in silence)  # not "bot speaking"
     assert not audio_of(down).any()
 
@@ -151,3 +167,21 @@ async def test_offline_frames_cover_all_audio(replica, fps):
     images = sum(isinstance(f, OutputImageRawFrame) for f in down)
     assert images == int(np.ceil(speech.size * fps / 24000))
     assert isinstance(down[-1], TTSStoppedFrame)
+
+
+async def test_speech_from_idle_starts_without_waiting_for_the_frame_boundary(replica):
+    """At 5 fps a boundary wait would average 100 ms; speech must leave within a fraction of it."""
+    engine = StillEngine(16, 5, 24000)
+    engine.prepare(replica)
+    proc = RendererProcessor(engine)
+    speech = speech_like(0.3, 24000)
+    sent = []
+    for pause in (0.43, 0.37, 0.51):  # three phases against the 200 ms frame grid
+        sent += [SleepFrame(pause), TTSStartedFrame(), *tts_frames(speech, 24000, 0.3)]
+        sent += [TTSStoppedFrame(), SleepFrame(0.6)]
+    down, _ = await run_test(proc, frames_to_send=sent)
+    assert_paired(down, engine)  # every period still exactly 1/fps of audio: zero drift
+    assert np.array_equal(audio_of(down, TTSAudioRawFrame)[: speech.size], speech)
+    assert len(proc.stats.first_speech_latency_s) == 3
+    assert max(proc.stats.first_speech_latency_s) < 0.25 / engine.fps  # not the 0-200 ms wait
+    assert proc.stats.filled >= 1  # speech completed an idle frame's period at least once
