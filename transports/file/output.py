@@ -81,9 +81,11 @@ class FileOutputTransport(BaseOutputTransport):
         clock: SessionClock,
         *,
         on_finished: Callable[[dict], None] | None = None,
+        poster: np.ndarray | None = None,
         **kwargs,
     ):
         super().__init__(params, **kwargs)
+        self._poster = poster
         self._path = Path(path)
         self._clock = clock
         self._on_finished = on_finished
@@ -126,6 +128,7 @@ class FileOutputTransport(BaseOutputTransport):
                     height=p.video_out_height,
                     fps=p.video_out_framerate,
                     sample_rate=self.sample_rate,
+                    poster=self._poster,
                 )
             )
             self._pump = self.create_task(self._pump_video(), "mp4_video_pump")

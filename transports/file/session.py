@@ -5,10 +5,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
+import numpy as np
+
 from presence.framework.builder import build_session
 from presence.framework.config import LoadedPipeline
 from presence.framework.runtime import run_worker
 from presence.transports.file.transport import FileTransport
+
+
+def _portrait(loaded: LoadedPipeline) -> np.ndarray | None:
+    """The persona's portrait as RGB, shown until the renderer's first frame (None if unreadable)."""
+    replica = loaded.persona.replica
+    if replica is None or not replica.is_file():
+        return None
+    image = cv2.imread(str(replica), cv2.IMREAD_COLOR)
+    return None if image is None else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 async def run_file_session(
@@ -48,9 +60,14 @@ async def run_file_session(
         height=video.height if video else 512,
         fps=video.fps if video else 25,
         fast=fast,
+        poster=_portrait(loaded),
     )
     session = build_session(
-        loaded, transport, fast=fast, observers=[transport.observer], idle_timeout_secs=None,
+        loaded,
+        transport,
+        fast=fast,
+        observers=[transport.observer],
+        idle_timeout_secs=None,
         extras={"camera_fps": transport.camera_fps} if transport.camera_fps else None,
     )
     perception = session.stages.get("perception")

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from loguru import logger
 from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.transports.base_transport import BaseTransport, TransportParams
@@ -57,6 +58,8 @@ class FileTransport(BaseTransport):
         end_grace_s: Media seconds of quiet after the last reply before the run ends.
         max_tail_s: Media seconds after the WAV ends at which the run ends regardless.
         observer: Transcript observer to report from; a new one on this session's clock if None.
+        poster: RGB image shown until the pipeline's first image (e.g. the replica's portrait);
+            black when None.
 
     Raises:
         InputError: The WAV or camera clip is unusable (the message says what to export).
@@ -77,6 +80,7 @@ class FileTransport(BaseTransport):
         end_grace_s: float = 1.5,
         max_tail_s: float = 30.0,
         observer: TranscriptObserver | None = None,
+        poster: np.ndarray | None = None,
         name: str | None = None,
     ):
         super().__init__(name=name)
@@ -113,6 +117,7 @@ class FileTransport(BaseTransport):
         )
         self._end_grace_s = end_grace_s
         self._max_tail_s = max_tail_s
+        self._poster = poster
         self.report_sections: dict[str, Callable[[], Any]] = {}
         """Extra sections of ``<stem>.json``: name → function called when the report is written."""
         self._input: FileInputTransport | None = None
@@ -146,6 +151,7 @@ class FileTransport(BaseTransport):
                 self._params,
                 self.clock,
                 on_finished=self._write_report,
+                poster=self._poster,
                 name=f"{self.name}#output",
             )
         return self._output

@@ -86,6 +86,7 @@ class Mp4Writer:
         sample_rate: int = 24000,
         video_codec: str | None = None,
         audio_bitrate: int = 64000,
+        poster: np.ndarray | None = None,
     ):
         import av
 
@@ -114,7 +115,11 @@ class Mp4Writer:
         self.audio_samples = 0
         self.video_frames = 0
         self._pending: deque[tuple[float, np.ndarray]] = deque()
-        self._current = np.zeros((height, width, 3), dtype=np.uint8)
+        self._current = (
+            to_rgb(poster, width, height)
+            if poster is not None
+            else np.zeros((height, width, 3), dtype=np.uint8)
+        )
         self._images = 0
         self._closed = False
 
