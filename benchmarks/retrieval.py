@@ -19,6 +19,7 @@ import json
 import time
 
 import numpy as np
+
 from presence.processors.llm.engines.responder import Responder
 from presence.processors.llm.engines.retrieval import KnowledgeIndex
 

@@ -118,18 +118,20 @@ def run(
                 raise typer.BadParameter("--input and --output go together")
             from presence.transports.file.session import run_file_session
 
-            report = asyncio.run(
-                run_file_session(loaded, input_, output, camera=camera, fast=fast)
-            )
+            report = asyncio.run(run_file_session(loaded, input_, output, camera=camera, fast=fast))
             _print_file_report(report, output)
             return
         kind = getattr(loaded.transport, "kind", "webrtc")
         if kind == "file":
-            raise typer.BadParameter("this pipeline's transport is 'file': pass --input and --output")
+            raise typer.BadParameter(
+                "this pipeline's transport is 'file': pass --input and --output"
+            )
         if kind == "webrtc":
 
             def ready(url: str) -> None:
-                console.print(f"[bold green]presence[/] {loaded.persona.name} is live at [bold]{url}[/]")
+                console.print(
+                    f"[bold green]presence[/] {loaded.persona.name} is live at [bold]{url}[/]"
+                )
                 typer.echo(url)
                 if open_browser:
                     import webbrowser
@@ -160,7 +162,8 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     data_dir: Annotated[
-        Path | None, typer.Option("--data-dir", help="Where the database, replicas and recordings live.")
+        Path | None,
+        typer.Option("--data-dir", help="Where the database, replicas and recordings live."),
     ] = None,
     database_url: Annotated[
         str | None,

@@ -37,7 +37,9 @@ class Persona(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = "Assistant"
-    system_prompt: str = "You are a helpful, concise voice assistant. Answer in one or two sentences."
+    system_prompt: str = (
+        "You are a helpful, concise voice assistant. Answer in one or two sentences."
+    )
     greeting: str = ""
     knowledge_base: Path | None = None
     replica: Path | None = None

@@ -64,7 +64,10 @@ class SmartTurnStageParams(StageParams):
 
 
 @register(
-    "turn", "smart-turn", SmartTurnStageParams, summary="smart-turn v3.2 end-of-turn model (offline)"
+    "turn",
+    "smart-turn",
+    SmartTurnStageParams,
+    summary="smart-turn v3.2 end-of-turn model (offline)",
 )
 def build_smart_turn(params: SmartTurnStageParams, ctx: BuildContext) -> UserTurnStrategies:
     """Stop strategy driven by pipecat's local smart-turn v3 analyzer."""

@@ -39,7 +39,15 @@ def mic_wav(path: Path) -> Path:
 def served():
     """`presence run pipelines/local.yaml` on a free loopback port; yields the page URL."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "presence.framework.cli", "run", "pipelines/local.yaml", "--port", "0"],
+        [
+            sys.executable,
+            "-m",
+            "presence.framework.cli",
+            "run",
+            "pipelines/local.yaml",
+            "--port",
+            "0",
+        ],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -92,7 +92,10 @@ def test_mp4_has_speech_and_a_face_that_talks_in_sync(answered):
     # speech is present: a stretch of loud audio after the question
     per_frame = int(rate / fps)
     energy = np.array(
-        [np.sqrt(np.mean(audio[i * per_frame : (i + 1) * per_frame] ** 2)) for i in range(len(frames))]
+        [
+            np.sqrt(np.mean(audio[i * per_frame : (i + 1) * per_frame] ** 2))
+            for i in range(len(frames))
+        ]
     )
     speaking = energy > 0.02
     assert speaking.sum() > fps, "at least a second of speech"
@@ -101,7 +104,10 @@ def test_mp4_has_speech_and_a_face_that_talks_in_sync(answered):
     h, w = frames[0].shape[:2]
     mx, my = geometry["mouth"]
     half = int(geometry["mouth_width"] * w / 2)
-    box = (slice(int(my * h) - half // 2, int(my * h) + half), slice(int(mx * w) - half, int(mx * w) + half))
+    box = (
+        slice(int(my * h) - half // 2, int(my * h) + half),
+        slice(int(mx * w) - half, int(mx * w) + half),
+    )
     mouth = np.array([f[box].astype(np.float32).mean() for f in frames])
     change = np.abs(np.diff(mouth))
     in_speech, in_silence = change[speaking[1:]], change[~speaking[1:]]
@@ -111,7 +117,9 @@ def test_mp4_has_speech_and_a_face_that_talks_in_sync(answered):
 def test_fast_run_gives_the_same_conversation(tmp_path, answered):
     wav = question_wav(tmp_path / "q.wav", "what is presence?")
     out = tmp_path / "fast.mp4"
-    result = presence("run", "pipelines/local.yaml", "--input", str(wav), "--output", str(out), "--fast")
+    result = presence(
+        "run", "pipelines/local.yaml", "--input", str(wav), "--output", str(out), "--fast"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(out.with_suffix(".json").read_text())
     _, slow, _ = answered
@@ -131,7 +139,9 @@ def test_fast_run_gives_the_same_conversation(tmp_path, answered):
 def test_wrong_wav_gets_a_reason_not_a_traceback(tmp_path, make, expect):
     wav = tmp_path / "in.wav"
     make(wav)
-    result = presence("run", "pipelines/local.yaml", "--input", str(wav), "--output", str(tmp_path / "o.mp4"))
+    result = presence(
+        "run", "pipelines/local.yaml", "--input", str(wav), "--output", str(tmp_path / "o.mp4")
+    )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert expect.lower() in result.stderr.lower()
@@ -159,5 +169,13 @@ def test_validate_and_providers_commands():
     assert "stt=pocketsphinx" in result.stderr
     listing = presence("providers")
     assert listing.returncode == 0
-    for name in ("pocketsphinx", "deepgram", "knowledge-base", "anthropic", "espeak", "elevenlabs", "warp"):
+    for name in (
+        "pocketsphinx",
+        "deepgram",
+        "knowledge-base",
+        "anthropic",
+        "espeak",
+        "elevenlabs",
+        "warp",
+    ):
         assert name in listing.stdout

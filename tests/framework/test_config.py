@@ -42,7 +42,11 @@ def test_unknown_provider_names_field_and_allowed_values(tmp_path, repo):
     path = write(
         tmp_path,
         repo,
-        {"stt": {"provider": "whispr"}, "llm": {"provider": "knowledge-base"}, "tts": {"provider": "espeak"}},
+        {
+            "stt": {"provider": "whispr"},
+            "llm": {"provider": "knowledge-base"},
+            "tts": {"provider": "espeak"},
+        },
     )
     with pytest.raises(ConfigError) as err:
         load_pipeline(path)
@@ -138,7 +142,9 @@ def test_unknown_stage_and_top_level_key(tmp_path, repo):
 
 
 def test_missing_required_stage_lists_providers(tmp_path, repo):
-    path = write(tmp_path, repo, {"stt": {"provider": "pocketsphinx"}, "tts": {"provider": "espeak"}})
+    path = write(
+        tmp_path, repo, {"stt": {"provider": "pocketsphinx"}, "tts": {"provider": "espeak"}}
+    )
     with pytest.raises(ConfigError, match=r"stages\.llm.*knowledge-base"):
         load_pipeline(path)
 
@@ -151,7 +157,9 @@ def test_missing_persona_file(tmp_path, repo):
 
 def test_set_override_is_validated_like_the_file(repo):
     local = repo / "pipelines/local.yaml"
-    loaded = load_pipeline(local, ["stages.turn={provider: speech-timeout, user_speech_timeout: 0.4}"])
+    loaded = load_pipeline(
+        local, ["stages.turn={provider: speech-timeout, user_speech_timeout: 0.4}"]
+    )
     assert loaded.stages["turn"].provider.name == "speech-timeout"
     assert loaded.stages["turn"].params.user_speech_timeout == 0.4
     # swapping only the provider keeps the old provider's keys, which the new one rejects by name
