@@ -191,7 +191,8 @@ async def test_cloud_yaml_answers_a_spoken_question_through_its_tool(tmp_path, k
 
 
 async def test_llm_5xx_twice_gets_an_apology_and_the_next_turn_an_answer(tmp_path, keys):
-    wav = write_wav(tmp_path / "q.wav", spoken_words(QUESTION), spoken_words(FOLLOW_UP))
+    # the follow-up comes well after the first reply has finished playing, so it is not a barge-in
+    wav = write_wav(tmp_path / "q.wav", spoken_words(QUESTION), spoken_words(FOLLOW_UP), gap_s=9.0)
     script = (Reply(fault="500"), Reply(fault="500"), Reply(text=["You are welcome."]))
     async with (
         FakeSpokenDeepgram(QUESTION + FOLLOW_UP) as deepgram,
@@ -267,7 +268,8 @@ async def test_deepgram_socket_dropped_mid_utterance_keeps_the_whole_transcript(
 
 
 async def test_llm_429_and_a_stalled_stream_are_retried_and_both_turns_answered(tmp_path, keys):
-    wav = write_wav(tmp_path / "q.wav", spoken_words(QUESTION), spoken_words(FOLLOW_UP))
+    # the follow-up comes well after the first reply has finished playing, so it is not a barge-in
+    wav = write_wav(tmp_path / "q.wav", spoken_words(QUESTION), spoken_words(FOLLOW_UP), gap_s=9.0)
     script = (
         Reply(fault="429", retry_after=0.2),
         Reply(text=["Sunny."]),
