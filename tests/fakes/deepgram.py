@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
-from websockets.asyncio.server import ServerConnection, serve
+from fakes.loopback import LoopbackWebSocketFake
+from websockets.asyncio.server import ServerConnection
 
 WORD_BASE = 1000
 
@@ -64,7 +65,7 @@ class ConnectionLog:
     dropped: bool = False
 
 
-class FakeDeepgram:
+class FakeDeepgram(LoopbackWebSocketFake):
     """A scripted Deepgram ``/v1/listen`` server on 127.0.0.1.
 
     Args:
@@ -89,22 +90,11 @@ class FakeDeepgram:
         self.malformed_on = malformed_on or set()
         self.connections: list[ConnectionLog] = []
         self.connected = asyncio.Event()
-        self._server = None
-        self.port = 0
 
     @property
     def base_url(self) -> str:
         """``ws://127.0.0.1:PORT`` for ``DeepgramSTTService(base_url=...)``."""
         return f"ws://127.0.0.1:{self.port}"
-
-    async def __aenter__(self) -> FakeDeepgram:
-        self._server = await serve(self._handle, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        self._server.close()
-        await self._server.wait_closed()
 
     def _decoder(self, rate: int) -> _Decoder:
         """The decoder of one connection (subclasses hear audio differently)."""

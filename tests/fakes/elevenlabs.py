@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
-from websockets.asyncio.server import ServerConnection, serve
+from fakes.loopback import LoopbackWebSocketFake
+from websockets.asyncio.server import ServerConnection
 
 SAMPLE = 1234
 
@@ -33,7 +34,7 @@ class _Context:
     closed: bool = False
 
 
-class FakeElevenLabs:
+class FakeElevenLabs(LoopbackWebSocketFake):
     """Scripted ElevenLabs server; ``contexts`` maps context id to what it received."""
 
     def __init__(
@@ -49,22 +50,11 @@ class FakeElevenLabs:
         self.contexts: dict[str, _Context] = {}
         self.paths: list[str] = []
         self.headers: list[dict[str, str]] = []
-        self._server = None
-        self.port = 0
 
     @property
     def url(self) -> str:
         """``ws://127.0.0.1:PORT`` for ``ElevenLabsTTSService(url=...)``."""
         return f"ws://127.0.0.1:{self.port}"
-
-    async def __aenter__(self) -> FakeElevenLabs:
-        self._server = await serve(self._handle, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        self._server.close()
-        await self._server.wait_closed()
 
     async def _handle(self, ws: ServerConnection) -> None:
         url = urlparse(ws.request.path)
