@@ -29,6 +29,7 @@ from pipecat.transports.base_transport import BaseTransport
 
 from presence.framework.config import LoadedPipeline, StageConfig
 from presence.framework.errors import ConfigError
+from presence.framework.persona import Persona
 from presence.framework.registry import BuildContext, VideoSettings
 
 
@@ -87,6 +88,16 @@ def make_context(loaded: LoadedPipeline, *, fast: bool = False) -> BuildContext:
     )
 
 
+def seed_messages(persona: Persona) -> list[dict[str, Any]]:
+    """A new session context's messages: one system message, or none when it would be empty.
+
+    It holds the persona's prompt and conversational context (``full_system_prompt``) and is the
+    single copy every LLM stage reads each turn; context interactions rewrite it in place.
+    """
+    system = persona.full_system_prompt()
+    return [{"role": "system", "content": system}] if system else []
+
+
 def build_session(
     loaded: LoadedPipeline,
     transport: BaseTransport,
@@ -123,11 +134,7 @@ def build_session(
     ctx.extras.update(extras or {})
     stages = {name: build_stage(cfg, ctx) for name, cfg in loaded.stages.items()}
 
-    messages = []
-    system = loaded.persona.full_system_prompt()
-    if system:
-        messages.append({"role": "system", "content": system})
-    context = LLMContext(messages)
+    context = LLMContext(seed_messages(loaded.persona))
     aggregators = LLMContextAggregatorPair(
         context,
         user_params=LLMUserAggregatorParams(

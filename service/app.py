@@ -24,6 +24,7 @@ from sqlalchemy import select
 from presence.service.db import ReplicaRow, default_database_url, init_db, make_engine
 from presence.service.routes import conversations, personas, replicas
 from presence.service.settings import ServiceSettings
+from presence.service.storage import check_storage, store_recording
 from presence.service.supervisor import SessionLauncher, Supervisor
 from presence.service.webhooks import OutboxWorker
 
@@ -72,10 +73,9 @@ def create_app(settings: ServiceSettings, launcher: SessionLauncher | None = Non
         settings: Data folder, database, keys, webhook policy, session cap.
         launcher: Runs conversations' pipelines; default ``WebRTCLauncher`` (browser page).
     """
+    check_storage(settings)
     if launcher is None:
-        from presence.service.launcher import WebRTCLauncher
-
-        launcher = WebRTCLauncher(ice_host_addresses=settings.ice_host_addresses)
+        launcher = default_launcher(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -97,6 +97,7 @@ def create_app(settings: ServiceSettings, launcher: SessionLauncher | None = Non
             outbox,
             max_sessions=settings.max_sessions,
             public_url=settings.public_url,
+            store_recording=lambda path, cid: store_recording(settings, path, cid),
         )
         app.state.sessions = sessions
         app.state.outbox = outbox
@@ -104,6 +105,9 @@ def create_app(settings: ServiceSettings, launcher: SessionLauncher | None = Non
         supervisor.recover()
         _resume_replicas(sessions, settings)
         outbox.start()
+        warm = getattr(launcher, "warm", None)
+        if warm is not None:
+            await warm()
         logger.info(
             f"presence service ready; database {engine.url.render_as_string(hide_password=True)}"
         )
@@ -152,6 +156,17 @@ def create_app(settings: ServiceSettings, launcher: SessionLauncher | None = Non
 
     app.add_middleware(JoinDispatcher, resolve=launcher.join_app)
     return app
+
+
+def default_launcher(settings: ServiceSettings) -> SessionLauncher:
+    """The launcher ``settings.session_isolation`` asks for (a process per conversation by default)."""
+    if settings.session_isolation == "inline":
+        from presence.service.launcher import WebRTCLauncher
+
+        return WebRTCLauncher(ice_host_addresses=settings.ice_host_addresses)
+    from presence.service.process_launcher import ProcessLauncher
+
+    return ProcessLauncher(ice_host_addresses=settings.ice_host_addresses)
 
 
 def _resume_replicas(sessions, settings: ServiceSettings) -> None:

@@ -42,9 +42,12 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from presence.framework.errors import ConfigError
 
-SCHEMA_VERSION = 1
-MIGRATIONS: dict[int, list[str]] = {}
-"""SQL to go from version ``v - 1`` to ``v``, keyed by ``v`` (none yet: version 1 is the first)."""
+SCHEMA_VERSION = 3
+MIGRATIONS: dict[int, list[str]] = {
+    2: ["ALTER TABLE conversations ADD COLUMN conversation_url VARCHAR(2000)"],
+    3: ["ALTER TABLE conversations ADD COLUMN recording_storage JSON"],
+}
+"""SQL to go from version ``v - 1`` to ``v``, keyed by ``v`` (version 1 is the first)."""
 
 
 def utcnow() -> datetime:
@@ -126,6 +129,8 @@ class ConversationRow(Base):
     transcript: Mapped[list[Any]] = mapped_column(JSON, default=list)
     perception_analysis: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     recording_path: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    recording_storage: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    conversation_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     joined_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

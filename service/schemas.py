@@ -147,6 +147,11 @@ class ConversationOut(BaseModel):
     transcript: list[dict[str, Any]] = Field(default_factory=list)
     perception_analysis: dict[str, Any] | None = None
     recording_path: str | None = None
+    recording_storage: dict[str, Any] | None = Field(
+        default=None,
+        description="Where the recording was copied (s3_bucket, s3_key, s3_uri, s3_url), or "
+        "s3_error when the upload failed; null when no bucket is configured.",
+    )
     duration_seconds: float | None = Field(
         default=None, description="Creation to end (or to now while active)."
     )

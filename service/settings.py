@@ -16,6 +16,14 @@ Everything has an environment variable so ``presence serve`` needs no flags:
 ``PRESENCE_RECORDINGS_DIR``       where recordings go (default ``<data dir>/recordings``)
 ``PRESENCE_ICE_HOST_ADDRESSES``   comma-separated host addresses WebRTC offers (``127.0.0.1`` on
                                   a loopback-only host; default: every interface)
+``PRESENCE_SESSION_ISOLATION``    ``process`` (default): each conversation runs in a process of its
+                                  own; ``inline``: as tasks of the service's event loop
+``PRESENCE_S3_BUCKET``            also upload recordings to this S3-compatible bucket (default:
+                                  local file only); credentials come from boto3's chain
+                                  (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, profile, role)
+``PRESENCE_S3_PREFIX``            folder in the bucket (default ``recordings/``)
+``PRESENCE_S3_ENDPOINT_URL``      S3 API endpoint for MinIO, R2, ... (default: AWS S3)
+``PRESENCE_S3_REGION``            bucket region (default: boto3's, e.g. ``AWS_DEFAULT_REGION``)
 ================================= ==============================================================
 """
 
@@ -28,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from presence.framework.errors import ConfigError
+
+ISOLATION_MODES = ("process", "inline")
 
 
 def owner_of(key: str) -> str:
@@ -61,6 +71,11 @@ class ServiceSettings:
         webhook_timeout: Seconds one delivery attempt may take.
         outbox_poll_interval: Seconds between outbox scans when idle.
         ice_host_addresses: Host addresses aiortc offers (``["127.0.0.1"]`` on loopback-only hosts).
+        session_isolation: ``process`` (a process per conversation) or ``inline``.
+        s3_bucket: S3-compatible bucket recordings are also uploaded to; ``None``: local only.
+        s3_prefix: Folder for recordings in the bucket.
+        s3_endpoint_url: S3 API endpoint (MinIO, R2, ...); ``None`` is AWS S3.
+        s3_region: Bucket region; ``None`` leaves it to boto3's configuration.
     """
 
     data_dir: Path
@@ -77,6 +92,11 @@ class ServiceSettings:
     webhook_timeout: float = 10.0
     outbox_poll_interval: float = 0.5
     ice_host_addresses: list[str] | None = None
+    session_isolation: str = "process"
+    s3_bucket: str | None = None
+    s3_prefix: str = "recordings/"
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -85,6 +105,12 @@ class ServiceSettings:
         if self.recordings_dir is None:
             self.recordings_dir = self.data_dir / "recordings"
         self.public_url = self.public_url.rstrip("/")
+        if self.session_isolation not in ISOLATION_MODES:
+            raise ConfigError(
+                f"PRESENCE_SESSION_ISOLATION must be one of {', '.join(ISOLATION_MODES)}, "
+                f"not {self.session_isolation!r}",
+                field="PRESENCE_SESSION_ISOLATION",
+            )
 
     @property
     def owners(self) -> dict[str, str]:
@@ -145,6 +171,11 @@ class ServiceSettings:
             ]
             if env.get("PRESENCE_ICE_HOST_ADDRESSES")
             else None,
+            session_isolation=env.get("PRESENCE_SESSION_ISOLATION", "process").strip().lower(),
+            s3_bucket=env.get("PRESENCE_S3_BUCKET") or None,
+            s3_prefix=env.get("PRESENCE_S3_PREFIX", "recordings/"),
+            s3_endpoint_url=env.get("PRESENCE_S3_ENDPOINT_URL") or None,
+            s3_region=env.get("PRESENCE_S3_REGION") or None,
         )
 
 

@@ -24,16 +24,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from loguru import logger
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from presence.service.db import ConversationRow, utcnow
-from presence.service.webhooks import OutboxWorker, enqueue
+from presence.service.session_spec import ConversationSpec, SessionEvents, SessionLauncher
+from presence.service.webhooks import OutboxWorker, emit_ended, enqueue
+
+__all__ = [
+    "REASONS",
+    "CapacityError",
+    "ConversationSpec",
+    "SessionEvents",
+    "SessionLauncher",
+    "Supervisor",
+]
 
 REASONS = (
     "max_call_duration",
@@ -52,63 +62,6 @@ class CapacityError(Exception):
 
 
 @dataclass
-class ConversationSpec:
-    """Everything a launcher needs to run one conversation (plain data, picklable).
-
-    Attributes:
-        conversation_id: The conversation.
-        pipeline: Pipeline YAML to load.
-        overrides: ``--set``-style overrides from the persona's layers.
-        persona: Field updates applied to the pipeline's persona after loading (``system_prompt``,
-            ``context``, ``greeting``, ``name``, ``knowledge_base``, ``replica``).
-        properties: The conversation's ``properties`` (timeouts, recording, language).
-        recording_path: Where to write the MP4 when recording is on, else ``None``.
-    """
-
-    conversation_id: str
-    pipeline: Path
-    overrides: list[str] = field(default_factory=list)
-    persona: dict[str, Any] = field(default_factory=dict)
-    properties: dict[str, Any] = field(default_factory=dict)
-    recording_path: Path | None = None
-
-
-class SessionEvents(Protocol):
-    """What a running session reports to the supervisor (all safe to call repeatedly)."""
-
-    def joined(self) -> None:
-        """The user connected and the replica is in the call."""
-
-    def left(self) -> None:
-        """The user disconnected (or the pipeline stopped by itself)."""
-
-    def transcript(self, turns: list[dict[str, Any]]) -> None:
-        """The transcript so far (``[{role, content, ...}]``); persisted as it grows."""
-
-    def perception(self, analysis: dict[str, Any]) -> None:
-        """The perception processor's latest ``analysis()``."""
-
-    def recording(self, path: str, duration: float | None) -> None:
-        """The recording is complete at ``path``."""
-
-    def failed(self, stage: str | None, message: str) -> None:
-        """A stage failed; the conversation ends with reason ``exception``."""
-
-
-class SessionLauncher(Protocol):
-    """Runs conversations' pipelines; the supervisor decides when they end."""
-
-    async def start(self, spec: ConversationSpec, events: SessionEvents) -> Any:
-        """Get the session ready for the user to join; returns a handle for ``end``."""
-
-    async def end(self, handle: Any, reason: str) -> None:
-        """Stop the session (idempotent); report the final transcript before returning."""
-
-    def join_app(self, conversation_id: str) -> Any:
-        """The ASGI app serving ``/c/{id}/...`` for this conversation, or ``None``."""
-
-
-@dataclass
 class _Live:
     spec: ConversationSpec
     started: float
@@ -118,6 +71,7 @@ class _Live:
     transcript: list[dict[str, Any]] = field(default_factory=list)
     perception: dict[str, Any] | None = None
     recording: tuple[str, float | None] | None = None
+    storage: dict[str, Any] | None = None
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     watchdog: asyncio.Task | None = None
     save_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -179,6 +133,8 @@ class Supervisor:
         outbox: Woken after events are written.
         max_sessions: Live conversations allowed at once.
         public_url: Base URL of the service, for links in webhooks (``recording_url``).
+        store_recording: ``async (path, conversation_id) -> dict`` copying a finished recording
+            elsewhere (``presence.service.storage``); its fields join ``recording_ready``.
     """
 
     def __init__(
@@ -189,8 +145,10 @@ class Supervisor:
         *,
         max_sessions: int = 2,
         public_url: str | None = None,
+        store_recording: Callable[[str, str], Awaitable[dict[str, Any]]] | None = None,
     ):
         self._sessions = sessions
+        self._store_recording = store_recording
         self.public_url = public_url
         self.launcher = launcher
         self._outbox = outbox
@@ -231,6 +189,16 @@ class Supervisor:
             stage = getattr(exc, "stage", None) or "launch"
             logger.warning(f"conversation {cid} could not start: {exc}")
             await self.end(cid, "exception", stage=stage, error=str(exc))
+            return
+        url = getattr(live.handle, "conversation_url", None)
+        if url:
+            await asyncio.to_thread(self._save_url, cid, url)
+
+    def _save_url(self, cid: str, url: str) -> None:
+        with self._sessions.begin() as db:
+            row = db.get(ConversationRow, cid)
+            if row is not None:
+                row.conversation_url = url
 
     # ---- watchdog ------------------------------------------------------------------------------
 
@@ -304,6 +272,8 @@ class Supervisor:
             except Exception as exc:  # the session is over either way; record what we have
                 logger.warning(f"conversation {cid}: session did not stop cleanly: {exc!r}")
         self.live.pop(cid, None)
+        if live.recording is not None and self._store_recording is not None:
+            live.storage = await self._store_recording(live.recording[0], cid)
         await asyncio.to_thread(self._finalize, cid, live, reason, stage, error)
         if self._outbox is not None:
             self._outbox.wake()
@@ -326,6 +296,7 @@ class Supervisor:
                 row.perception_analysis = live.perception
             if live.recording is not None:
                 row.recording_path = live.recording[0]
+                row.recording_storage = live.storage or None
             emit_ended(
                 db,
                 row,
@@ -396,59 +367,3 @@ class Supervisor:
         )
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-
-def recording_url(public_url: str | None, conversation_id: str) -> str | None:
-    """Where the API serves a conversation's recording (needs ``x-api-key``)."""
-    if not public_url:
-        return None
-    return f"{public_url.rstrip('/')}/v2/conversations/{conversation_id}/recording"
-
-
-def emit_ended(
-    db,
-    row: ConversationRow,
-    *,
-    recording_duration: float | None = None,
-    public_url: str | None = None,
-) -> None:
-    """Outbox events for a conversation that just ended, in order, in the caller's transaction."""
-    shutdown: dict[str, Any] = {
-        "replica_id": row.replica_id,
-        "shutdown_reason": row.shutdown_reason,
-    }
-    if row.failed_stage:
-        shutdown["stage"] = row.failed_stage
-    if row.error_message:
-        shutdown["error"] = row.error_message
-    enqueue(db, row, "system.shutdown", shutdown)
-    props = row.properties or {}
-    if props.get("enable_transcription", True):
-        transcript = [
-            {"role": t.get("role"), "content": t.get("content", "")} for t in row.transcript or []
-        ]
-        enqueue(
-            db,
-            row,
-            "application.transcription_ready",
-            {"replica_id": row.replica_id, "transcript": transcript},
-        )
-    if row.recording_path:
-        enqueue(
-            db,
-            row,
-            "application.recording_ready",
-            {
-                "replica_id": row.replica_id,
-                "path": str(Path(row.recording_path)),
-                "recording_url": recording_url(public_url, row.id),
-                "duration": recording_duration,
-            },
-        )
-    if row.perception_analysis is not None:
-        enqueue(
-            db,
-            row,
-            "application.perception_analysis",
-            {"replica_id": row.replica_id, "analysis": row.perception_analysis},
-        )

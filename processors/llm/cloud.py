@@ -2,8 +2,11 @@
 
 Both are pipecat's own services (``AnthropicLLMService``, ``OpenAILLMService``) with:
 
-- the persona's ``full_system_prompt()`` as system instruction, plus, each turn, the top
-  ``grounding_passages`` knowledge-base passages for the user's last message (0 turns it off);
+- as system instruction, each turn, the session context's leading system message (the persona's
+  prompt and conversational context, which interactions rewrite; the persona's
+  ``full_system_prompt()`` when the context has none) plus the top ``grounding_passages``
+  knowledge-base passages for the user's last message (0 turns it off). That message is sent
+  once, as the instruction (``context_system``); the shared context is left as it is;
 - the persona's tools (``presence.framework.tools``) advertised and dispatched;
 - ``ResilientLLMMixin``: the SDK's own retries are off (they honour ``retry-after`` up to 60 s);
   instead one retry within ``turn_budget_s``, then a backup provider or a short apology.
@@ -23,6 +26,11 @@ from pydantic import Field, model_validator
 from presence.framework.registry import BuildContext, StageParams, register
 from presence.framework.tools import ToolSpec, install_tools, persona_tools
 from presence.processors._secrets import resolve_api_key
+from presence.processors.llm.context_system import (
+    AnthropicContextAdapter,
+    OpenAIContextAdapter,
+    system_text,
+)
 from presence.processors.resilience import DEFAULT_APOLOGY, ResilientLLMMixin
 
 
@@ -88,7 +96,7 @@ class _PersonaLLMMixin(ResilientLLMMixin):
             turn_budget_s=params.turn_budget_s,
             apology=params.apology,
         )
-        self._base_prompt = ctx.persona.full_system_prompt()
+        self._persona_prompt = ctx.persona.full_system_prompt()
         self._index = None
         if params.grounding_passages and ctx.persona.knowledge_files():
             from presence.processors.llm.engines.retrieval import KnowledgeIndex
@@ -100,25 +108,24 @@ class _PersonaLLMMixin(ResilientLLMMixin):
             install_tools(self, self._tools, base_dir=ctx.persona.base_dir)
 
     def _grounded_prompt(self, context) -> str:
+        prompt = system_text(context)
+        if prompt is None:  # a context not seeded by the builder
+            prompt = self._persona_prompt
         if self._index is None:
-            return self._base_prompt
+            return prompt
         query = _last_user_text(context)
         passages = self._index.top_passages(query, k=self._grounding_k) if query else []
         if not passages:
-            return self._base_prompt
+            return prompt
         facts = "\n".join(f"- {p.passage.text}" for p in passages)
-        return f"{self._base_prompt}\n\nRelevant knowledge (use it if it helps):\n{facts}"
+        return f"{prompt}\n\nRelevant knowledge (use it if it helps):\n{facts}".strip()
 
     async def _process_context(self, context):
         if self._tools and not context.tools:
             context.set_tools(ToolSpec.schema_of(self._tools))
             self._sync_registered_tool_handlers(context.tools)
-        messages = context.get_messages()
-        if messages and messages[0] == {"role": "system", "content": self._base_prompt}:
-            # the builder's copy of the persona prompt: it goes out (grounded) as the system
-            # instruction instead; OpenAI-compatible servers would get it twice otherwise
-            context.set_messages(messages[1:])
-        self._base_system_instruction = self._grounded_prompt(context)
+        # pipecat composes its own additions onto this base, every turn afresh
+        self._base_system_instruction = self._grounded_prompt(context) or None
         self._compose_system_instruction()
         await super()._process_context(context)
 
@@ -137,6 +144,8 @@ def _last_user_text(context) -> str:
 class PresenceAnthropicLLM(_PersonaLLMMixin, AnthropicLLMService):
     """``AnthropicLLMService`` with persona grounding, tools and resilient turns."""
 
+    adapter_class = AnthropicContextAdapter
+
     def __init__(self, params: AnthropicParams, ctx: BuildContext):
         client = AsyncAnthropic(
             api_key=params.api_key,
@@ -147,7 +156,6 @@ class PresenceAnthropicLLM(_PersonaLLMMixin, AnthropicLLMService):
         settings = AnthropicLLMService.Settings(
             model=params.model,
             max_tokens=params.max_tokens,
-            system_instruction=ctx.persona.full_system_prompt(),
         )
         if params.temperature is not None:
             settings.temperature = params.temperature
@@ -158,11 +166,12 @@ class PresenceAnthropicLLM(_PersonaLLMMixin, AnthropicLLMService):
 class PresenceOpenAILLM(_PersonaLLMMixin, OpenAILLMService):
     """``OpenAILLMService`` (any compatible ``base_url``) with grounding, tools, resilience."""
 
+    adapter_class = OpenAIContextAdapter
+
     def __init__(self, params: OpenAIParams, ctx: BuildContext):
         settings = OpenAILLMService.Settings(
             model=params.model,
             max_tokens=params.max_tokens,
-            system_instruction=ctx.persona.full_system_prompt(),
         )
         if params.temperature is not None:
             settings.temperature = params.temperature

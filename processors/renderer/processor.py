@@ -9,18 +9,11 @@ unaffected). Audio and video durations are therefore equal by construction (see
 (``TTSStoppedFrame``, text, …) leave in order with the audio they followed, so the transport's
 "bot stopped speaking" comes after the last word is played, not when it was synthesised.
 
-Clock: in real-time mode a task ticks at ``t0 + k/fps``; when rendering falls behind it repeats the
-last image for the missed ticks (their audio still leaves, never delayed further or dropped). Idle
-frames flow between turns. An idle frame's silence leaves just in time, in ``IDLE_PIECE_S`` pieces
-over its period (``output_sync`` sets 10 ms transport chunks to match), so at most one piece of
-silence sits ahead of the next speech in the output. When speech arrives during an idle period it
-starts at once: its first samples complete the current idle frame's period (that frame keeps
-exactly its samples, now silence then speech) and the clock re-phases so the next, speaking
-frame is pushed immediately instead of at the old boundary — idle periods carry silence, so
-moving their phase costs nothing, and speech waits at most one piece instead of one frame.
- ``UserStartedSpeakingFrame``/``UserStoppedSpeakingFrame`` switch the face
-to listening nods; ``InterruptionFrame`` drops queued speech at once, so the next tick (within one
-frame period) is a listening frame. In offline mode (``realtime=False``, the file transport's
+In real-time mode a clock task pushes one frame per ``1/fps``, repeating the last image when
+rendering falls behind and sending idle silence just in time between turns; speech arriving during
+an idle period starts at once (see ``clock.py``). ``UserStartedSpeakingFrame``/
+``UserStoppedSpeakingFrame`` switch the face to listening nods; ``InterruptionFrame`` drops queued
+speech at once, so the next tick (within one frame period) is a listening frame. In offline mode (``realtime=False``, the file transport's
 ``--fast``) frames are made as soon as audio arrives and idle frames are not generated.
 
 Rendering runs on one worker thread; the event loop only moves frames.
@@ -33,7 +26,6 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 
 import numpy as np
 from loguru import logger
@@ -55,42 +47,13 @@ from pipecat.frames.frames import (
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
+from presence.processors.renderer.clock import IDLE_PIECE_S, RendererClock
 from presence.processors.renderer.engines.base import RenderedFrame, RendererEngine
 from presence.processors.renderer.inbox import take_head
-
-IDLE_PIECE_S = 0.01
-"""Idle silence leaves in pieces this long, just in time (matches 10 ms transport chunks)."""
-LEAD_S = 0.002
-"""Real-time pushes go this long before the output runs dry (scheduling margin)."""
-_ON_TIME, _EARLY, _REPHASE = 0, 1, 2
+from presence.processors.renderer.stats import RendererStats
 
 
-@dataclass
-class RendererStats:
-    """What the clock measured (read by the benchmark and tests).
-
-    Attributes:
-        frames: Video frames pushed.
-        rendered: Frames drawn by the engine (the rest repeated the previous image).
-        repeated: Frames that repeated the previous image because rendering fell behind.
-        audio_samples: Audio samples pushed (speech and silence).
-        speech_samples: Speech samples pushed.
-        lateness_s: Per pushed frame, push time minus due time (real-time mode only).
-        first_speech_latency_s: First speech audio in → first speech audio out, per turn.
-        filled: Turns whose first speech completed an idle frame's period (see the module doc).
-    """
-
-    frames: int = 0
-    rendered: int = 0
-    repeated: int = 0
-    audio_samples: int = 0
-    speech_samples: int = 0
-    lateness_s: list[float] = field(default_factory=list)
-    first_speech_latency_s: list[float] = field(default_factory=list)
-    filled: int = 0
-
-
-class RendererProcessor(FrameProcessor):
+class RendererProcessor(RendererClock, FrameProcessor):
     """Lip-synced video from TTS audio, one frame per ``1/fps`` of audio.
 
     Args:
@@ -223,7 +186,7 @@ class RendererProcessor(FrameProcessor):
         self._speech_arrived_at = None
         self._tts_done = True
 
-    # ------------------------------------------------------------------ clock
+    # ------------------------------------------------------------------ render
 
     def _work(self, skip: int, hold: bool) -> list[RenderedFrame]:
         """On the render thread: apply queued input, then make ``skip`` undrawn frames + one."""
@@ -236,100 +199,6 @@ class RendererProcessor(FrameProcessor):
             self._engine.push_audio(np.frombuffer(audio, np.int16), self._rate, visemes)
         frames = self._engine.next_frames(skip, render=False) if skip else []
         return frames + self._engine.next_frames(1, hold=hold)
-
-    def _should_hold(self) -> bool:
-        """Wait (at most the engine's look-ahead plus a period) for speech to fill a frame."""
-        engine = self._engine
-        need = engine.samples_in_frame(engine.frame_index) + int(engine.look_ahead_s * self._rate)
-        queued = self._received - self._sent
-        if self._speaking or queued == 0 or queued >= need or self._tts_done:
-            self._hold_since = None
-            return False
-        now = time.monotonic()
-        self._hold_since = self._hold_since or now
-        return now - self._hold_since < engine.look_ahead_s + 1.0 / self._fps
-
-    async def _clock(self) -> None:
-        loop = asyncio.get_running_loop()
-        period = 1.0 / self._fps
-        t0, k = time.monotonic(), 0
-        while True:
-            follow = self._idle_audio and (self._idle_rest.size > 0 or not self._speaking)
-            start, due = await self._wait_until(t0 + k * period, follow)
-            if start != _ON_TIME:  # speech starts now (see _wait_until)
-                t0, k = due, 0
-            behind = int(max(0.0, time.monotonic() - due) / period)
-            if behind > 5 * self._fps or self._last_image is None:
-                if behind > 5 * self._fps:  # a stall of seconds (suspended host): restart
-                    t0, k = time.monotonic(), 0
-                    due = t0
-                behind = 0
-            epoch = self._epoch
-            frames = await loop.run_in_executor(
-                self._executor, self._work, behind, self._should_hold()
-            )
-            if epoch != self._epoch:  # interrupted while drawing: this speech is void
-                frames = [
-                    RenderedFrame(f.index, f.pts, f.image, np.zeros_like(f.audio), False, 0.0, 0)
-                    for f in frames
-                ]
-            for i, rendered in enumerate(frames):
-                await self._emit(rendered, due + i * period)
-            k += len(frames)
-            if follow:  # after idle, the next push is due as this audio ends; in speech the grid
-                t0, k = self._play_end - LEAD_S, 0  # holds, so late renders never delay audio
-            if self._received == self._sent and not self._pending:
-                self._idle_event.set()
-
-    def _speech_ready(self, extra: int = 0) -> bool:
-        """Whether queued speech (beyond ``extra`` samples) fills the next frame (and look-ahead)."""
-        queued = self._received - self._sent - extra
-        if self._speaking or queued <= 0 or self._last_image is None:
-            return False
-        engine = self._engine
-        need = engine.samples_in_frame(engine.frame_index) + int(engine.look_ahead_s * self._rate)
-        return queued >= need or self._tts_done
-
-    def _fill_ready(self, rest: int) -> bool:
-        """Whether queued speech can complete the current idle period (plus the look-ahead)."""
-        queued = self._received - self._sent
-        ahead = int(self._engine.look_ahead_s * self._rate)
-        return not self._speaking and queued >= rest and (queued >= rest + ahead or self._tts_done)
-
-    async def _wait_until(self, due: float, follow: bool) -> tuple[int, float]:
-        """Wait for the next frame's push time, sending idle silence just in time.
-
-        While idle (``follow``) the push time follows the output (``_play_end``), not ``due``:
-        silence may move, so no backlog builds up ahead of the next speech. Speech arriving meanwhile first
-        completes the idle frame's period (``_fill_idle_with_speech``).
-
-        Returns:
-            ``(how, when)``: ``_ON_TIME`` at the push time; ``_EARLY`` when a speaking frame
-            can start now behind idle audio already sent; ``_REPHASE`` when it starts now and no
-            idle audio fixes the phase (``idle_audio=False``).
-        """
-        while True:
-            rest = self._idle_rest.size
-            if follow and rest:
-                due = max(due, self._play_end + rest / self._rate - LEAD_S)
-            elif follow:
-                due = min(due, self._play_end - LEAD_S)
-            if rest and self._fill_ready(rest) and await self._fill_idle_with_speech():
-                continue
-            now = time.monotonic()
-            if not rest and self._speech_ready() and now < due:
-                return (_EARLY if self._idle_audio else _REPHASE), now
-            wake_at = min(due, self._play_end - LEAD_S) if rest else due
-            if wake_at <= now:
-                if not rest:
-                    return _ON_TIME, due
-                await self._push_idle_piece()
-                continue
-            self._wake.clear()
-            try:
-                await asyncio.wait_for(self._wake.wait(), wake_at - now)
-            except TimeoutError:
-                pass
 
     async def _push_audio(self, frame: OutputAudioRawFrame) -> None:
         """Push audio, keeping ``_play_end``: when a sink that plays on arrival finishes it."""

@@ -39,7 +39,8 @@ def conversation_out(request: Request, row: ConversationRow) -> ConversationOut:
     return ConversationOut(
         conversation_id=row.id,
         conversation_name=row.conversation_name,
-        conversation_url=f"{request.app.state.settings.public_url}/c/{row.id}/",
+        conversation_url=row.conversation_url
+        or f"{request.app.state.settings.public_url}/c/{row.id}/",
         status=row.status,
         callback_url=row.callback_url,
         replica_id=row.replica_id,
@@ -53,6 +54,7 @@ def conversation_out(request: Request, row: ConversationRow) -> ConversationOut:
         transcript=row.transcript or [],
         perception_analysis=row.perception_analysis,
         recording_path=row.recording_path,
+        recording_storage=row.recording_storage,
         duration_seconds=round(_duration(row), 3),
         created_at=row.created_at,
         joined_at=row.joined_at,

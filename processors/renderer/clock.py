@@ -1,0 +1,133 @@
+"""The renderer's real-time clock: when each frame is pushed (a mixin of ``RendererProcessor``).
+
+A task ticks at ``t0 + k/fps``; when rendering falls behind it repeats the last image for the
+missed ticks (their audio still leaves, never delayed further or dropped). Idle frames flow
+between turns. An idle frame's silence leaves just in time, in ``IDLE_PIECE_S`` pieces over its
+period (``output_sync`` sets 10 ms transport chunks to match), so at most one piece of silence sits
+ahead of the next speech in the output. When speech arrives during an idle period it starts at
+once: its first samples complete the current idle frame's period (that frame keeps exactly its
+samples, now silence then speech) and the clock re-phases so the next, speaking frame is pushed
+immediately instead of at the old boundary — idle periods carry silence, so moving their phase
+costs nothing, and speech waits at most one piece instead of one frame.
+
+The mixin only decides timing; it runs on the event loop and reads and writes the host's state
+(speech counters, inbox, idle remainder, play-out end). Drawing (``_work``) and pushing
+(``_emit``, ``_push_idle_piece``, ``_fill_idle_with_speech``) belong to the host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+
+from presence.processors.renderer.engines.base import RenderedFrame
+
+IDLE_PIECE_S = 0.01
+"""Idle silence leaves in pieces this long, just in time (matches 10 ms transport chunks)."""
+LEAD_S = 0.002
+"""Real-time pushes go this long before the output runs dry (scheduling margin)."""
+_ON_TIME, _EARLY, _REPHASE = 0, 1, 2
+
+
+class RendererClock:
+    """Frame timing for ``RendererProcessor`` in real-time mode (put it first in the bases).
+
+    The host starts ``_clock`` as a task and provides the state set in its ``__init__`` plus
+    ``_work`` (render thread), ``_emit``, ``_push_idle_piece`` and ``_fill_idle_with_speech``.
+    """
+
+    def _should_hold(self) -> bool:
+        """Wait (at most the engine's look-ahead plus a period) for speech to fill a frame."""
+        engine = self._engine
+        need = engine.samples_in_frame(engine.frame_index) + int(engine.look_ahead_s * self._rate)
+        queued = self._received - self._sent
+        if self._speaking or queued == 0 or queued >= need or self._tts_done:
+            self._hold_since = None
+            return False
+        now = time.monotonic()
+        self._hold_since = self._hold_since or now
+        return now - self._hold_since < engine.look_ahead_s + 1.0 / self._fps
+
+    async def _clock(self) -> None:
+        loop = asyncio.get_running_loop()
+        period = 1.0 / self._fps
+        t0, k = time.monotonic(), 0
+        while True:
+            follow = self._idle_audio and (self._idle_rest.size > 0 or not self._speaking)
+            start, due = await self._wait_until(t0 + k * period, follow)
+            if start != _ON_TIME:  # speech starts now (see _wait_until)
+                t0, k = due, 0
+            behind = int(max(0.0, time.monotonic() - due) / period)
+            if behind > 5 * self._fps or self._last_image is None:
+                if behind > 5 * self._fps:  # a stall of seconds (suspended host): restart
+                    t0, k = time.monotonic(), 0
+                    due = t0
+                behind = 0
+            epoch = self._epoch
+            frames = await loop.run_in_executor(
+                self._executor, self._work, behind, self._should_hold()
+            )
+            if epoch != self._epoch:  # interrupted while drawing: this speech is void
+                frames = [
+                    RenderedFrame(f.index, f.pts, f.image, np.zeros_like(f.audio), False, 0.0, 0)
+                    for f in frames
+                ]
+            for i, rendered in enumerate(frames):
+                await self._emit(rendered, due + i * period)
+            k += len(frames)
+            if follow:  # after idle, the next push is due as this audio ends; in speech the grid
+                t0, k = self._play_end - LEAD_S, 0  # holds, so late renders never delay audio
+            if self._received == self._sent and not self._pending:
+                self._idle_event.set()
+
+    def _speech_ready(self, extra: int = 0) -> bool:
+        """Whether queued speech (beyond ``extra`` samples) fills the next frame (and look-ahead)."""
+        queued = self._received - self._sent - extra
+        if self._speaking or queued <= 0 or self._last_image is None:
+            return False
+        engine = self._engine
+        need = engine.samples_in_frame(engine.frame_index) + int(engine.look_ahead_s * self._rate)
+        return queued >= need or self._tts_done
+
+    def _fill_ready(self, rest: int) -> bool:
+        """Whether queued speech can complete the current idle period (plus the look-ahead)."""
+        queued = self._received - self._sent
+        ahead = int(self._engine.look_ahead_s * self._rate)
+        return not self._speaking and queued >= rest and (queued >= rest + ahead or self._tts_done)
+
+    async def _wait_until(self, due: float, follow: bool) -> tuple[int, float]:
+        """Wait for the next frame's push time, sending idle silence just in time.
+
+        While idle (``follow``) the push time follows the output (``_play_end``), not ``due``:
+        silence may move, so no backlog builds up ahead of the next speech. Speech arriving meanwhile first
+        completes the idle frame's period (``_fill_idle_with_speech``).
+
+        Returns:
+            ``(how, when)``: ``_ON_TIME`` at the push time; ``_EARLY`` when a speaking frame
+            can start now behind idle audio already sent; ``_REPHASE`` when it starts now and no
+            idle audio fixes the phase (``idle_audio=False``).
+        """
+        while True:
+            rest = self._idle_rest.size
+            if follow and rest:
+                due = max(due, self._play_end + rest / self._rate - LEAD_S)
+            elif follow:
+                due = min(due, self._play_end - LEAD_S)
+            if rest and self._fill_ready(rest) and await self._fill_idle_with_speech():
+                continue
+            now = time.monotonic()
+            if not rest and self._speech_ready() and now < due:
+                return (_EARLY if self._idle_audio else _REPHASE), now
+            wake_at = min(due, self._play_end - LEAD_S) if rest else due
+            if wake_at <= now:
+                if not rest:
+                    return _ON_TIME, due
+                await self._push_idle_piece()
+                continue
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), wake_at - now)
+            except TimeoutError:
+                pass

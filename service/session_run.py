@@ -1,0 +1,203 @@
+"""Running one conversation's pipeline over any pipecat transport, reporting to ``SessionEvents``.
+
+``run_pipeline_session`` is the transport-independent part of every launcher (WebRTC page, Daily
+room, file transport, a test transport; in the service's process or in a session process): build
+the session, greet when the user connects, report the transcript as it grows and the perception
+analysis, record the call when asked, and report a failing stage (``events.failed``) and the end
+(``events.left``).
+
+Interactions (``presence.processors.interactions``): every session has an
+``InteractionsProcessor`` right after the transport input, so the user's page (data channel) and
+server-side callers can make the replica echo text, respond as if the user spoke, stop, or change
+its conversational context, and the page receives ``conversation.utterance`` and speaking events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+from pipecat.frames.frames import ErrorFrame
+from pipecat.transports.base_transport import BaseTransport
+
+from presence.framework.errors import ConfigError, PresenceError
+from presence.service.pipelines import apply_persona
+from presence.service.session_spec import ConversationSpec, SessionEvents
+
+TRANSCRIPT_POLL_SECS = 0.5
+
+
+class LaunchError(PresenceError):
+    """A conversation's pipeline cannot start; ``stage`` names what failed."""
+
+    def __init__(self, message: str, stage: str):
+        self.stage = stage
+        super().__init__(message)
+
+
+def load_conversation_pipeline(spec: ConversationSpec) -> Any:
+    """The conversation's ``LoadedPipeline`` with the persona updates applied.
+
+    Raises:
+        LaunchError: The pipeline or persona is invalid (stage ``config``).
+    """
+    from presence.framework.config import load_pipeline
+
+    try:
+        loaded = load_pipeline(spec.pipeline, spec.overrides)
+    except ConfigError as exc:
+        raise LaunchError(str(exc), stage="config") from None
+    loaded.persona = apply_persona(loaded.persona, spec.persona)
+    return loaded
+
+
+def make_interactions(loaded: Any, conversation_id: str | None = None) -> Any:
+    """The conversation's ``InteractionsProcessor`` (its context starts from the persona's)."""
+    from presence.processors.interactions.processor import InteractionsProcessor
+
+    return InteractionsProcessor(
+        conversation_id=conversation_id,
+        system_prompt=loaded.persona.system_prompt,
+        context=loaded.persona.context,
+    )
+
+
+async def submit_interaction(interactions: Any, message: Any) -> str:
+    """Queue ``message`` on a live session's processor; returns the accepted ``event_type``.
+
+    Raises:
+        InteractionError: The message is invalid.
+        NotRunningError: The session's pipeline is not running (an ``InteractionError``).
+    """
+    from presence.processors.interactions.engines.protocol import NotRunningError
+
+    if interactions is None:
+        raise NotRunningError("the conversation's pipeline is not running (nobody joined yet)")
+    return (await interactions.submit(message)).event_type
+
+
+def stage_of(session: Any, processor: Any) -> str | None:
+    """The stage name of ``processor`` in a built session (its pipecat name when not a stage)."""
+    for name, built in session.stages.items():
+        if built is processor:
+            return name
+    return getattr(processor, "name", None)
+
+
+def _recorder(loaded: Any, path: Path) -> Any:
+    from presence.service.recording import CallRecorder
+
+    video = getattr(loaded.transport, "video", None)
+    return CallRecorder(
+        path,
+        width=video.width if video else 512,
+        height=video.height if video else 512,
+        fps=video.fps if video else 25,
+    )
+
+
+async def run_pipeline_session(
+    loaded: Any,
+    transport: BaseTransport,
+    events: SessionEvents,
+    *,
+    fast: bool = False,
+    recording_path: Path | None = None,
+    extras: dict[str, Any] | None = None,
+    interactions: Any = None,
+) -> None:
+    """Build and run one session over ``transport``, reporting to ``events`` until it ends.
+
+    ``interactions`` is the session's ``InteractionsProcessor`` (``make_interactions``; one is
+    made when ``None``): it goes right after the transport input, its observer on the worker.
+
+    The persona greets when the transport reports ``on_client_connected`` (or at once when the
+    transport has no such event). With ``recording_path`` the call is recorded there
+    (``presence.service.recording``) and reported through ``events.recording`` before
+    ``events.left``. Returns when the pipeline ends or the task is cancelled.
+    """
+    from pipecat.workers.runner import WorkerRunner
+
+    from presence.framework.builder import build_session
+    from presence.framework.observers.transcript import TranscriptObserver
+
+    transcript = TranscriptObserver()
+    observers: list[Any] = [transcript]
+    recorder = None
+    try:
+        if interactions is None:
+            interactions = make_interactions(loaded)
+        observers.append(interactions.observer())
+        if recording_path is not None:
+            recorder = _recorder(loaded, recording_path)
+            observers.append(recorder)
+        session = build_session(
+            loaded,
+            transport,
+            observers=observers,
+            fast=fast,
+            extras=extras,
+            after_input=[interactions],
+        )
+    except Exception as exc:
+        failed_recorder = recording_path is not None and recorder is None
+        stage = getattr(exc, "field", None) or ("recording" if failed_recorder else "build")
+        events.failed(str(stage).removeprefix("stages."), str(exc))
+        return
+
+    @session.worker.event_handler("on_pipeline_error")
+    async def on_error(_worker, frame: ErrorFrame) -> None:
+        processor = frame.processor
+        if frame.fatal or (processor is not None and not processor.is_usable):
+            events.failed(stage_of(session, processor), frame.error)
+
+    greeted = asyncio.Event()
+
+    async def join() -> None:
+        if not greeted.is_set():
+            greeted.set()
+            events.joined()
+            await session.greet()
+
+    has_connect = "on_client_connected" in getattr(transport, "_event_handlers", {})
+    if has_connect:
+
+        @transport.event_handler("on_client_connected")
+        async def on_connected(_transport, _client) -> None:
+            await join()
+
+    async def report() -> None:
+        while True:
+            await asyncio.sleep(TRANSCRIPT_POLL_SECS)
+            events.transcript(transcript.report()["turns"])
+            perception = session.stages.get("perception")
+            if perception is not None and hasattr(perception, "analysis"):
+                with contextlib.suppress(Exception):
+                    events.perception(perception.analysis())
+
+    reporter = asyncio.create_task(report())
+    runner = WorkerRunner(handle_sigint=False)
+    try:
+        await runner.add_workers(session.worker)
+        if not has_connect:
+            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(join()))
+        await runner.run()
+    finally:
+        reporter.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reporter
+        events.transcript(transcript.report()["turns"])
+        perception = session.stages.get("perception")
+        if perception is not None and hasattr(perception, "analysis"):
+            with contextlib.suppress(Exception):
+                events.perception(perception.analysis())
+        if recorder is not None:
+            try:
+                summary = await recorder.close()
+                events.recording(str(recorder.path), summary["duration_s"])
+            except Exception as exc:  # the call is over; a broken file must not hide that
+                logger.warning(f"recording {recorder.path.name} failed: {exc!r}")
+        events.left()
