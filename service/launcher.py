@@ -30,6 +30,8 @@ from presence.service.session_run import (
 )
 from presence.service.session_spec import ConversationSpec, SessionEvents
 
+DAILY_LEAVE_SECS = 5.0
+
 __all__ = [
     "LaunchError",
     "WebRTCLauncher",
@@ -61,8 +63,24 @@ class _BrowserSession:
         )
 
 
+class _DailySession:
+    """A conversation in its own Daily room: the persona is in the room from the start."""
+
+    def __init__(self, spec: ConversationSpec, room: Any, rooms: Any):
+        self.spec = spec
+        self.room = room
+        self.rooms = rooms
+        self.conversation_url = room.url
+        self.server: Any = None
+        self.interactions: Any = None
+        self.task: asyncio.Task | None = None
+
+
 class WebRTCLauncher:
-    """Runs each conversation over the browser page at ``/c/{id}/`` (SmallWebRTC).
+    """Runs each conversation in this process (a page, or a Daily room).
+
+    A ``webrtc`` persona transport serves the browser page at ``/c/{id}/`` (SmallWebRTC); a
+    ``daily`` one gets a Daily room of its own, whose URL is the ``conversation_url``.
 
     Args:
         ice_host_addresses: Host addresses aiortc offers (``["127.0.0.1"]`` on loopback-only hosts).
@@ -94,9 +112,12 @@ class WebRTCLauncher:
             ) from None
         loaded = await asyncio.to_thread(load_conversation_pipeline, spec)
         kind = getattr(loaded.transport, "kind", "webrtc")
+        if kind == "daily":
+            return await self._start_daily(spec, loaded, events)
         if kind != "webrtc":
             raise LaunchError(
-                f"transport '{kind}' is not served by this launcher; use a webrtc persona transport",
+                f"transport '{kind}' cannot serve conversations; use webrtc or daily as the "
+                "persona's transport",
                 stage="transport",
             )
         video = getattr(loaded.transport, "video", None)
@@ -117,18 +138,59 @@ class WebRTCLauncher:
         self._sessions[spec.conversation_id] = session
         return session
 
-    async def end(self, handle: _BrowserSession, reason: str) -> None:
-        """Close the page's peer connection and stop the pipeline."""
+    async def _start_daily(
+        self, spec: ConversationSpec, loaded: Any, events: SessionEvents
+    ) -> _DailySession:
+        from presence.service.daily import DailyRooms, run_daily_session
+
+        rooms = DailyRooms()
+        try:
+            room = await rooms.create(spec)
+        except LaunchError:
+            await rooms.close()
+            raise
+        session = _DailySession(spec, room, rooms)
+        session.interactions = make_interactions(loaded, spec.conversation_id)
+        session.task = asyncio.create_task(
+            run_daily_session(
+                loaded,
+                room,
+                events,
+                recording_path=spec.recording_path,
+                interactions=session.interactions,
+            ),
+            name=f"daily-{spec.conversation_id}",
+        )
+        self._sessions[spec.conversation_id] = session
+        return session
+
+    async def end(self, handle: _BrowserSession | _DailySession, reason: str) -> None:
+        """Stop the pipeline: close the page's peer connection, or leave and delete the room."""
         self._sessions.pop(handle.spec.conversation_id, None)
         if handle.server is not None:
             await handle.server.close()
+        if isinstance(handle, _DailySession):
+            await _end_daily(handle)
 
     def join_app(self, conversation_id: str) -> Any:
         """The per-conversation ASGI app (page + signalling), or ``None`` when not live."""
         session = self._sessions.get(conversation_id)
-        return session.server.app if session is not None else None
+        return session.server.app if session is not None and session.server else None
 
     async def interact(self, conversation_id: str, message: Any) -> str:
         """Run an interaction in a live conversation (see ``submit_interaction``)."""
         session = self._sessions.get(conversation_id)
         return await submit_interaction(session.interactions if session else None, message)
+
+
+async def _end_daily(handle: _DailySession) -> None:
+    """Leave the room (bounded: a join still in progress can take ~20 s to give up), delete it."""
+    if handle.task is not None and not handle.task.done():
+        handle.task.cancel()
+        await asyncio.wait({handle.task}, timeout=DAILY_LEAVE_SECS)
+    try:
+        await handle.rooms.delete(handle.room)
+    except LaunchError as exc:
+        logger.warning(f"conversation {handle.spec.conversation_id}: {exc}")
+    finally:
+        await handle.rooms.close()

@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import os
 import queue as queue_module
 import secrets
 import threading
@@ -131,9 +132,11 @@ class ProcessLauncher:
         events_queue = self._ctx.Queue()
         parent_end, child_end = self._ctx.Pipe()
         token = secrets.token_urlsafe(24)
+        # A forkserver child inherits the forkserver's environment: hand it the service's own now.
+        options = {**self._options, "environ": dict(os.environ)}
         process = self._ctx.Process(
             target=child_main,
-            args=(spec, events_queue, child_end, token, self._options),
+            args=(spec, events_queue, child_end, token, options),
             name=f"presence-session-{spec.conversation_id}",
             daemon=True,
         )
@@ -180,9 +183,12 @@ class ProcessLauncher:
         await self._stop(handle)
 
     def join_app(self, conversation_id: str) -> Any:
-        """The proxy to the session process's page signalling, or ``None`` when not live."""
+        """The proxy to the session process's page signalling, or ``None`` when not live.
+
+        A conversation in a room elsewhere (Daily: ``conversation_url`` is the room) has no page.
+        """
         handle = self._sessions.get(conversation_id)
-        return handle.proxy if handle is not None else None
+        return handle.proxy if handle is not None and not handle.conversation_url else None
 
     async def interact(self, conversation_id: str, message: Any) -> str:
         """Run an interaction in the conversation's process.

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import os
 import threading
 from typing import Any
 
@@ -101,8 +102,12 @@ def child_main(
         queue: Where ``(name, args)`` event tuples go.
         lifeline: The child's end of a pipe whose other end only the parent holds.
         token: Required in the ``x-presence-control`` header of control requests.
-        options: ``ice_host_addresses``, ``ice_servers``, ``log_level`` (plain values).
+        options: ``ice_host_addresses``, ``ice_servers``, ``verbose``, ``environ`` (the
+            parent's environment, replacing the forkserver's).
     """
+    if options.get("environ") is not None:
+        os.environ.clear()
+        os.environ.update(options["environ"])
     from presence.framework.logs import setup_logging
 
     setup_logging(int(options.get("verbose", 0)))

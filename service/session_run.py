@@ -197,7 +197,10 @@ async def run_pipeline_session(
         if recorder is not None:
             try:
                 summary = await recorder.close()
-                events.recording(str(recorder.path), summary["duration_s"])
+                if greeted.is_set():
+                    events.recording(str(recorder.path), summary["duration_s"])
+                else:  # nobody joined (a room the user never entered): nothing worth keeping
+                    recorder.path.unlink(missing_ok=True)
             except Exception as exc:  # the call is over; a broken file must not hide that
                 logger.warning(f"recording {recorder.path.name} failed: {exc!r}")
         events.left()

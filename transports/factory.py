@@ -99,20 +99,22 @@ class DailySpec(_VideoSpec):
     """A Daily room: the persona joins as a participant.
 
     Attributes:
-        room_url: ``https://<domain>.daily.co/<room>``; e.g. ``${DAILY_ROOM_URL}``.
+        room_url: ``https://<domain>.daily.co/<room>``; e.g. ``${DAILY_ROOM_URL}``. Required to
+            run the pipeline on its own; left out in a persona served by the conversations
+            service, which creates a room per conversation (``DAILY_API_KEY``).
         token: Meeting token for private rooms; e.g. ``${DAILY_TOKEN}``.
         bot_name: The persona's participant name.
     """
 
     kind: Literal["daily"] = "daily"
-    room_url: str
+    room_url: str | None = None
     token: str | None = None
     bot_name: str = "presence"
 
     @field_validator("room_url")
     @classmethod
-    def _https(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
+    def _https(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
             raise ValueError("must be a room URL like https://your-domain.daily.co/room-name")
         return value
 
@@ -187,6 +189,13 @@ def build_transport(
     }
     if isinstance(spec, DailySpec):
         from presence.transports.daily import build_daily_transport
+
+        if not spec.room_url:
+            raise ConfigError(
+                "a daily transport needs transport.room_url (e.g. ${DAILY_ROOM_URL}) to run on "
+                "its own; `presence serve` creates a room per conversation instead",
+                field="transport.room_url",
+            )
 
         return build_daily_transport(spec, video_out_is_live=video_out_is_live, **rates)
     if isinstance(spec, WebSocketSpec):

@@ -242,3 +242,66 @@ async def test_a_room_the_persona_cannot_join_ends_the_session_naming_the_transp
     assert "could not join Daily room" in failed[0][2]
     assert ("joined",) not in events.log
     assert events.log[-1] == ("left",)
+
+
+def test_a_daily_persona_s_conversation_url_is_its_own_room(tmp_path, monkeypatch):
+    """Through the service: a room per conversation, made by the session's process, gone at the end."""
+    from fastapi.testclient import TestClient
+    from helpers.service import KEY_A, make_settings
+
+    from presence.service.app import create_app
+    from presence.service.process_launcher import ProcessLauncher
+
+    fake = FakeDailyREST(api_key=KEY)
+    app = create_app(make_settings(tmp_path), launcher=ProcessLauncher())
+    with TestClient(app, headers={"x-api-key": KEY_A}) as client:
+        client.portal.call(fake.__aenter__)
+        try:
+            monkeypatch.setenv("DAILY_API_KEY", KEY)
+            monkeypatch.setenv("PRESENCE_DAILY_API_URL", fake.base_url)
+            persona = client.post(
+                "/v2/personas",
+                json={"persona_name": "Daily guide", "layers": {"transport": {"kind": "daily"}}},
+            ).json()
+            created = client.post(
+                "/v2/conversations", json={"persona_id": persona["persona_id"]}
+            ).json()
+            cid = created["conversation_id"]
+            ((path, headers, body),) = fake.calls("POST", "/rooms")
+            assert body["name"] == room_name(cid)
+            assert created["status"] == "active"
+            assert created["conversation_url"] == fake.rooms[room_name(cid)]["url"]
+            assert (
+                client.get(f"/v2/conversations/{cid}").json()["conversation_url"]
+                == (created["conversation_url"])
+            )
+            assert client.get(f"/c/{cid}/").status_code == 404  # the call is in the room
+
+            ended = client.post(f"/v2/conversations/{cid}/end").json()
+            assert ended["shutdown_reason"] == "end_conversation_endpoint_hit"
+            assert [p for p, _, _ in fake.calls("DELETE", "/rooms")] == [
+                f"/v1/rooms/{room_name(cid)}"
+            ]
+        finally:
+            client.portal.call(fake.__aexit__, None, None, None)
+
+
+def test_a_daily_persona_without_a_key_ends_its_conversation_naming_the_transport(
+    tmp_path, monkeypatch
+):
+    from fastapi.testclient import TestClient
+    from helpers.service import KEY_A, make_settings
+
+    from presence.service.app import create_app
+    from presence.service.launcher import WebRTCLauncher
+
+    monkeypatch.delenv("DAILY_API_KEY", raising=False)
+    app = create_app(make_settings(tmp_path), launcher=WebRTCLauncher())
+    with TestClient(app, headers={"x-api-key": KEY_A}) as client:
+        persona = client.post(
+            "/v2/personas", json={"persona_name": "D", "layers": {"transport": {"kind": "daily"}}}
+        ).json()
+        created = client.post("/v2/conversations", json={"persona_id": persona["persona_id"]})
+    body = created.json()
+    assert body["status"] == "ended" and body["shutdown_reason"] == "exception"
+    assert body["failed_stage"] == "transport" and "DAILY_API_KEY" in body["error_message"]

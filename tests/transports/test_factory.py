@@ -56,7 +56,6 @@ def test_webrtc_defaults_serve_the_page_on_loopback_7860_offline():
     [
         ({"kind": "carrier-pigeon"}, "", ["webrtc", "daily", "websocket", "local", "file"]),
         ({"kind": "webrtc", "prot": 1}, "prot", ["extra"]),
-        ({"kind": "daily"}, "room_url", ["required"]),
         ({"kind": "daily", "room_url": "my-room"}, "room_url", ["https://"]),
         ({"kind": "webrtc", "video": {"width": 511}}, "width", ["even"]),
         ({"kind": "websocket", "video": {"width": 256}}, "video", ["extra"]),  # audio only
@@ -70,6 +69,13 @@ def test_wrong_specs_name_the_field_and_the_fix(data, field, words):
     assert field in text
     for word in words:
         assert word in text
+
+
+def test_a_daily_spec_without_a_room_is_valid_but_cannot_run_on_its_own():
+    spec = SPEC.validate_python({"kind": "daily"})  # a service persona: a room per conversation
+    with pytest.raises(ConfigError, match="DAILY_ROOM_URL") as info:
+        build_transport(spec)
+    assert info.value.field == "transport.room_url"
 
 
 def test_only_the_kinds_with_video_say_so():
