@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import hmac
 import os
+import signal
 import threading
 from typing import Any
 
@@ -109,6 +110,9 @@ def child_main(
         os.environ.clear()
         os.environ.update(options["environ"])
     from presence.framework.logs import setup_logging
+
+    # Ctrl-C reaches the whole process group: the service ends its sessions itself, in order.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     setup_logging(int(options.get("verbose", 0)))
     logger.configure(extra={"conversation_id": spec.conversation_id})

@@ -6,6 +6,10 @@ It watches frames without touching the pipeline (pipecat ``BaseObserver``), each
 * **user turns**: final ``TranscriptionFrame`` text, joined per turn. A turn opens at
   ``VADUserStartedSpeakingFrame`` (or ``UserStartedSpeakingFrame``/a transcript when there is no
   VAD) and stays open until the persona starts answering;
+* **user text turns**: a ``user`` message appended to the LLM context (``LLMMessagesAppendFrame``,
+  e.g. the ``conversation.respond`` interaction or a typed chat message) is a whole user turn of
+  its own: it closes the open spoken turn and takes no later transcripts; its timings have no
+  speaking times (so no ``voice_to_voice_ms``);
 * **assistant turns**: the text the persona spoke (``TTSTextFrame``), or the LLM's text
   (``LLMTextFrame``) when no TTS reports words; closed by ``BotStoppedSpeakingFrame``;
 * **timings** per user turn, in ms since session start: ``user_started_speaking``,
@@ -34,6 +38,7 @@ from pipecat.frames.frames import (
     Frame,
     InterruptionFrame,
     LLMFullResponseStartFrame,
+    LLMMessagesAppendFrame,
     LLMTextFrame,
     TranscriptionFrame,
     TTSAudioRawFrame,
@@ -106,7 +111,10 @@ class TranscriptObserver(BaseObserver):
         if frame.id in self._seen:
             return
         # Broadcast frames come as an upstream/downstream pair of distinct frames: use one.
-        if data.direction != FrameDirection.DOWNSTREAM:
+        # A context append is never broadcast; it may travel upstream to the user aggregator.
+        if data.direction != FrameDirection.DOWNSTREAM and not isinstance(
+            frame, LLMMessagesAppendFrame
+        ):
             return
         # The output transport re-chunks TTS audio into new frames; the TTS's own are the ones.
         if isinstance(frame, TTSAudioRawFrame) and isinstance(data.source, BaseOutputTransport):
@@ -167,6 +175,11 @@ class TranscriptObserver(BaseObserver):
         elif isinstance(frame, InterruptionFrame):
             if self._assistant is not None and self._bot_speaking:
                 self._assistant.interrupted = True
+        elif isinstance(frame, LLMMessagesAppendFrame):
+            for message in frame.messages:
+                text = _user_text(message)
+                if text:
+                    self._user_said(text, t_ms)
 
     # -- turn bookkeeping ----------------------------------------------------------------------
 
@@ -192,6 +205,18 @@ class TranscriptObserver(BaseObserver):
         if vad or self._exchange["user_stopped_speaking"] is None:
             self._exchange["user_stopped_speaking"] = t_ms
         self._user.ended_ms = self._exchange["user_stopped_speaking"]
+
+    def _user_said(self, text: str, t_ms: float) -> None:
+        """A whole user turn given as text: its own turn, closed at once, awaiting the answer."""
+        self._close_user(t_ms)
+        turn = _Turn("user", t_ms, text=text, ended_ms=t_ms)
+        self._turns.append(turn)
+        self._exchange = dict.fromkeys(TIMING_KEYS)
+        self._exchange["transcript_final"] = t_ms
+        self._timings.append(self._exchange)
+        # the answer opens a new assistant turn, after this one
+        if self._assistant is not None and not self._bot_speaking:
+            self._assistant = None
 
     def _close_user(self, t_ms: float) -> None:
         if self._user is not None:
@@ -255,6 +280,18 @@ class TranscriptObserver(BaseObserver):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.report(), indent=2, ensure_ascii=False) + "\n")
         return path
+
+
+def _user_text(message: Any) -> str:
+    """The text of a ``user`` context message (string or text parts), else ``""``."""
+    if not isinstance(message, dict) or message.get("role") != "user":
+        return ""
+    content = message.get("content")
+    if isinstance(content, list):
+        content = " ".join(
+            p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text"
+        )
+    return " ".join(content.split()) if isinstance(content, str) else ""
 
 
 def _r(value: float | None) -> float | None:

@@ -159,6 +159,8 @@ class InteractionsProcessor(FrameProcessor):
     async def _receive(self, message: Any, rtvi: RTVIClientMessageFrame | None) -> None:
         try:
             interaction = parse_interaction(message, self.conversation_id)
+            if self._queue is None:  # the session is ending
+                raise NotRunningError("the conversation is ending", interaction.event_type)
         except InteractionError as exc:
             logger.warning(f"{self}: refused interaction: {exc}")
             if rtvi is not None:
@@ -170,8 +172,7 @@ class InteractionsProcessor(FrameProcessor):
             await self.push_frame(
                 RTVIServerResponseFrame(client_msg=rtvi, data={"accepted": interaction.event_type})
             )
-        if self._queue is not None:
-            await self._queue.put(interaction)
+        await self._queue.put(interaction)
 
     async def _run_actions(self) -> None:
         assert self._queue is not None

@@ -158,3 +158,18 @@ def browser_console(driver: Any) -> list[str]:
         return [entry.get("message", "") for entry in driver.get_log("browser")]
     except Exception:  # not every driver supports logs
         return []
+
+
+def send_interaction(driver: Any, conversation_id: str, event_type: str, **properties: Any) -> bool:
+    """Send one interaction from the page (``window.presence.send``) on its data channel.
+
+    Returns:
+        Whether the page sent it (``False`` while its data channel is not open).
+    """
+    message = {
+        "message_type": "conversation",
+        "event_type": event_type,
+        "conversation_id": conversation_id,
+        "properties": properties,
+    }
+    return bool(driver.execute_script("return window.presence.send(arguments[0]);", message))

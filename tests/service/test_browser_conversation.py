@@ -4,7 +4,8 @@ signed webhooks, the recording and the perception analysis.
 One call covers the whole path a user follows (it is the expensive part, so it is done once):
 create a persona (the default offline pipeline, perception on) and a recorded conversation with a
 callback URL, open ``conversation_url`` with a fake microphone asking a question and a fake camera
-showing the replica's portrait, hear the greeting and see the persona, then end the call through
+showing the replica's portrait, hear the greeting and see the persona, drive the replica from the
+page's data channel (an echo that is heard, a respond that is answered), then end the call through
 the API and read every webhook.
 """
 
@@ -22,7 +23,13 @@ import cv2
 import httpx
 import numpy as np
 import pytest
-from helpers.browser import chromium_driver, require_chromium, wait_for_page
+from helpers.browser import (
+    chromium_driver,
+    page_state,
+    require_chromium,
+    send_interaction,
+    wait_for_page,
+)
 from helpers.service import KEY_A, SECRET, Receiver, free_port
 from helpers.speech import resample, synthesize
 
@@ -33,6 +40,8 @@ PORTRAIT = REPO / "pipelines" / "personas" / "guide" / "replica.png"
 SIZE = 256  # the persona's video; smaller than local.yaml's 512 to spare the 2 test cores
 GREETING = "Hi! I'm the presence guide. Ask me anything."
 GREETING_S = 8.0  # the mic stays silent while the call starts and the greeting plays
+ECHO_TEXT = "The sky is green on Tuesdays."
+RESPOND_TEXT = "What does the renderer do?"
 
 
 def mic_wav(path: Path) -> Path:
@@ -59,6 +68,21 @@ def camera_y4m(path: Path, frames: int = 10) -> Path:
         for _ in range(frames):
             f.write(b"FRAME\n" + yuv)
     return path
+
+
+def replica_said(text: str) -> str:
+    """A page predicate: the replica's utterance event with exactly ``text`` arrived."""
+    return (
+        "p => p.interactions.some(e => e.event_type === 'conversation.utterance' && "
+        f"e.properties.role === 'replica' && e.properties.speech === {text!r})"
+    )
+
+
+def started_speaking(state: dict) -> int:
+    """How many times the replica started speaking, by the page's conversation events."""
+    return sum(
+        e["event_type"] == "conversation.replica.started_speaking" for e in state["interactions"]
+    )
 
 
 @pytest.fixture
@@ -170,13 +194,7 @@ def test_a_browser_call_through_the_service(served, tmp_path):
             assert state["remoteVideoSize"] == [SIZE, SIZE]
 
             # conversation events reach the page over the data channel (Tavus CVI shapes)
-            state = wait_for_page(
-                driver,
-                "p => p.interactions.some(e => e.event_type === 'conversation.utterance' && "
-                "e.properties.role === 'replica' && e.properties.speech === "
-                f"{GREETING!r})",
-                timeout=30,
-            )
+            state = wait_for_page(driver, replica_said(GREETING), timeout=30)
             kinds = {e["event_type"] for e in state["interactions"]}
             assert {
                 "conversation.replica.started_speaking",
@@ -190,6 +208,37 @@ def test_a_browser_call_through_the_service(served, tmp_path):
                 if e["event_type"] == "conversation.utterance" and e["properties"]["role"] == "user"
             ]
             assert any("provider" in u or "swap" in u for u in users), users
+
+            # the page drives the replica over its data channel: an echo is spoken (it is heard:
+            # the replica's audio carries sound again), a respond is the user's turn and answered
+            state = wait_for_page(
+                driver,
+                "p => !p.botSpeaking && p.interactions.filter(e => e.event_type === "
+                "'conversation.replica.stopped_speaking').length >= 2",
+                timeout=60,
+            )
+            time.sleep(2)  # the answer's last audio plays out: from here the line is silent
+            quiet = page_state(driver)
+            assert not quiet["botSpeaking"], "the replica spoke again on its own"
+            said_before = quiet["remoteAudioEnergy"]
+            starts = started_speaking(quiet)
+            assert send_interaction(driver, cid, "conversation.echo", text=ECHO_TEXT)
+            state = wait_for_page(driver, replica_said(ECHO_TEXT), timeout=30)
+            assert started_speaking(state) > starts
+            # the greeting and the answer (~10 s of speech) carried `said_before`; the echo is
+            # ~2 s of the same voice, so it adds far more than 3% of that (silence adds nothing)
+            wait_for_page(driver, f"p => p.remoteAudioEnergy > {said_before * 1.03}", timeout=10)
+
+            assert send_interaction(driver, cid, "conversation.respond", text=RESPOND_TEXT)
+            wait_for_page(
+                driver,
+                "p => { const u = p.interactions.findIndex(e => "
+                "e.event_type === 'conversation.utterance' && "
+                f"e.properties.speech === {RESPOND_TEXT!r}); "
+                "return u >= 0 && p.interactions.slice(u).some(e => "
+                "e.event_type === 'conversation.utterance' && e.properties.role === 'replica'); }",
+                timeout=40,
+            )
 
             t_end = time.monotonic()
             ended = api.post(f"/v2/conversations/{cid}/end")
@@ -226,6 +275,11 @@ def test_a_browser_call_through_the_service(served, tmp_path):
         assert transcript[0] == {"role": "assistant", "content": GREETING}
         users = [t["content"].lower() for t in transcript if t["role"] == "user"]
         assert users and any(w in users[0] for w in ("swap", "provider")), transcript
+        turns = [(t["role"], t["content"]) for t in transcript]
+        assert any(role == "assistant" and ECHO_TEXT in text for role, text in turns), turns
+        # the respond from the page is the user's turn, once, and the replica answers it next
+        assert turns.count(("user", RESPOND_TEXT)) == 1, turns
+        assert turns[turns.index(("user", RESPOND_TEXT)) + 1][0] == "assistant", turns
 
         analysis = by_type["application.perception_analysis"]["properties"]["analysis"]
         assert analysis["engine"] == "opencv" and analysis["samples"] > 0

@@ -4,7 +4,7 @@ The user stays silent; a server-side caller drives the conversation with
 ``POST /v2/conversations/{id}/interactions`` (the same messages the page sends on its data
 channel): ``echo`` makes the replica say a sentence, ``respond`` gets an answer as if the user
 asked. The events the page would receive (``conversation.utterance``, speaking events) are
-checked on the session's processor.
+checked on the session's processor; the transcript holds the respond as the user's turn.
 """
 
 from __future__ import annotations
@@ -107,6 +107,16 @@ def test_echo_and_respond_drive_a_live_conversation(tmp_path):
         answer = answers[3].lower()
         print("\nanswer:", answer)
         assert answer and "green" not in answer and answer != "hello."
+        # the respond is the user's turn in the transcript, once, between the echo and the answer
+        turns = [
+            (t["role"], t["content"])
+            for t in api.get(f"/v2/conversations/{cid}").json()["transcript"]
+        ]
+        said = ("user", "How do I swap a provider?")
+        assert turns.count(said) == 1, turns
+        at = turns.index(said)
+        assert "green on tuesdays" in turns[at - 1][1].lower(), turns
+        assert turns[at + 1][0] == "assistant" and "green" not in turns[at + 1][1].lower(), turns
 
         sent = launcher.interactions[cid].sent
         utterances = [

@@ -10,6 +10,7 @@ from pipecat.frames.frames import (
     BotStoppedSpeakingFrame,
     InterruptionFrame,
     LLMFullResponseStartFrame,
+    LLMMessagesAppendFrame,
     LLMTextFrame,
     TranscriptionFrame,
     TTSAudioRawFrame,
@@ -163,3 +164,70 @@ async def test_without_a_clock_times_come_from_the_pipeline_clock(tmp_path):
     data = json.loads(path.read_text())
     assert data["turns"][0]["started_ms"] == pytest.approx(250)
     assert data["timings"][0]["transcript_final_ms"] == pytest.approx(900)
+
+
+def user_text(text: str) -> LLMMessagesAppendFrame:
+    """What ``conversation.respond`` (or a typed chat message) pushes: a user message to answer."""
+    return LLMMessagesAppendFrame([{"role": "user", "content": text}], run_llm=True)
+
+
+async def test_a_user_message_appended_as_text_is_a_user_turn_before_its_answer():
+    s = Script()
+    await bot_speaks(s, 0, 800, ["Hi."])
+    said = await s.at(1000, user_text("  How do I  swap a provider? "))
+    await s.at(1010, said, UP)  # the same frame on its way to the user aggregator
+    await s.at(1200, LLMFullResponseStartFrame())
+    await s.at(1300, LLMTextFrame("Edit one line."))
+    await s.at(1400, audio())
+    await bot_speaks(s, 1500, 2500, ["Edit", "one", "line."])
+
+    report = s.observer.report()
+    assert [(t["role"], t["content"]) for t in report["turns"]] == [
+        ("assistant", "Hi."),
+        ("user", "How do I swap a provider?"),
+        ("assistant", "Edit one line."),
+    ]
+    assert report["turns"][1]["started_ms"] == report["turns"][1]["ended_ms"] == 1000
+    (timing,) = report["timings"]
+    assert timing["turn"] == 1
+    assert timing["llm_first_token_ms"] == 1300 and timing["bot_started_speaking_ms"] == 1500
+    # nobody spoke: no speaking times, so the turn stays out of voice-to-voice figures
+    assert timing["user_stopped_speaking_ms"] is None and timing["voice_to_voice_ms"] is None
+
+
+async def test_text_and_speech_turns_are_counted_once_each_in_order():
+    s = Script()
+    # the user is speaking when a respond arrives: their words and the text stay apart
+    await s.at(0, VADUserStartedSpeakingFrame())
+    await s.at(400, transcript("um"))
+    await s.at(500, user_text("What is presence?"))
+    await s.at(600, VADUserStoppedSpeakingFrame(stop_secs=0.2))
+    await s.at(700, transcript("hello"))  # a late final transcript: a new spoken turn
+    await bot_speaks(s, 1000, 1500, ["A", "framework."])
+    await s.at(2000, VADUserStartedSpeakingFrame())
+    await s.at(2500, VADUserStoppedSpeakingFrame(stop_secs=0.2))
+    await s.at(2600, transcript("thanks"))
+    await bot_speaks(s, 3000, 3500, ["Welcome."])
+
+    report = s.observer.report()
+    assert [(t["role"], t["content"]) for t in report["turns"]] == [
+        ("user", "um"),
+        ("user", "What is presence?"),
+        ("user", "hello"),
+        ("assistant", "A framework."),
+        ("user", "thanks"),
+        ("assistant", "Welcome."),
+    ]
+    assert report["turns"][0]["ended_ms"] == 500  # closed by the text turn
+    assert [t["turn"] for t in report["timings"]] == [0, 1, 2, 4]
+    assert report["timings"][3]["voice_to_voice_ms"] == 700
+
+
+async def test_context_messages_that_are_not_the_users_are_not_turns():
+    s = Script()
+    note = {"role": "developer", "content": "The camera shows: a face."}
+    await s.at(0, LLMMessagesAppendFrame([note], run_llm=True), UP)
+    parts = {"role": "user", "content": [{"type": "text", "text": "look"}, {"type": "image"}]}
+    await s.at(100, LLMMessagesAppendFrame([parts, {"role": "user", "content": " "}]))
+    report = s.observer.report()
+    assert [(t["role"], t["content"]) for t in report["turns"]] == [("user", "look")]

@@ -10,13 +10,17 @@ from pipecat.frames.frames import (
     OutputTransportMessageUrgentFrame,
     TTSSpeakFrame,
 )
+from pipecat.processors.frame_processor import FrameDirection
 from pipecat.processors.frameworks.rtvi.frames import (
     RTVIClientMessageFrame,
     RTVIServerResponseFrame,
 )
 from pipecat.tests.utils import run_test
 
+from presence.framework.observers import TranscriptObserver
 from presence.processors.interactions.processor import InteractionsProcessor
+
+DOWN = FrameDirection.DOWNSTREAM
 
 
 def message(event_type: str, **properties) -> InputTransportMessageFrame:
@@ -117,3 +121,27 @@ async def test_rtvi_client_messages_are_answered_with_server_responses():
     assert ok.client_msg is good and ok.error is None
     assert refused.client_msg is bad and "properties.text" in refused.error
     assert [f.text for f in of(down, TTSSpeakFrame)] == ["hi"]
+
+
+async def test_respond_is_a_user_turn_in_the_transcript_and_echo_is_not():
+    transcript = TranscriptObserver()
+    await run_test(
+        InteractionsProcessor(conversation_id="c1"),
+        frames_to_send=[
+            message("conversation.echo", text="Welcome."),
+            message("conversation.respond", text="What is presence?"),
+        ],
+        observers=[transcript],
+    )
+    turns = [(t["role"], t["content"]) for t in transcript.report()["turns"]]
+    assert turns == [("user", "What is presence?")]
+
+
+async def test_a_message_after_the_session_ended_is_refused_not_dropped():
+    proc = InteractionsProcessor(conversation_id="c1")
+    await run_test(proc, frames_to_send=[])
+    await proc.process_frame(message("conversation.echo", text="too late"), DOWN)
+    (refusal,) = proc.sent
+    assert refusal["event_type"] == "conversation.error"
+    assert "ending" in refusal["properties"]["error"]
+    assert refusal["properties"]["event_type"] == "conversation.echo"
