@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hmac
 import os
 import signal
@@ -113,6 +114,9 @@ def child_main(
 
     # Ctrl-C reaches the whole process group: the service ends its sessions itself, in order.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The preloaded modules live as long as the process: keep them out of full collections, whose
+    # pauses (hundreds of ms) would otherwise show as frozen video and audio gaps.
+    gc.freeze()
 
     setup_logging(int(options.get("verbose", 0)))
     logger.configure(extra={"conversation_id": spec.conversation_id})
