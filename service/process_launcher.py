@@ -265,6 +265,9 @@ class ProcessLauncher:
         elif name == "launch_failed":
             if not handle.ready.done():
                 handle.ready.set_exception(LaunchError(args[1], stage=args[0] or "launch"))
+            elif not handle.ending:  # the session process failed after it was ready
+                handle.ending = True
+                handle.events.failed(args[0] or "session", args[1])
         elif name == "exit":
             code = args[0]
             if not handle.ready.done():
