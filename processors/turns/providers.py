@@ -18,6 +18,7 @@ from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pydantic import Field
 
 from presence.framework.registry import BuildContext, StageParams, register
+from presence.processors.turns.floor import FloorEngine, FloorUserTurnStopStrategy
 from presence.processors.turns.speculative import speculative
 
 
@@ -46,6 +47,29 @@ def build_silero(params: SileroParams, ctx: BuildContext) -> SileroVADAnalyzer:
     )
 
 
+class FloorParams(StageParams):
+    """Transcript-aware floor logic on top of smart-turn (``presence.processors.turns.floor``).
+
+    Attributes:
+        grace_s: Silence after which a finished-looking sentence ends the turn although smart-turn
+            judged it incomplete (instead of waiting for ``stop_secs``).
+        min_words: Words a transcript needs to count as a finished sentence.
+        hold_s: Silence for which a transcript ending in a hanging word ("and", "the", "to", "um")
+            holds the floor although smart-turn judged it complete; default ``stop_secs``.
+        adapt: Hold longer for a user who resumed right after the persona started (up to
+            ``adapt_max_s`` more, ``adapt_step_s`` per resumed turn).
+        adapt_step_s: Extra hold per resumed turn.
+        adapt_max_s: Upper bound of the extra hold.
+    """
+
+    grace_s: float = Field(0.35, ge=0.0, le=5.0)
+    min_words: int = Field(3, ge=1, le=20)
+    hold_s: float | None = Field(None, gt=0.0, le=10.0)
+    adapt: bool = False
+    adapt_step_s: float = Field(0.2, gt=0.0, le=2.0)
+    adapt_max_s: float = Field(0.6, ge=0.0, le=5.0)
+
+
 class SmartTurnStageParams(StageParams):
     """smart-turn v3.2 end-of-turn model (bundled ONNX, CPU).
 
@@ -55,12 +79,15 @@ class SmartTurnStageParams(StageParams):
         wait_for_transcript: End the turn only once a transcript is in hand.
         speculative: Start the LLM at the first likely end of turn and commit or withdraw it
             when the turn is decided (see ``presence.processors.turns.speculative``).
+        floor: Our transcript-aware floor logic over smart-turn's verdict: ``true`` for the
+            defaults, or its settings (``FloorParams``); off by default.
     """
 
     stop_secs: float = Field(1.0, gt=0.0, le=10.0)
     cpu_count: int = Field(1, ge=1, le=16)
     wait_for_transcript: bool = True
     speculative: bool = False
+    floor: FloorParams | bool = False
 
 
 @register(
@@ -74,13 +101,18 @@ def build_smart_turn(params: SmartTurnStageParams, ctx: BuildContext) -> UserTur
     analyzer = LocalSmartTurnAnalyzerV3(
         cpu_count=params.cpu_count, params=SmartTurnParams(stop_secs=params.stop_secs)
     )
-    strategies = UserTurnStrategies(
-        stop=[
-            TurnAnalyzerUserTurnStopStrategy(
-                turn_analyzer=analyzer, wait_for_transcript=params.wait_for_transcript
-            )
-        ]
+    stop = TurnAnalyzerUserTurnStopStrategy(
+        turn_analyzer=analyzer, wait_for_transcript=params.wait_for_transcript
     )
+    floor = FloorParams() if params.floor is True else params.floor
+    if floor:
+        hold_s = params.stop_secs if floor.hold_s is None else floor.hold_s
+        engine = FloorEngine(
+            grace_s=min(floor.grace_s, hold_s), hold_s=hold_s, min_words=floor.min_words,
+            adapt=floor.adapt, adapt_step_s=floor.adapt_step_s, adapt_max_s=floor.adapt_max_s,
+        )  # fmt: skip
+        stop = FloorUserTurnStopStrategy(stop, engine)
+    strategies = UserTurnStrategies(stop=[stop])
     return speculative(strategies) if params.speculative else strategies
 
 

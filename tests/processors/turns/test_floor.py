@@ -1,0 +1,228 @@
+"""Floor logic: the engine's decisions, and the stop strategy ending or holding a user turn in a user
+aggregator fed scripted VAD, verdict and transcription frames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pipecat.audio.turn.base_turn_analyzer import BaseTurnAnalyzer, BaseTurnParams, EndOfTurnState
+from pipecat.frames.frames import (
+    InterimTranscriptionFrame,
+    LLMContextFrame,
+    TranscriptionFrame,
+    UserStoppedSpeakingFrame,
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
+)
+from pipecat.metrics.metrics import TurnMetricsData
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.aggregators.llm_response_universal import (
+    LLMUserAggregator,
+    LLMUserAggregatorParams,
+)
+from pipecat.tests.utils import SleepFrame, run_test
+from pipecat.turns.user_stop import TurnAnalyzerUserTurnStopStrategy
+from pipecat.turns.user_turn_strategies import UserTurnStrategies
+
+from presence.framework.registry import BuildContext
+from presence.processors.turns.floor import FloorEngine, FloorUserTurnStopStrategy
+from presence.processors.turns.providers import SmartTurnStageParams, build_smart_turn
+
+# -- the engine ---------------------------------------------------------------------------------
+
+
+def test_hanging_word_holds_the_floor_although_smart_turn_says_complete():
+    engine = FloorEngine(grace_s=0.3, hold_s=1.0)
+    for text in ("how do I swap the", "tell me about", "I want a coffee and", "so um"):
+        held = engine.decide(True, 0.9, 0.05, text)
+        assert not held.end and held.recheck_s == pytest.approx(1.0), text
+    # the hold is bounded: a user who really stopped on "and" gets the turn ended
+    assert engine.decide(True, 0.9, 1.0, "coffee and").end
+
+
+def test_complete_verdict_without_hanging_word_ends_at_once():
+    engine = FloorEngine()
+    assert engine.decide(True, 0.8, 0.0, "what is presence").end
+    assert engine.decide(True, 0.6, 0.0, "Swap a provider?").end  # case and punctuation ignored
+
+
+def test_finished_sentence_ends_after_the_grace_not_the_fallback():
+    engine = FloorEngine(grace_s=0.35, hold_s=1.0, min_words=3)
+    early = engine.decide(False, 0.2, 0.1, "how do I run the latency benchmark")
+    assert not early.end and early.recheck_s == pytest.approx(0.35)
+    assert engine.decide(False, 0.2, 0.35, "how do I run the latency benchmark").end
+
+
+def test_short_or_hanging_incomplete_text_is_left_to_smart_turn():
+    engine = FloorEngine(grace_s=0.35, hold_s=1.0, min_words=3)
+    short = engine.decide(False, 0.2, 0.5, "which transports")
+    assert not short.end and short.recheck_s is None
+    hanging = engine.decide(False, 0.2, 0.5, "how do I write a")
+    assert not hanging.end and hanging.recheck_s == pytest.approx(1.0)
+    assert not engine.decide(True, 0.9, 0.5, "").end  # nothing to judge without words
+
+
+def test_adapt_holds_longer_after_the_user_resumed_and_relaxes_after():
+    engine = FloorEngine(adapt=True, adapt_step_s=0.2, adapt_max_s=0.4, resume_window_s=1.0)
+    engine.user_spoke_after_turn(0.3)  # the persona talked over the user
+    assert not engine.decide(True, 0.9, 0.1, "what is presence").end
+    assert engine.decide(True, 0.9, 0.2, "what is presence").end
+    for _ in range(5):
+        engine.user_spoke_after_turn(0.3)
+    assert engine.extra_s == pytest.approx(0.4)  # bounded
+    engine.user_spoke_after_turn(5.0)  # a new question much later: the hold relaxes
+    assert engine.extra_s < 0.4
+    fixed = FloorEngine(adapt=False)
+    fixed.user_spoke_after_turn(0.3)
+    assert fixed.extra_s == 0.0
+
+
+def test_grace_above_hold_is_refused():
+    with pytest.raises(ValueError, match="grace_s"):
+        FloorEngine(grace_s=2.0, hold_s=1.0)
+
+
+# -- the strategy in a user aggregator ----------------------------------------------------------
+
+
+class ScriptedAnalyzer(BaseTurnAnalyzer):
+    """smart-turn stand-in: the verdict of each VAD stop, in order; never a silence fallback."""
+
+    def __init__(self, verdicts: list[tuple[bool, float]]):
+        super().__init__(sample_rate=16000)
+        self._verdicts = list(verdicts)
+
+    @property
+    def speech_triggered(self) -> bool:
+        return False
+
+    @property
+    def params(self) -> BaseTurnParams:
+        return BaseTurnParams()
+
+    def append_audio(self, buffer: bytes, is_speech: bool) -> EndOfTurnState:
+        return EndOfTurnState.INCOMPLETE
+
+    async def analyze_end_of_turn(self):
+        complete, p = self._verdicts.pop(0)
+        state = EndOfTurnState.COMPLETE if complete else EndOfTurnState.INCOMPLETE
+        return state, TurnMetricsData(
+            processor="scripted", is_complete=complete, probability=p, e2e_processing_time_ms=1.0
+        )
+
+    def clear(self):
+        pass
+
+
+def _final(text: str) -> TranscriptionFrame:
+    return TranscriptionFrame(text, "user", "", finalized=True)
+
+
+async def _converse(frames, verdicts, engine: FloorEngine):
+    floor = FloorUserTurnStopStrategy(
+        TurnAnalyzerUserTurnStopStrategy(turn_analyzer=ScriptedAnalyzer(verdicts)), engine
+    )
+    context = LLMContext()
+    aggregator = LLMUserAggregator(
+        context,
+        params=LLMUserAggregatorParams(user_turn_strategies=UserTurnStrategies(stop=[floor])),
+    )
+    down, _ = await run_test(aggregator, frames_to_send=frames)
+    stops = [f for f in down if isinstance(f, UserStoppedSpeakingFrame)]
+    inferences = [f for f in down if isinstance(f, LLMContextFrame)]
+    users = [m["content"] for m in context.get_messages() if m.get("role") == "user"]
+    return floor, stops, inferences, users
+
+
+def _utterance(text: str, *, pause_s: float):
+    return [
+        VADUserStartedSpeakingFrame(),
+        InterimTranscriptionFrame(text, "user", ""),
+        VADUserStoppedSpeakingFrame(stop_secs=0.2),
+        _final(text),
+        SleepFrame(sleep=pause_s),
+    ]
+
+
+async def test_hanging_word_keeps_the_turn_open_across_a_pause():
+    # smart-turn calls "how do I swap the" complete; the user goes on after a pause far shorter
+    # than the hold: one turn, one inference, with the whole sentence
+    engine = FloorEngine(grace_s=0.3, hold_s=5.0)
+    frames = _utterance("how do I swap the", pause_s=0.3) + _utterance("provider", pause_s=0.3)
+    floor, stops, inferences, users = await _converse(frames, [(True, 0.9), (True, 0.9)], engine)
+    assert floor.held == 1
+    assert len(stops) == 1 and len(inferences) == 1
+    assert users == ["how do I swap the provider"]
+
+
+async def test_without_floor_the_same_pause_ends_the_turn_inside_the_sentence():
+    frames = _utterance("how do I swap the", pause_s=0.3) + _utterance("provider", pause_s=0.3)
+    strategy = TurnAnalyzerUserTurnStopStrategy(
+        turn_analyzer=ScriptedAnalyzer([(True, 0.9), (True, 0.9)])
+    )
+    aggregator = LLMUserAggregator(
+        LLMContext(),
+        params=LLMUserAggregatorParams(user_turn_strategies=UserTurnStrategies(stop=[strategy])),
+    )
+    down, _ = await run_test(aggregator, frames_to_send=frames)
+    assert sum(isinstance(f, UserStoppedSpeakingFrame) for f in down) == 2
+
+
+async def test_finished_sentence_ends_the_turn_before_the_fallback():
+    # smart-turn calls a finished question incomplete and never falls back here: only the floor's
+    # grace can end the turn, and it does while the user stays silent
+    engine = FloorEngine(grace_s=0.05, hold_s=5.0)
+    floor, stops, inferences, users = await _converse(
+        _utterance("what does the knowledge base do", pause_s=1.0), [(False, 0.1)], engine
+    )
+    assert floor.early == 1
+    assert len(stops) == 1 and len(inferences) == 1
+    assert users == ["what does the knowledge base do"]
+
+
+async def test_incomplete_short_phrase_is_not_ended_early():
+    engine = FloorEngine(grace_s=0.05, hold_s=5.0, min_words=3)
+    floor, stops, _, _ = await _converse(
+        _utterance("which transports", pause_s=0.5), [(False, 0.1)], engine
+    )
+    assert floor.early == 0 and stops == []
+
+
+async def test_complete_verdict_ends_the_turn_without_waiting():
+    # a hold or grace of 5 s would outlast the test: the turn ends on smart-turn's verdict alone
+    engine = FloorEngine(grace_s=5.0, hold_s=5.0)
+    floor, stops, inferences, users = await _converse(
+        _utterance("what is presence", pause_s=0.3), [(True, 0.95)], engine
+    )
+    assert (floor.held, floor.early) == (0, 0)
+    assert len(stops) == 1 and len(inferences) == 1 and users == ["what is presence"]
+
+
+# -- the YAML option ----------------------------------------------------------------------------
+
+
+def test_floor_option_wraps_the_smart_turn_strategy():
+    ctx = BuildContext(persona=None, base_dir=Path("."))
+    off = build_smart_turn(SmartTurnStageParams(), ctx).stop[0]
+    assert isinstance(off, TurnAnalyzerUserTurnStopStrategy)
+    on = build_smart_turn(SmartTurnStageParams(floor=True, stop_secs=0.8), ctx).stop[0]
+    assert isinstance(on, FloorUserTurnStopStrategy) and on.engine.hold_s == 0.8
+    tuned = SmartTurnStageParams.model_validate({"floor": {"grace_s": 0.3, "adapt": True}})
+    strategy = build_smart_turn(tuned, ctx).stop[0]
+    assert strategy.engine.grace_s == 0.3 and strategy.engine.adapt
+    with pytest.raises(ValueError, match="gras_s"):
+        SmartTurnStageParams.model_validate({"floor": {"gras_s": 0.3}})
+
+
+def test_fragment_after_a_resumed_turn_counts_the_ended_words():
+    # "how do I write" ended too soon; the user resumed at once with "a processor": the fragment
+    # finishes that sentence, so it is long enough to end after the grace
+    engine = FloorEngine(grace_s=0.35, hold_s=1.0, min_words=3, resume_window_s=1.0)
+    engine.turn_ended("how do I write")
+    engine.user_spoke_after_turn(0.5)
+    assert engine.decide(False, 0.1, 0.35, "processor").end
+    # the same fragment long after the last turn is a fragment
+    engine.turn_ended("what is presence")
+    engine.user_spoke_after_turn(3.0)
+    assert not engine.decide(False, 0.1, 0.35, "processor").end
