@@ -16,6 +16,7 @@ and the allowed values or the fix. Secrets come only from the environment: ``${V
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -63,12 +64,15 @@ class StageConfig:
         provider: The registered provider.
         params: The provider's validated parameter model.
         fallbacks: Further providers to try, in order, when this one fails.
+        recover_after_s: With fallbacks (LLM, TTS): seconds after a failover before a turn goes
+            back to this provider; ``math.inf`` never; ``None`` the default (60 s).
     """
 
     stage: str
     provider: Provider
     params: StageParams
     fallbacks: list[StageConfig] = field(default_factory=list)
+    recover_after_s: float | None = None
 
 
 @dataclass
@@ -184,7 +188,9 @@ def _resolve_stage(
             source=source,
             field=f"{prefix}.provider",
         )
-    params_data = {k: v for k, v in raw.items() if k not in ("provider", "fallback")}
+    params_data = {
+        k: v for k, v in raw.items() if k not in ("provider", "fallback", "recover_after_s")
+    }
     params = validate_model(params_data, provider.params, source=source, prefix=prefix)
     fallbacks: list[StageConfig] = []
     if "fallback" in raw:
@@ -205,7 +211,31 @@ def _resolve_stage(
             )
             for i, entry in enumerate(entries)
         ]
-    return StageConfig(stage, provider, params, fallbacks)
+    recover_after_s = None
+    if "recover_after_s" in raw:
+        recover_after_s = _recover_after_s(stage, raw, source=source, prefix=prefix)
+    return StageConfig(stage, provider, params, fallbacks, recover_after_s)
+
+
+def _recover_after_s(stage: str, raw: dict[str, Any], *, source: str, prefix: str) -> float:
+    """``recover_after_s``: seconds ≥ 0 or ``never``, only beside a ``fallback`` list."""
+    field_name = f"{prefix}.recover_after_s"
+    if stage not in ("llm", "tts") or "fallback" not in raw:
+        raise ConfigError(
+            "recover_after_s goes beside a fallback list of an llm or tts stage",
+            source=source,
+            field=field_name,
+        )
+    value = raw["recover_after_s"]
+    if value in ("never", False):
+        return math.inf
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ConfigError(
+            f"expected seconds (a number ≥ 0) or 'never', got {value!r}",
+            source=source,
+            field=field_name,
+        )
+    return float(value)
 
 
 def resolve_stages(stages: dict[str, Any], *, source: str) -> dict[str, StageConfig]:

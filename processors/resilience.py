@@ -10,11 +10,9 @@ Three pieces, each built on pipecat's own services and switcher:
 - ``StallFallbackTTSMixin`` (mixed into a pipecat ``TTSService``): when a context produces no
   audio for ``stall_timeout_s``, the text not yet spoken is handed to the backup voice (or, with
   none, reported as a ``ProviderTimeout`` error).
-- ``build_with_fallback(stage, specs, ctx)``: builds a stage's providers and, with more than one,
-  wraps them in a pipecat ``ServiceSwitcher`` (``LLMSwitcher`` for LLM services) whose
-  ``FallbackStrategy`` fails over and *replays* the failed turn or sentence on the next provider.
-  A provider that gives up for good on its own (e.g. an STT that cannot reconnect) fails over the
-  pipecat way. There is no automatic switch back to the primary within a session.
+- ``build_with_fallback(stage, specs, ctx)`` (``presence.processors.fallback``): a stage's
+  providers in a pipecat switcher that fails over, replays the failed turn on the next provider,
+  and goes back to the primary at a later turn (``recover_after_s``).
 
 Errors reach the rest of the pipeline as one ``ErrorFrame`` per failed turn whose ``exception`` is
 a ``ProviderTimeout`` or ``ProviderUnavailable`` (the presence error tree).
@@ -24,8 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
@@ -42,82 +39,30 @@ from pipecat.frames.frames import (
     TTSSpeakFrame,
     TTSTextFrame,
 )
-from pipecat.pipeline.llm_switcher import LLMSwitcher
-from pipecat.pipeline.service_switcher import ServiceSwitcher, ServiceSwitcherStrategyFailover
-from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
-from pipecat.services.llm_service import LLMService
+from pipecat.processors.frame_processor import FrameDirection
 from pipecat.utils.errors import classify_http_exception
 from pipecat.utils.http import TIMEOUT_EXCEPTIONS
 
 from presence.framework.errors import ProviderError, ProviderTimeout, ProviderUnavailable
+from presence.processors.fallback import (
+    FallbackStrategy,
+    TurnFailedFrame,
+    build_with_fallback,
+)
+
+__all__ = [
+    "DEFAULT_APOLOGY",
+    "FallbackStrategy",
+    "ResilientLLMMixin",
+    "StallFallbackTTSMixin",
+    "TurnFailedFrame",
+    "build_with_fallback",
+]
 
 if TYPE_CHECKING:
-    from presence.framework.config import StageConfig
-    from presence.framework.registry import BuildContext
+    pass
 
 DEFAULT_APOLOGY = "Sorry, I'm having trouble answering right now. Could you say that again?"
-
-
-@dataclass
-class TurnFailedFrame(ErrorFrame):
-    """An error after which a backup provider should take over and redo ``replay``.
-
-    Parameters:
-        replay: The frame that, queued into the backup provider, redoes the failed work
-            (an ``LLMContextFrame`` for an LLM turn, a ``TTSSpeakFrame`` for unspoken text).
-    """
-
-    replay: Frame | None = None
-
-
-class FallbackStrategy(ServiceSwitcherStrategyFailover):
-    """Failover that also replays the failed turn on the service it switches to."""
-
-    async def handle_error(self, error: ErrorFrame) -> FrameProcessor | None:
-        """Switch to the next usable service after a failed one; replay its work there."""
-        if not isinstance(error, TurnFailedFrame):
-            return await super().handle_error(error)
-        failed = error.processor or self._active_service
-        start = self._services.index(failed) if failed in self._services else 0
-        for candidate in self._services[start + 1 :]:
-            if candidate.is_usable:
-                switched = await self._set_active_if_available(candidate)
-                if switched and error.replay is not None:
-                    logger.warning(f"{failed.name} failed; {candidate.name} takes over")
-                    await candidate.queue_frame(error.replay, FrameDirection.DOWNSTREAM)
-                return switched
-        return None
-
-
-def _later_usable(services: Sequence[FrameProcessor], index: int) -> bool:
-    return any(s.is_usable for s in services[index + 1 :])
-
-
-def build_with_fallback(
-    stage: str, specs: StageConfig | Sequence[StageConfig], ctx: BuildContext
-) -> FrameProcessor:
-    """Build a stage from its provider and ``fallback:`` list.
-
-    Args:
-        stage: The stage name (``stt``, ``llm``, ``tts``).
-        specs: The resolved stage (its ``fallbacks`` are used), or the providers in order.
-        ctx: The build context handed to every factory.
-
-    Returns:
-        The primary's processor when there is no fallback; otherwise a ``ServiceSwitcher``
-        (``LLMSwitcher`` when every LLM is a pipecat ``LLMService``) trying them in order.
-    """
-    if not isinstance(specs, Sequence):
-        specs = [specs, *specs.fallbacks]
-    services = [spec.provider.factory(spec.params, ctx) for spec in specs]
-    if len(services) == 1:
-        return services[0]
-    for i, service in enumerate(services):
-        if hasattr(service, "has_backup"):
-            service.has_backup = lambda i=i: _later_usable(services, i)
-    if stage == "llm" and all(isinstance(s, LLMService) for s in services):
-        return LLMSwitcher(services, strategy_type=FallbackStrategy)
-    return ServiceSwitcher(services, strategy_type=FallbackStrategy)
 
 
 def _retry_after_s(exc: BaseException | None) -> float | None:

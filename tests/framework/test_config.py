@@ -173,3 +173,24 @@ def test_set_override_is_validated_like_the_file(repo):
         load_pipeline(local, ["stages.vad.stop_secs"])
     with pytest.raises(ConfigError, match="unknown provider 'nope'"):
         load_pipeline(local, ["stages.tts.provider=nope"])
+
+
+def _with_llm(tmp_path, repo, llm: dict) -> Path:
+    stages = {"stt": {"provider": "pocketsphinx"}, "llm": llm, "tts": {"provider": "espeak"}}
+    return write(tmp_path, repo, stages)
+
+
+def test_recover_after_s_goes_beside_a_fallback_list(tmp_path, repo):
+    backup = [{"provider": "knowledge-base"}]
+    llm = {"provider": "knowledge-base", "fallback": backup, "recover_after_s": 30}
+    assert load_pipeline(_with_llm(tmp_path, repo, llm)).stages["llm"].recover_after_s == 30.0
+    llm["recover_after_s"] = "never"
+    assert load_pipeline(_with_llm(tmp_path, repo, llm)).stages["llm"].recover_after_s == float(
+        "inf"
+    )
+    alone = {"provider": "knowledge-base", "recover_after_s": 30}
+    with pytest.raises(ConfigError, match=r"stages\.llm\.recover_after_s.*beside a fallback"):
+        load_pipeline(_with_llm(tmp_path, repo, alone))
+    llm["recover_after_s"] = -1
+    with pytest.raises(ConfigError, match=r"recover_after_s.*a number ≥ 0\) or 'never', got -1"):
+        load_pipeline(_with_llm(tmp_path, repo, llm))

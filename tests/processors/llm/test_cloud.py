@@ -181,6 +181,31 @@ async def test_fallback_list_hands_the_failed_turn_to_the_next_provider():
     assert len(primary.requests) == 2 and len(backup.requests) == 2
 
 
+async def test_after_recover_after_s_a_later_turn_goes_back_to_the_primary():
+    primary_script = [Reply(fault="500"), Reply(fault="500"), Reply(text=["Primary again."])]
+    async with FakeAnthropic(*primary_script) as primary:
+        async with FakeOpenAI(Reply(text=["From backup."])) as backup:
+            specs = [spec("anthropic", primary), spec("openai", backup)]
+            llm = build_with_fallback("llm", specs, ctx(), recover_after_s=0)
+            down, _ = await run_test(
+                llm, frames_to_send=[turn("one"), SleepFrame(1.0), turn("two"), SleepFrame(1.0)]
+            )
+    assert [r for r in replies(down) if r] == ["From backup.", "Primary again."]
+    assert len(primary.requests) == 3 and len(backup.requests) == 1
+
+
+async def test_a_primary_still_down_costs_a_retry_but_every_turn_is_answered():
+    async with FakeAnthropic(*[Reply(fault="500")] * 4) as primary:
+        async with FakeOpenAI(Reply(text=["Backup one."]), Reply(text=["Backup two."])) as backup:
+            specs = [spec("anthropic", primary), spec("openai", backup)]
+            llm = build_with_fallback("llm", specs, ctx(), recover_after_s=0)
+            down, _ = await run_test(
+                llm, frames_to_send=[turn("one"), SleepFrame(1.0), turn("two"), SleepFrame(1.0)]
+            )
+    assert [r for r in replies(down) if r] == ["Backup one.", "Backup two."]  # no apology
+    assert len(primary.requests) == 4 and len(backup.requests) == 2
+
+
 def test_openai_compatible_server_needs_no_key_but_openai_does(monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     params = registry.get("llm", "openai").params
