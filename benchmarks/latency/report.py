@@ -10,6 +10,8 @@ turn's last segment):
   pushed by the renderer when the output shows none), ``bot_started_ms`` and
   ``voice_to_voice_ms`` (first speech audio heard at the output);
 * ``av_offset_ms``: first speaking image shown minus first speech heard (positive: video late);
+  ``av_offset_set_ms``: the same with the time the output made that image current, before its
+  fixed-rate video loop sampled it (leaves out the loop's 0 to one period sampling phase);
 * ``scripted_ms``: the configured and provider time on the critical path: the turn policy (VAD
   stop as observed + the speech timeout, or the STT's scripted final if later; with model-based turn
   detection the measured decision), then the scripted LLM time to the text the TTS started on
@@ -55,6 +57,7 @@ SUMMARY_KEYS = (
     "vad_lag_ms",
     "overhead_with_vad_ms",
     "av_offset_ms",
+    "av_offset_set_ms",
 )
 
 
@@ -108,6 +111,7 @@ def analyze_turns(
     )}  # fmt: skip
     heard = sorted(output.speech_heard_ns)
     shown = sorted(output.speaking_image_shown_ns)
+    made_current = sorted(output.speaking_image_set_ns)
     turns = []
     for i, m in enumerate(marks):
         end = m.end_ns
@@ -147,6 +151,10 @@ def analyze_turns(
         row["voice_to_voice_ms"] = _ms(heard_t, end)
         row["av_offset_ms"] = (
             (shown_t - heard_t) / 1e6 if shown_t is not None and heard_t is not None else None
+        )
+        set_t = _first_after(made_current, d, nxt)
+        row["av_offset_set_ms"] = (
+            (set_t - heard_t) / 1e6 if set_t is not None and heard_t is not None else None
         )
         if scripted and tts and request and heard_t is not None:
             text_at = tts.info.get("text_at_ns") or tts.t_ns

@@ -11,7 +11,8 @@ draws them. Every time is on the pipeline clock (ns), the same clock observers g
 
 Records (read after the run): ``turn_marks`` (per turn: start, segment ends and starts),
 ``speech_heard_ns`` (start of every speech chunk heard), ``speaking_image_shown_ns`` (first
-show of every image the renderer paired with speech).
+show of every image the renderer paired with speech), ``speaking_image_set_ns`` (when each such
+image became the current image).
 """
 
 from __future__ import annotations
@@ -186,8 +187,10 @@ class BenchOutput(BaseOutputTransport):
         self._play_at = 0.0
         self._last_image: int | None = None
         self._speaking_images: dict[int, None] = {}  # ids of images paired with speech, in order
+        self._unset_images: dict[int, None] = {}  # the same, until pipecat makes them current
         self.speech_heard_ns: list[int] = []
         self.speaking_image_shown_ns: list[int] = []
+        self.speaking_image_set_ns: list[int] = []
 
     async def start(self, frame: StartFrame):
         """Start pipecat's media sender and report ready."""
@@ -202,11 +205,22 @@ class BenchOutput(BaseOutputTransport):
             elif isinstance(frame, TTSAudioRawFrame):
                 if self._last_image is not None:
                     self._speaking_images[self._last_image] = None
+                    self._unset_images[self._last_image] = None
                     while len(self._speaking_images) > 256:  # never drawn (replaced before a tick)
                         self._speaking_images.pop(next(iter(self._speaking_images)))
+                    while len(self._unset_images) > 256:
+                        self._unset_images.pop(next(iter(self._unset_images)))
             elif isinstance(frame, OutputAudioRawFrame):
                 self._last_image = None  # an image whose period starts with silence is idle
         await super().process_frame(frame, direction)
+
+    async def push_frame(self, frame: Frame, direction: FrameDirection = FrameDirection.DOWNSTREAM):
+        """Note when a speaking image became current: pipecat's audio task pushes each synced
+        image on right after making it the current image."""
+        if isinstance(frame, OutputImageRawFrame) and id(frame) in self._unset_images:
+            self._unset_images.pop(id(frame))
+            self.speaking_image_set_ns.append(_now_ns(self))
+        await super().push_frame(frame, direction)
 
     async def write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
         """Play ``frame`` after what is queued; block while the device buffer is full."""

@@ -4,15 +4,20 @@ A task ticks at ``t0 + k/fps``; when rendering falls behind it repeats the last 
 missed ticks (their audio still leaves, never delayed further or dropped). Idle frames flow
 between turns. An idle frame's silence leaves just in time, in ``IDLE_PIECE_S`` pieces over its
 period (``output_sync`` sets 10 ms transport chunks to match), so at most one piece of silence sits
-ahead of the next speech in the output. When speech arrives during an idle period it starts at
-once: its first samples complete the current idle frame's period (that frame keeps exactly its
-samples, now silence then speech) and the clock re-phases so the next, speaking frame is pushed
-immediately instead of at the old boundary — idle periods carry silence, so moving their phase
-costs nothing, and speech waits at most one piece instead of one frame.
+ahead of the next speech in the output.
+
+When speech arrives during an idle period it starts at once, on a frame boundary of its own: the
+clock draws the first speaking frame while the idle frame's pieces go on leaving just in time, then
+cuts that idle frame short (its unsent silence is dropped) and pushes the speaking image followed
+by its speech. So no speech sample is ever paired with an idle image, and speech waits for one
+draw instead of the rest of a frame period. The samples cut are owed: the next idle frame carries
+them as extra silence, so over a turn the audio still spans exactly ``frames/fps`` (no drift for
+consumers that count frames at a fixed rate). Idle periods carry silence, so moving their phase
+costs nothing.
 
 The mixin only decides timing; it runs on the event loop and reads and writes the host's state
-(speech counters, inbox, idle remainder, play-out end). Drawing (``_work``) and pushing
-(``_emit``, ``_push_idle_piece``, ``_fill_idle_with_speech``) belong to the host.
+(speech counters, idle remainder, owed samples, play-out end). Drawing (``_work``) and pushing
+(``_emit``, ``_push_idle_piece``) belong to the host.
 """
 
 from __future__ import annotations
@@ -28,14 +33,14 @@ IDLE_PIECE_S = 0.01
 """Idle silence leaves in pieces this long, just in time (matches 10 ms transport chunks)."""
 LEAD_S = 0.002
 """Real-time pushes go this long before the output runs dry (scheduling margin)."""
-_ON_TIME, _EARLY, _REPHASE = 0, 1, 2
+_ON_TIME, _EARLY = 0, 1
 
 
 class RendererClock:
     """Frame timing for ``RendererProcessor`` in real-time mode (put it first in the bases).
 
     The host starts ``_clock`` as a task and provides the state set in its ``__init__`` plus
-    ``_work`` (render thread), ``_emit``, ``_push_idle_piece`` and ``_fill_idle_with_speech``.
+    ``_work`` (render thread), ``_emit`` and ``_push_idle_piece``.
     """
 
     def _should_hold(self) -> bool:
@@ -66,14 +71,17 @@ class RendererClock:
                     due = t0
                 behind = 0
             epoch = self._epoch
-            frames = await loop.run_in_executor(
-                self._executor, self._work, behind, self._should_hold()
-            )
+            drawing = loop.run_in_executor(self._executor, self._work, behind, self._should_hold())
+            if start == _EARLY:
+                await self._idle_pieces_until(drawing)
+            frames = await drawing
             if epoch != self._epoch:  # interrupted while drawing: this speech is void
                 frames = [
                     RenderedFrame(f.index, f.pts, f.image, np.zeros_like(f.audio), False, 0.0, 0)
                     for f in frames
                 ]
+            if frames[0].speaking:
+                self._cut_idle()  # speech starts its own period: no sample under an idle image
             for i, rendered in enumerate(frames):
                 await self._emit(rendered, due + i * period)
             k += len(frames)
@@ -82,32 +90,43 @@ class RendererClock:
             if self._received == self._sent and not self._pending:
                 self._idle_event.set()
 
-    def _speech_ready(self, extra: int = 0) -> bool:
-        """Whether queued speech (beyond ``extra`` samples) fills the next frame (and look-ahead)."""
-        queued = self._received - self._sent - extra
+    def _speech_ready(self) -> bool:
+        """Whether queued speech fills the next frame (and the engine's look-ahead)."""
+        queued = self._received - self._sent
         if self._speaking or queued <= 0 or self._last_image is None:
             return False
         engine = self._engine
         need = engine.samples_in_frame(engine.frame_index) + int(engine.look_ahead_s * self._rate)
         return queued >= need or self._tts_done
 
-    def _fill_ready(self, rest: int) -> bool:
-        """Whether queued speech can complete the current idle period (plus the look-ahead)."""
-        queued = self._received - self._sent
-        ahead = int(self._engine.look_ahead_s * self._rate)
-        return not self._speaking and queued >= rest and (queued >= rest + ahead or self._tts_done)
+    async def _idle_pieces_until(self, drawing: asyncio.Future) -> None:
+        """While the first speaking frame is drawn, keep the idle frame's silence just in time."""
+        while not drawing.done() and self._idle_rest.size:
+            wait = self._play_end - LEAD_S - time.monotonic()
+            if wait > 0:
+                await asyncio.wait({drawing}, timeout=wait)
+            else:
+                await self._push_idle_piece()
+
+    def _cut_idle(self) -> None:
+        """End the current idle frame here: its unsent silence is owed to the next idle frame."""
+        cut = self._idle_rest.size
+        if cut:
+            self._idle_rest = np.zeros(0, np.int16)
+            self._owed += cut
+            self.stats.audio_samples -= cut
+            self.stats.cut += 1
 
     async def _wait_until(self, due: float, follow: bool) -> tuple[int, float]:
         """Wait for the next frame's push time, sending idle silence just in time.
 
         While idle (``follow``) the push time follows the output (``_play_end``), not ``due``:
-        silence may move, so no backlog builds up ahead of the next speech. Speech arriving meanwhile first
-        completes the idle frame's period (``_fill_idle_with_speech``).
+        silence may move, so no backlog builds up ahead of the next speech.
 
         Returns:
             ``(how, when)``: ``_ON_TIME`` at the push time; ``_EARLY`` when a speaking frame
-            can start now behind idle audio already sent; ``_REPHASE`` when it starts now and no
-            idle audio fixes the phase (``idle_audio=False``).
+            starts now, before the push time (in the middle of an idle frame's period when its
+            silence is still being sent: the clock then cuts that frame short).
         """
         while True:
             rest = self._idle_rest.size
@@ -115,11 +134,9 @@ class RendererClock:
                 due = max(due, self._play_end + rest / self._rate - LEAD_S)
             elif follow:
                 due = min(due, self._play_end - LEAD_S)
-            if rest and self._fill_ready(rest) and await self._fill_idle_with_speech():
-                continue
             now = time.monotonic()
-            if not rest and self._speech_ready() and now < due:
-                return (_EARLY if self._idle_audio else _REPHASE), now
+            if self._speech_ready() and (rest or now < due):
+                return _EARLY, now
             wake_at = min(due, self._play_end - LEAD_S) if rest else due
             if wake_at <= now:
                 if not rest:

@@ -5,13 +5,15 @@ It consumes the TTS's ``OutputAudioRawFrame``/``TTSAudioRawFrame`` (with optiona
 exactly the audio of that frame's period — speech as ``TTSAudioRawFrame`` while there is speech,
 silence as a plain ``OutputAudioRawFrame`` between turns (so pipecat's bot-speaking logic is
 unaffected). Audio and video durations are therefore equal by construction (see
-``engines/base.py`` for the exact sample split). Other downstream data and control frames
+``engines/base.py`` for the exact sample split; in real time an idle frame cut short at a speech
+onset hands its silence to the next idle frame, see ``clock.py``). Other downstream data and control frames
 (``TTSStoppedFrame``, text, …) leave in order with the audio they followed, so the transport's
 "bot stopped speaking" comes after the last word is played, not when it was synthesised.
 
 In real-time mode a clock task pushes one frame per ``1/fps``, repeating the last image when
 rendering falls behind and sending idle silence just in time between turns; speech arriving during
-an idle period starts at once (see ``clock.py``). ``UserStartedSpeakingFrame``/
+an idle period starts at once with a speaking image, cutting that idle frame short (see
+``clock.py``): no speech sample is ever pushed after an idle image. ``UserStartedSpeakingFrame``/
 ``UserStoppedSpeakingFrame`` switch the face to listening nods; ``InterruptionFrame`` drops queued
 speech at once, so the next tick (within one frame period) is a listening frame. In offline mode (``realtime=False``, the file transport's
 ``--fast``) frames are made as soon as audio arrives and idle frames are not generated.
@@ -49,7 +51,6 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from presence.processors.renderer.clock import IDLE_PIECE_S, RendererClock
 from presence.processors.renderer.engines.base import RenderedFrame, RendererEngine
-from presence.processors.renderer.inbox import take_head
 from presence.processors.renderer.stats import RendererStats
 
 
@@ -105,6 +106,7 @@ class RendererProcessor(RendererClock, FrameProcessor):
         self._idle_event = asyncio.Event()
         self._wake = asyncio.Event()  # speech arrived: the clock may start it before the boundary
         self._idle_rest = np.zeros(0, np.int16)  # the current idle frame's silence not yet pushed
+        self._owed = 0  # silence cut from idle frames at speech onsets, due in the next idle frame
         self._play_end = 0.0  # when the audio pushed so far ends, played from its arrival
         self._piece = max(1, int(round(self._rate * IDLE_PIECE_S)))
 
@@ -214,28 +216,6 @@ class RendererProcessor(RendererClock, FrameProcessor):
             rest, self._idle_rest = self._idle_rest, np.zeros(0, np.int16)
             await self._push_audio(OutputAudioRawFrame(rest.tobytes(), self._rate, 1))
 
-    async def _fill_idle_with_speech(self) -> bool:
-        """Complete the current idle frame's period with the first queued speech samples."""
-        with self._lock:
-            # speech already inside the engine (a look-ahead hold) goes first: no fill then
-            if self._interrupt or self._engine.buffered_samples:
-                return False
-            audio = take_head(self._inbox, self._idle_rest.size, self._rate)
-        if audio is None:
-            return False
-        self._idle_rest = np.zeros(0, np.int16)
-        if self._speech_arrived_at is not None:
-            self.stats.first_speech_latency_s.append(time.monotonic() - self._speech_arrived_at)
-        self._speaking = True
-        await self._push_audio(
-            TTSAudioRawFrame(audio.tobytes(), self._rate, 1, context_id=self._context_id)
-        )
-        self._sent += audio.size
-        self.stats.speech_samples += audio.size
-        self.stats.filled += 1
-        await self._release(self._sent)
-        return True
-
     async def _offline_render(self, final: bool) -> None:
         """Offline: make every frame whose audio is complete (and, when ``final``, the rest)."""
         loop = asyncio.get_running_loop()
@@ -278,6 +258,10 @@ class RendererProcessor(RendererClock, FrameProcessor):
             self._speaking = False
             if self._idle_audio and due is not None:  # real time: just in time, piece by piece
                 self._idle_rest = rendered.audio
+                if self._owed:  # what the clock cut at the last speech onset (see clock.py)
+                    owed, self._owed = np.zeros(self._owed, np.int16), 0
+                    self._idle_rest = np.concatenate([rendered.audio, owed])
+                    self.stats.audio_samples += owed.size
                 await self._push_idle_piece()
             elif self._idle_audio:
                 await self.push_frame(OutputAudioRawFrame(rendered.audio.tobytes(), self._rate, 1))

@@ -21,7 +21,7 @@ class RendererStats:
         speech_samples: Speech samples pushed.
         lateness_s: Per pushed frame, push time minus due time (real-time mode only).
         first_speech_latency_s: First speech audio in → first speech audio out, per turn.
-        filled: Turns whose first speech completed an idle frame's period (see ``clock.py``).
+        cut: Idle frames cut short because speech started in their period (see ``clock.py``).
     """
 
     frames: int = 0
@@ -31,4 +31,4 @@ class RendererStats:
     speech_samples: int = 0
     lateness_s: list[float] = field(default_factory=list)
     first_speech_latency_s: list[float] = field(default_factory=list)
-    filled: int = 0
+    cut: int = 0

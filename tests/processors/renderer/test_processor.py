@@ -46,12 +46,30 @@ def periods(down) -> list[tuple[OutputImageRawFrame, list[OutputAudioRawFrame]]]
     return out
 
 
+def speaks(audio: list[OutputAudioRawFrame]) -> bool:
+    return any(isinstance(a, TTSAudioRawFrame) for a in audio)
+
+
 def assert_paired(down, engine) -> None:
-    """Every image carries exactly the samples of its period (none before the first image)."""
+    """Every image carries exactly the samples of its period (none before the first image).
+
+    A period is ``samples_in_frame(k)``, except where speech started inside an idle period: that
+    idle frame is cut short (silence only, the next frame speaks) and the next idle frame carries
+    the silence cut on top of its own, so no drift builds up. Speaking periods are never cut.
+    """
     first = next(i for i, f in enumerate(down) if isinstance(f, OutputImageRawFrame))
     assert not any(isinstance(f, OutputAudioRawFrame) for f in down[:first])
-    counts = [sum(a.num_frames for a in audio) for _, audio in periods(down)]
-    assert counts == [engine.samples_in_frame(k) for k in range(len(counts))]
+    pairs = periods(down)
+    owed = 0
+    for k, (_, audio) in enumerate(pairs):
+        n, want = sum(a.num_frames for a in audio), engine.samples_in_frame(k)
+        if speaks(audio):
+            assert n == want and all(isinstance(a, TTSAudioRawFrame) for a in audio), k
+        elif k + 1 < len(pairs) and speaks(pairs[k + 1][1]) and n < want + owed:
+            owed = want + owed - n  # cut short at a speech onset
+        else:
+            assert n == want + owed, k
+            owed = 0
 
 
 def mouth_box(replica, size):
@@ -184,4 +202,44 @@ async def test_speech_from_idle_starts_without_waiting_for_the_frame_boundary(re
     assert np.array_equal(audio_of(down, TTSAudioRawFrame)[: speech.size], speech)
     assert len(proc.stats.first_speech_latency_s) == 3
     assert max(proc.stats.first_speech_latency_s) < 0.25 / engine.fps  # not the 0-200 ms wait
-    assert proc.stats.filled >= 1  # speech completed an idle frame's period at least once
+    assert proc.stats.cut >= 1  # speech started inside an idle frame's period at least once
+
+
+async def test_the_first_speech_sample_goes_out_with_a_speaking_mouth(replica):
+    """Speech starting inside an idle period is never heard under the idle face."""
+    engine = WarpEngine(64, 5, 24000, seed=0)  # 200 ms periods: onsets land inside them
+    engine.prepare(replica)
+    proc = RendererProcessor(engine, keep_images=True)
+    speech = speech_like(0.4, 24000, seed=3)
+    sent = []
+    for pause in (0.43, 0.37, 0.51):  # three phases against the frame grid
+        chunks = tts_frames(speech, 24000, 0.2)
+        chunks[0].metadata["visemes"] = [(0.0, "open", "a")]
+        sent += [SleepFrame(pause), TTSStartedFrame(), *chunks, TTSStoppedFrame(), SleepFrame(1.4)]
+    down, _ = await run_test(proc, frames_to_send=sent)
+    assert_paired(down, engine)  # the cut idle frames' silence is carried later: no drift
+    assert np.array_equal(audio_of(down, TTSAudioRawFrame)[: speech.size], speech)
+    assert proc.stats.cut >= 1  # at least one onset fell inside an idle period
+    pairs = periods(down)
+    assert len(proc.mouth_trace) == len(pairs)
+    for k, (_, audio) in enumerate(pairs):  # no speech sample is pushed with an idle image
+        assert proc.mouth_trace[k][1] == speaks(audio), k
+    onsets = [
+        k for k in range(1, len(pairs)) if speaks(pairs[k][1]) and not speaks(pairs[k - 1][1])
+    ]
+    assert len(onsets) == 3
+    # pixels: against the idle face at the same instants (a twin engine fed no speech), the mouth
+    # of each first speaking image has moved; the idle image just before it had not
+    twin = WarpEngine(64, 5, 24000, seed=0)
+    twin.prepare(replica)
+    idle = [f.image for f in twin.next_frames(len(pairs))]
+    box = mouth_box(replica, 64)
+
+    def moved(k: int) -> float:
+        shown = np.frombuffer(pairs[k][0].image, np.uint8).reshape(64, 64, 3)[box]
+        return float(np.abs(shown.astype(float) - idle[k][box]).mean())
+
+    print([(k, proc.mouth_trace[k], moved(k - 1), moved(k)) for k in onsets])
+    for k in onsets:
+        assert proc.mouth_trace[k][0] > 0.3  # drawn with the mouth open
+        assert moved(k) > 3 * moved(k - 1) + 1.0
