@@ -33,7 +33,7 @@ IDLE_PIECE_S = 0.01
 """Idle silence leaves in pieces this long, just in time (matches 10 ms transport chunks)."""
 LEAD_S = 0.002
 """Real-time pushes go this long before the output runs dry (scheduling margin)."""
-_ON_TIME, _EARLY = 0, 1
+_ON_TIME, _EARLY, _PREDRAW = 0, 1, 2
 
 
 class RendererClock:
@@ -71,10 +71,14 @@ class RendererClock:
                     due = t0
                 behind = 0
             epoch = self._epoch
+            drawn_from = time.monotonic()
             drawing = loop.run_in_executor(self._executor, self._work, behind, self._should_hold())
-            if start == _EARLY:
+            if start != _ON_TIME:
                 await self._idle_pieces_until(drawing)
             frames = await drawing
+            self._draw_s = 0.8 * self._draw_s + 0.2 * (time.monotonic() - drawn_from)
+            if start == _PREDRAW and not frames[0].speaking:
+                due = await self._idle_pieces_out()  # the next idle image goes as this audio ends
             if epoch != self._epoch:  # interrupted while drawing: this speech is void
                 frames = [
                     RenderedFrame(f.index, f.pts, f.image, np.zeros_like(f.audio), False, 0.0, 0)
@@ -108,6 +112,17 @@ class RendererClock:
             else:
                 await self._push_idle_piece()
 
+    async def _idle_pieces_out(self) -> float:
+        """Send the idle frame's last pieces just in time; returns when its audio runs out."""
+        while True:
+            wait = self._play_end - LEAD_S - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            elif self._idle_rest.size:
+                await self._push_idle_piece()
+            else:
+                return self._play_end - LEAD_S
+
     def _cut_idle(self) -> None:
         """End the current idle frame here: its unsent silence is owed to the next idle frame."""
         cut = self._idle_rest.size
@@ -137,6 +152,11 @@ class RendererClock:
             now = time.monotonic()
             if self._speech_ready() and (rest or now < due):
                 return _EARLY, now
+            if follow and not self._speaking and self._last_image is not None:
+                # idle → next frame: draw it while the last silence plays, not after
+                ends = self._play_end + rest / self._rate
+                if ends - now <= 1.5 * self._draw_s + 0.003 and ends > now:
+                    return _PREDRAW, now
             wake_at = min(due, self._play_end - LEAD_S) if rest else due
             if wake_at <= now:
                 if not rest:

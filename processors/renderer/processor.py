@@ -108,6 +108,7 @@ class RendererProcessor(RendererClock, FrameProcessor):
         self._idle_rest = np.zeros(0, np.int16)  # the current idle frame's silence not yet pushed
         self._owed = 0  # silence cut from idle frames at speech onsets, due in the next idle frame
         self._play_end = 0.0  # when the audio pushed so far ends, played from its arrival
+        self._draw_s = 0.0  # recent time to draw a frame (smoothed): idle frames start that early
         self._piece = max(1, int(round(self._rate * IDLE_PIECE_S)))
 
     # ----------------------------------------------------------------- frames

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from helpers.renderer_signals import speech_like
@@ -123,6 +125,31 @@ async def test_idle_frames_flow_at_the_frame_rate_without_audio(replica):
     silence = [f for f in down if isinstance(f, OutputAudioRawFrame)]
     assert not any(isinstance(f, TTSAudioRawFrame) for f in silence)  # not "bot speaking"
     assert not audio_of(down).any()
+
+
+class SlowStillEngine(StillEngine):
+    """A still engine whose every draw takes ``draw_s`` (a heavier renderer on a slow CPU)."""
+
+    draw_s = 0.015
+
+    def next_frames(self, *args, **kwargs):
+        time.sleep(self.draw_s)
+        return super().next_frames(*args, **kwargs)
+
+
+async def test_a_slow_draw_does_not_stretch_idle_frames(replica):
+    # Each idle frame is drawn while the previous one's silence still plays, so the output
+    # never runs dry for a draw: idle audio keeps pace with the wall clock (a draw after the
+    # audio ran out would stretch every 40 ms period by 15 ms: 73% of real time).
+    engine = SlowStillEngine(32, 25, 24000)
+    engine.prepare(replica)
+    proc = RendererProcessor(engine)
+    started = time.monotonic()
+    down, _ = await run_test(proc, frames_to_send=[SleepFrame(1.5)])
+    elapsed = time.monotonic() - started
+    assert_paired(down, engine)
+    pushed_s = audio_of(down).size / 24000
+    assert pushed_s / elapsed > 0.88, (pushed_s, elapsed)
 
 
 async def test_interruption_stops_speech_within_one_frame(replica):
