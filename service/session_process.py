@@ -119,7 +119,6 @@ def child_main(
     gc.freeze()
 
     setup_logging(int(options.get("verbose", 0)))
-    logger.configure(extra={"conversation_id": spec.conversation_id})
     try:
         asyncio.run(_serve(spec, queue, lifeline, token, options))
     except Exception as exc:  # the parent turns an exit without "ready" into a launch failure

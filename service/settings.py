@@ -107,8 +107,7 @@ class ServiceSettings:
         self.public_url = self.public_url.rstrip("/")
         if self.session_isolation not in ISOLATION_MODES:
             raise ConfigError(
-                f"PRESENCE_SESSION_ISOLATION must be one of {', '.join(ISOLATION_MODES)}, "
-                f"not {self.session_isolation!r}",
+                f"must be one of {', '.join(ISOLATION_MODES)}, not {self.session_isolation!r}",
                 field="PRESENCE_SESSION_ISOLATION",
             )
 

@@ -43,10 +43,12 @@ from pipecat.frames.frames import (
     VADUserStoppedSpeakingFrame,
 )
 from pipecat.metrics.metrics import TurnMetricsData
-from pipecat.processors.frame_processor import FrameDirection, FrameProcessorSetup
+from pipecat.processors.frame_processor import FrameDirection
 from pipecat.turns.types import ProcessFrameResult
 from pipecat.turns.user_stop import BaseUserTurnStopStrategy
 from pipecat.turns.user_stop.base_user_turn_stop_strategy import UserTurnStoppedParams
+
+from presence.processors.turns.wrapping import WrappingUserTurnStopStrategy
 
 # Words after which an English sentence cannot end: the speaker is mid-phrase.
 HANGING_WORDS = frozenset(
@@ -159,7 +161,7 @@ class FloorEngine:
             self.extra_s = max(0.0, self.extra_s - self.adapt_step_s / 4)
 
 
-class FloorUserTurnStopStrategy(BaseUserTurnStopStrategy):
+class FloorUserTurnStopStrategy(WrappingUserTurnStopStrategy):
     """Wraps a smart-turn stop strategy with ``FloorEngine``'s decision.
 
     Args:
@@ -176,8 +178,7 @@ class FloorUserTurnStopStrategy(BaseUserTurnStopStrategy):
 
     def __init__(self, inner: BaseUserTurnStopStrategy, engine: FloorEngine | None = None, *,
                  clock: Callable[[], float] = time.monotonic, **kwargs):  # fmt: skip
-        super().__init__(**kwargs)
-        self._inner = inner
+        super().__init__(inner, **kwargs)
         self.engine = engine or FloorEngine()
         self._clock = clock
         self._final = ""  # final transcripts this turn
@@ -190,37 +191,16 @@ class FloorUserTurnStopStrategy(BaseUserTurnStopStrategy):
         self._timer: asyncio.Task | None = None
         self._ended_at: float | None = None
         self.held = self.early = 0
-        inner.add_event_handler("on_push_frame", self._forward_push)
-        inner.add_event_handler("on_broadcast_frame", self._forward_broadcast)
-        inner.add_event_handler("on_user_turn_speculation_cancelled", self._forward_cancel)
-        inner.add_event_handler("on_user_turn_inference_triggered", self._on_inner_inference)
-        inner.add_event_handler("on_user_turn_stopped", self._on_inner_stopped)
-
-    @property
-    def inner(self) -> BaseUserTurnStopStrategy:
-        """The wrapped strategy."""
-        return self._inner
-
-    @property
-    def resolves_proposed_turn_stop_frames(self) -> bool:
-        """Whatever the wrapped strategy does with proposals."""
-        return self._inner.resolves_proposed_turn_stop_frames
 
     @property
     def transcript(self) -> str:
         """The user's words so far this turn."""
         return f"{self._final} {self._interim}".strip()
 
-    async def setup(self, setup: FrameProcessorSetup):
-        """Set up this strategy and the wrapped one."""
-        await super().setup(setup)
-        await self._inner.setup(setup)
-
     async def cleanup(self):
-        """Clean up both."""
-        await super().cleanup()
+        """Stop the pending recheck, then clean up both."""
         await self._cancel_timer()
-        await self._inner.cleanup()
+        await super().cleanup()
 
     async def handle_user_turn_started(self):
         """A new turn: forget the last one's words."""
@@ -315,13 +295,7 @@ class FloorUserTurnStopStrategy(BaseUserTurnStopStrategy):
             for data in frame.data:
                 if isinstance(data, TurnMetricsData):
                     self._complete, self._probability = data.is_complete, data.probability
-        await self.push_frame(frame, direction)
-
-    async def _forward_broadcast(self, _inner, frame_cls, **kwargs):
-        await self.broadcast_frame(frame_cls, **kwargs)
-
-    async def _forward_cancel(self, _inner):
-        await self.trigger_user_turn_speculation_cancelled()
+        await super()._forward_push(_inner, frame, direction)
 
     async def _on_inner_inference(self, _inner, speculation):
         """Inference comes with the turn end (below); a speculation is passed through."""

@@ -39,14 +39,15 @@ from pipecat.frames.frames import (
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
-from pipecat.processors.frame_processor import FrameProcessorSetup
 from pipecat.turns.types import ProcessFrameResult, UserTurnSpeculation
 from pipecat.turns.user_stop import BaseUserTurnStopStrategy, EagerMatchPolicy, NormalizedMatch
 from pipecat.turns.user_stop.base_user_turn_stop_strategy import UserTurnStoppedParams
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
+from presence.processors.turns.wrapping import WrappingUserTurnStopStrategy
 
-class SpeculativeUserTurnStopStrategy(BaseUserTurnStopStrategy):
+
+class SpeculativeUserTurnStopStrategy(WrappingUserTurnStopStrategy):
     """Wraps a stop strategy and speculates at every silence that follows a transcript.
 
     Args:
@@ -63,39 +64,13 @@ class SpeculativeUserTurnStopStrategy(BaseUserTurnStopStrategy):
 
     def __init__(self, inner: BaseUserTurnStopStrategy, *, match_policy: EagerMatchPolicy | None = None,
                  **kwargs):  # fmt: skip
-        super().__init__(**kwargs)
-        self._inner = inner
+        super().__init__(inner, **kwargs)
         self._match = match_policy or NormalizedMatch()
         self._text = ""
         self._silent = False
         self._speculation: UserTurnSpeculation | None = None
         self._decided = False  # the detector decided while handling the current frame
         self.started = self.committed = self.discarded = 0
-        inner.add_event_handler("on_push_frame", self._forward_push)
-        inner.add_event_handler("on_broadcast_frame", self._forward_broadcast)
-        inner.add_event_handler("on_user_turn_speculation_cancelled", self._forward_cancel)
-        inner.add_event_handler("on_user_turn_inference_triggered", self._on_inner_inference)
-        inner.add_event_handler("on_user_turn_stopped", self._on_inner_stopped)
-
-    @property
-    def inner(self) -> BaseUserTurnStopStrategy:
-        """The wrapped detector."""
-        return self._inner
-
-    @property
-    def resolves_proposed_turn_stop_frames(self) -> bool:
-        """Whatever the detector does with proposals."""
-        return self._inner.resolves_proposed_turn_stop_frames
-
-    async def setup(self, setup: FrameProcessorSetup):
-        """Set up this strategy and the detector."""
-        await super().setup(setup)
-        await self._inner.setup(setup)
-
-    async def cleanup(self):
-        """Clean up both."""
-        await super().cleanup()
-        await self._inner.cleanup()
 
     async def handle_user_turn_started(self):
         """A new turn: forget the last one's text."""
@@ -147,15 +122,6 @@ class SpeculativeUserTurnStopStrategy(BaseUserTurnStopStrategy):
         await self.trigger_user_turn_speculation_cancelled()
 
     # -- the detector's events ------------------------------------------------------------------
-
-    async def _forward_push(self, _inner, frame, direction):
-        await self.push_frame(frame, direction)
-
-    async def _forward_broadcast(self, _inner, frame_cls, **kwargs):
-        await self.broadcast_frame(frame_cls, **kwargs)
-
-    async def _forward_cancel(self, _inner):
-        await self.trigger_user_turn_speculation_cancelled()
 
     async def _on_inner_inference(self, _inner, speculation):
         """The detector wants inference: skip it when the speculation answers the same text."""
