@@ -29,6 +29,7 @@ from pipecat.transports.base_transport import BaseTransport
 
 from presence.framework.config import LoadedPipeline, StageConfig
 from presence.framework.errors import ConfigError
+from presence.framework.observers.latency import attach_turn_latency
 from presence.framework.persona import Persona
 from presence.framework.registry import BuildContext, VideoSettings
 
@@ -125,7 +126,9 @@ def build_session(
             and must see them before STT and the user aggregator).
 
     Returns:
-        The session, ready for ``WorkerRunner``.
+        The session, ready for ``WorkerRunner``. With RTVI on, its worker also has a
+        ``TurnLatencyObserver`` that sends each turn's latency (from the end of the user's voice)
+        to the client as an RTVI ``server-message``; it is last in ``Session.observers``.
 
     Raises:
         ConfigError: A stage built something of the wrong kind.
@@ -168,7 +171,10 @@ def build_session(
         conversation_id=None,
         **kwargs,
     )
-    return Session(worker, pipeline, context, stages, ctx, list(observers))
+    # each turn's latency, from the end of the user's voice, to the RTVI client (the page)
+    latency = attach_turn_latency(worker)
+    extra = [latency] if latency is not None else []
+    return Session(worker, pipeline, context, stages, ctx, [*observers, *extra])
 
 
 def _processor(built: Any, stage: str, loaded: LoadedPipeline) -> FrameProcessor:

@@ -37,10 +37,12 @@ STAGES = ("vad", "turn", "stt", "llm", "tts", "renderer", "perception")
 
 PROVIDER_MODULES = (
     "presence.processors.turns.providers",
+    "presence.processors.stt.whisper",
     "presence.processors.stt.pocketsphinx",
     "presence.processors.stt.deepgram",
     "presence.processors.llm.knowledge_base",
     "presence.processors.llm.cloud",
+    "presence.processors.tts.piper",
     "presence.processors.tts.espeak",
     "presence.processors.tts.elevenlabs",
     "presence.processors.renderer.providers",

@@ -4,12 +4,14 @@ smart-turn judges the audio only. ``FloorEngine`` adds what the transcript says,
 over smart-turn's verdict (and probability when known), the silence since VAD stop and the user's
 words so far:
 
-* **hanging word** — the words end in a conjunction, preposition, article, possessive, "I" or a
-  filler ("and", "to", "the", "my", "um"): the user is mid-sentence, so the floor is held until
-  ``hold_s`` of silence even when smart-turn says complete;
+* **unfinished words** — the words end in a conjunction, preposition, article, possessive, "I" or
+  a filler ("and", "to", "the", "my", "um"), trail off ("so how do I..."), or are a question still
+  missing its verb or object ("which transports", "how does the renderer", "can I use"; see
+  ``syntax.unfinished``): the user is mid-sentence, so the floor is held until ``hold_s`` of
+  silence even when smart-turn says complete;
 * **smart-turn complete**, no hanging word: the turn ends at once (plus the adaptive extra hold);
-* **smart-turn incomplete** but the words read as a finished sentence (at least ``min_words``, no
-  hanging word): the turn ends after ``grace_s`` of silence instead of smart-turn's silence fallback;
+* **smart-turn incomplete** but the words read as a finished sentence (at least ``min_words``, or
+  ending in sentence punctuation, and not unfinished as above): the turn ends after ``grace_s`` of silence instead of smart-turn's silence fallback;
 * otherwise nothing is decided here: smart-turn's fallback (``stop_secs``) ends the turn.
 
 A user who starts speaking again within ``resume_window_s`` of the turn ending (a false end of turn:
@@ -28,7 +30,6 @@ the user aggregator.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,25 +49,10 @@ from pipecat.turns.types import ProcessFrameResult
 from pipecat.turns.user_stop import BaseUserTurnStopStrategy
 from pipecat.turns.user_stop.base_user_turn_stop_strategy import UserTurnStoppedParams
 
+from presence.processors.turns.syntax import HANGING_WORDS, unfinished, words_of
 from presence.processors.turns.wrapping import WrappingUserTurnStopStrategy
 
-# Words after which an English sentence cannot end: the speaker is mid-phrase.
-HANGING_WORDS = frozenset(
-    # articles, possessives, the subject "I"
-    "a an the my your our their its i".split()
-    # prepositions
-    + "to of in on at for with from by about into onto over under through between than".split()
-    # conjunctions
-    + "and or but so because if when while whether nor".split()
-    # fillers
-    + "um uh umm uhm er erm ah hmm mm".split()
-)
-_WORD = re.compile(r"[a-z']+")
-
-
-def words_of(text: str) -> list[str]:
-    """Lower-case words of ``text``, punctuation dropped."""
-    return _WORD.findall(text.lower())
+__all__ = ["HANGING_WORDS", "FloorDecision", "FloorEngine", "FloorUserTurnStopStrategy", "words_of"]
 
 
 @dataclass(frozen=True)
@@ -133,9 +119,15 @@ class FloorEngine:
             return FloorDecision(False, None, "no transcript yet")
         if words[-1] in self.hanging_words:
             return self._after(self.hold_s + self.extra_s, silence_s, f"hanging '{words[-1]}'")
+        reason = unfinished(f"{self._carried} {transcript}".strip())
+        if reason:
+            return self._after(self.hold_s + self.extra_s, silence_s, reason)
         if complete:
             return self._after(self.extra_s, silence_s, "complete")
-        if complete is False and len(words_of(self._carried)) + len(words) >= self.min_words:
+        finished = transcript.rstrip().endswith(("?", ".", "!"))
+        if complete is False and (
+            finished or len(words_of(self._carried)) + len(words) >= self.min_words
+        ):
             return self._after(self.grace_s + self.extra_s, silence_s, "finished sentence")
         return FloorDecision(False, None, "left to smart-turn")
 

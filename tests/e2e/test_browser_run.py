@@ -14,6 +14,8 @@ import pytest
 from helpers.browser import chromium_driver, require_chromium, wait_for_page
 from helpers.speech import resample, synthesize
 
+from presence.framework.config import load_pipeline
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -93,6 +95,12 @@ def test_page_connects_and_the_persona_greets_listens_and_answers(served, tmp_pa
         )
         bots = [c["text"].lower() for c in state["captions"] if c["role"] == "bot"]
         assert "guide" in bots[0] or "presence" in bots[0]
-        assert state["lastLatencyMs"] is not None and state["lastLatencyMs"] > 0
+        # The page's latency is the server's, counted from the end of the user's voice: it holds
+        # the VAD's silence and the turn decision's wait.
+        latency = state["lastLatency"]
+        vad_stop_s = load_pipeline(REPO / "pipelines/local.yaml").stages["vad"].params.stop_secs
+        assert latency["end_of_speech_ms"] == round(vad_stop_s * 1000)
+        assert state["lastLatencyMs"] == latency["voice_to_voice_ms"]
+        assert latency["voice_to_voice_ms"] > max(latency["turn_decided_ms"], vad_stop_s * 1000)
         driver.find_element("id", "hangup").click()
         wait_for_page(driver, "p => p.state === 'disconnected'", timeout=20)

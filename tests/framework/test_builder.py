@@ -41,7 +41,7 @@ def test_local_pipeline_builds_in_data_path_order(repo, transport):
     tts = kinds.index(type(session.stages["tts"]).__name__)
     renderer = kinds.index(type(session.stages["renderer"]).__name__)
     assert stt < user < llm < tts < renderer
-    assert "PocketsphinxSTTService" in kinds and "EspeakTTSService" in kinds
+    assert "PresenceWhisperSTTService" in kinds and "PresencePiperTTSService" in kinds
     # the persona's system prompt seeds the context
     assert session.context.get_messages()[0]["role"] == "system"
 
@@ -54,14 +54,14 @@ def test_provider_swap_in_yaml_changes_the_built_processor(repo, transport, monk
         load_pipeline(local, ["stages.stt={provider: deepgram, api_key: '${DEEPGRAM_API_KEY}'}"]),
         transport,
     )
-    assert type(before.stages["stt"]).__name__ == "PocketsphinxSTTService"
+    assert type(before.stages["stt"]).__name__ == "PresenceWhisperSTTService"
     assert "Deepgram" in type(after.stages["stt"]).__name__
     swapped = build_session(
         load_pipeline(local, ["stages.turn={provider: speech-timeout}"]), transport
     )
     stop = swapped.stages["turn"].stop[0]
     assert type(stop).__name__ == "SpeechTimeoutUserTurnStopStrategy"
-    assert type(before.stages["turn"].stop[0]).__name__ == "TurnAnalyzerUserTurnStopStrategy"
+    assert type(before.stages["turn"].stop[0]).__name__ == "FloorUserTurnStopStrategy"
 
 
 def test_perception_off_leaves_the_stage_out(repo, transport):
@@ -80,4 +80,4 @@ def test_speculative_start_is_one_yaml_flag(repo, transport):
     spec = build_session(load_pipeline(local, ["stages.turn.speculative=true"]), transport)
     wrapped = spec.stages["turn"].stop[0]
     assert type(wrapped).__name__ == "SpeculativeUserTurnStopStrategy"
-    assert type(plain).__name__ == "TurnAnalyzerUserTurnStopStrategy"
+    assert type(plain).__name__ == "FloorUserTurnStopStrategy"

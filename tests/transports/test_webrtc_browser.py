@@ -3,7 +3,8 @@
 A scripted persona stands in for the real pipeline: it paints a moving pattern at 25 fps, plays one
 "turn" (user speaks → transcript → bot tone + caption) and records what reaches it from the
 browser's fake microphone and camera. The page must show the persona's video and audio, both
-captions and the turn's latency, and hanging up must end the session on the server.
+captions and the turn's latency (the server's figure, counted from the end of the user's voice),
+and hanging up must end the session on the server.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from pipecat.frames.frames import (
     TTSTextFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
 )
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
@@ -38,11 +41,14 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.utils.time import time_now_iso8601
 from pipecat.workers.runner import WorkerRunner
 
+from presence.framework.observers import attach_turn_latency
 from presence.transports.webrtc import WebRTCServer, webrtc_params
 
 W, H, FPS = 160, 120, 25
 OUT_RATE = 24000
-SCRIPTED_GAP_S = 0.5  # user stops speaking → bot audio starts, on the server
+VAD_STOP_SECS = 0.3  # the silence the scripted VAD "waited" for before saying the voice stopped
+TURN_WAIT_S = 0.2  # VAD stop → turn decided (RTVI user-stopped-speaking)
+SCRIPTED_GAP_S = 0.5  # turn decided → bot audio starts, on the server
 
 
 def tone(seconds: float, rate: int, freq: float = 440.0, amp: float = 0.3) -> bytes:
@@ -69,6 +75,7 @@ class ScriptedPersona(FrameProcessor):
         super().__init__()
         self.mic_peak = 0.0
         self.camera_frames = 0
+        self.latency = None  # the session's TurnLatencyObserver
         self._tasks: list[asyncio.Task] = []
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
@@ -106,12 +113,15 @@ class ScriptedPersona(FrameProcessor):
 
     async def _turn(self):
         await asyncio.sleep(1.0)  # let the data channel open and the page send client-ready
+        await self.push_frame(VADUserStartedSpeakingFrame())
         await self.push_frame(UserStartedSpeakingFrame())
         await self.push_frame(
             TranscriptionFrame(
                 text="what is presence", user_id="user", timestamp=time_now_iso8601()
             )
         )
+        await self.push_frame(VADUserStoppedSpeakingFrame(stop_secs=VAD_STOP_SECS))
+        await asyncio.sleep(TURN_WAIT_S)
         await self.push_frame(UserStoppedSpeakingFrame())
         await asyncio.sleep(SCRIPTED_GAP_S)
         await self.push_frame(TTSStartedFrame())
@@ -138,6 +148,7 @@ async def page_server(personas: list[ScriptedPersona], ended: asyncio.Event):
             Pipeline([transport.input(), persona, transport.output()]),
             params=PipelineParams(audio_in_sample_rate=16000, audio_out_sample_rate=OUT_RATE),
         )
+        persona.latency = attach_turn_latency(worker)  # as the builder does
         runner = WorkerRunner(handle_sigint=False)
         await runner.add_workers(worker)
         try:
@@ -178,6 +189,8 @@ async def test_page_receives_persona_media_captions_and_latency(tmp_path):
                 timeout=15,
             )
             caption_text = driver.find_element("id", "captions").text
+            latency_text = driver.find_element("id", "latency").text
+            latency_detail = driver.find_element("id", "latency-detail").text
             driver.find_element("id", "mute").click()
             muted = wait_for_page(driver, "p => p.micMuted")
             mute_label = driver.find_element("id", "mute").text
@@ -189,6 +202,8 @@ async def test_page_receives_persona_media_captions_and_latency(tmp_path):
             return state, {
                 **after,
                 "caption_text": caption_text,
+                "latency_text": latency_text,
+                "latency_detail": latency_detail,
                 "muted": muted,
                 "mute_label": mute_label,
                 "again": again,
@@ -211,8 +226,16 @@ async def test_page_receives_persona_media_captions_and_latency(tmp_path):
     assert "what is presence" in after["caption_text"]
     assert "Presence is a framework." in after["caption_text"]
     assert "TEST GUIDE" in after["caption_text"].upper()  # the bot's turn is labelled with its name
-    # The page's latency spans at least the server's scripted gap (it cannot be shorter).
-    assert state["lastLatencyMs"] >= SCRIPTED_GAP_S * 1000 * 0.8
+    # The page shows the server's figure, which counts from the end of the user's voice: the
+    # VAD's silence, the turn decision's wait and the answer's delay are all in it.
+    reported = personas[0].latency.reports[0]
+    assert state["lastLatency"] == reported
+    assert state["lastLatencyMs"] == reported["voice_to_voice_ms"]
+    assert after["latency_text"] == f"{reported['voice_to_voice_ms']} ms"
+    assert "turn decided" in after["latency_detail"]
+    assert reported["end_of_speech_ms"] == VAD_STOP_SECS * 1000
+    assert reported["turn_decided_ms"] >= (VAD_STOP_SECS + TURN_WAIT_S) * 1000 * 0.95
+    assert state["lastLatencyMs"] >= (VAD_STOP_SECS + TURN_WAIT_S + SCRIPTED_GAP_S) * 1000 * 0.95
     # The browser's microphone and camera reached the pipeline.
     persona = personas[0]
     assert persona.mic_peak > 0.05, "the fake microphone's bursts never arrived"

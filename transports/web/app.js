@@ -3,6 +3,11 @@
 // URLs are relative to the page, so it works at "/" and mounted under a prefix (e.g. /c/{id}/).
 // Plain JavaScript, no build step, no network beyond this page's own server.
 //
+// "Last turn latency" is the server's figure (RTVI server-message {type: "presence-turn-latency"},
+// see framework/observers/latency.py): from the user's last voiced sample to the persona's first
+// audio. The page keeps no clock of its own: RTVI's user-stopped-speaking comes when the turn was
+// decided, after the silence the VAD waited for, and would understate the latency.
+//
 // Test hook: window.presence holds the page's observable state (see `state` below), and
 // window.presence.send(msg) sends an interaction on the data channel, e.g.
 // {message_type: "conversation", event_type: "conversation.echo", properties: {text: "Hi"}}.
@@ -30,6 +35,7 @@
     selfVideo: $("self-video"),
     error: $("error"),
     latency: $("latency"),
+    latencyDetail: $("latency-detail"),
     captions: $("captions"),
   };
 
@@ -52,7 +58,8 @@
     micMuted: false,
     userSpeaking: false,
     botSpeaking: false,
-    lastLatencyMs: null,
+    lastLatencyMs: null, // the last turn's voice_to_voice_ms, from the server
+    lastLatency: null, // the last presence-turn-latency message's data
     latencies: [],
     errors: [],
     messages: {}, // count of RTVI messages received, by type
@@ -77,7 +84,6 @@
   let pendingCandidates = [];
   let offerSent = false;
   let hangupTimer = null;
-  let userStoppedAt = null;
   let sawUserInput = false;
   let sawBotOutput = false;
   let iceServers = [];
@@ -208,6 +214,24 @@
     ui.captions.scrollTop = ui.captions.scrollHeight;
   }
 
+  // ---- latency ------------------------------------------------------------------------------
+
+  function showLatency(d) {
+    const ms = Math.round(d.voice_to_voice_ms);
+    if (!Number.isFinite(ms)) return;
+    state.lastLatencyMs = ms;
+    state.lastLatency = d;
+    state.latencies.push(ms);
+    ui.latency.textContent = `${ms} ms`;
+    const parts = [];
+    if (Number.isFinite(d.end_of_speech_ms)) parts.push(`silence detected +${Math.round(d.end_of_speech_ms)} ms`);
+    if (Number.isFinite(d.turn_decided_ms)) {
+      const t = Math.round(d.turn_decided_ms);
+      parts.push(`turn decided ${t < 0 ? "\u2212" + -t : "+" + t} ms`);
+    }
+    ui.latencyDetail.textContent = parts.join(" \u00b7 ");
+  }
+
   // ---- RTVI ---------------------------------------------------------------------------------
 
   function sendJSON(obj) {
@@ -237,18 +261,13 @@
         break;
       case "user-stopped-speaking":
         state.userSpeaking = false;
-        userStoppedAt = performance.now();
         break;
       case "bot-started-speaking":
         state.botSpeaking = true;
         lastTurn("bot");
-        if (userStoppedAt !== null) {
-          const ms = Math.round(performance.now() - userStoppedAt);
-          state.lastLatencyMs = ms;
-          state.latencies.push(ms);
-          ui.latency.textContent = `${ms} ms`;
-          userStoppedAt = null;
-        }
+        break;
+      case "server-message":
+        if (d.type === "presence-turn-latency") showLatency(d);
         break;
       case "bot-stopped-speaking":
         state.botSpeaking = false;
@@ -507,7 +526,6 @@
     state.userSpeaking = state.botSpeaking = false;
     pendingCandidates = [];
     offerSent = false;
-    userStoppedAt = null;
     ui.selfVideo.srcObject = null;
     ui.personaVideo.srcObject = null;
     ui.personaAudio.srcObject = null;

@@ -13,7 +13,10 @@ lifecycle::
 The session task is cancelled a few seconds after the peer connection closes if it has not ended by
 itself, and the peer connection is closed when the session task ends, so neither outlives the
 other. Captions and latency reach the page as pipecat RTVI messages over the WebRTC data channel
-(the ``PipelineWorker`` adds RTVI by default).
+(the ``PipelineWorker`` adds RTVI by default); the latency is an RTVI ``server-message`` of type
+``presence-turn-latency``, counted from the end of the user's voice by the ``TurnLatencyObserver``
+the builder attaches (``presence.framework.observers.latency``); a pipeline built without the
+builder calls ``attach_turn_latency(worker)`` for it.
 
 Usage (one pipeline per browser; WebRTC's RTVI must stay enabled for captions)::
 

@@ -56,8 +56,10 @@ def test_finished_sentence_ends_after_the_grace_not_the_fallback():
 
 def test_short_or_hanging_incomplete_text_is_left_to_smart_turn():
     engine = FloorEngine(grace_s=0.35, hold_s=1.0, min_words=3)
-    short = engine.decide(False, 0.2, 0.5, "which transports")
+    short = engine.decide(False, 0.2, 0.5, "presence transports")
     assert not short.end and short.recheck_s is None
+    verbless = engine.decide(True, 0.9, 0.5, "which transports")  # held even when "complete"
+    assert not verbless.end and verbless.recheck_s == pytest.approx(1.0)
     hanging = engine.decide(False, 0.2, 0.5, "how do I write a")
     assert not hanging.end and hanging.recheck_s == pytest.approx(1.0)
     assert not engine.decide(True, 0.9, 0.5, "").end  # nothing to judge without words
@@ -226,3 +228,17 @@ def test_fragment_after_a_resumed_turn_counts_the_ended_words():
     engine.turn_ended("what is presence")
     engine.user_spoke_after_turn(3.0)
     assert not engine.decide(False, 0.1, 0.35, "processor").end
+
+
+def test_a_question_missing_its_verb_or_object_holds_the_floor_until_hold_s():
+    engine = FloorEngine(grace_s=0.35, hold_s=1.0, min_words=3)
+    for fragment in ("how does the renderer", "Can I use", "so how do I...", "how do I change"):
+        held = engine.decide(True, 0.95, 0.4, fragment)
+        assert not held.end and held.recheck_s == pytest.approx(1.0), fragment
+        assert engine.decide(True, 0.95, 1.05, fragment).end  # the user really stopped there
+
+
+def test_whisper_punctuation_ends_a_short_finished_question_that_smart_turn_doubts():
+    engine = FloorEngine(grace_s=0.35, hold_s=1.0, min_words=3)
+    assert engine.decide(False, 0.3, 0.4, "Why?").end
+    assert not engine.decide(False, 0.3, 0.4, "presence why").end

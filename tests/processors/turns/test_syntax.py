@@ -1,0 +1,50 @@
+import pytest
+
+from presence.processors.turns.syntax import unfinished
+
+FINISHED = [
+    "What is presence?",
+    "Hello there. What is presence?",
+    "Which transports does presence support?",
+    "How does the renderer move the face?",
+    "How do I swap a provider?",
+    "Can I run it on my own server?",
+    "Does it need an internet connection?",
+    "What can I use?",
+    "Why?",
+    "Tell me about the renderer.",
+    "How much does it cost?",
+    "Where are the pipeline files?",
+    "Who made this?",
+    "Does it work offline?",
+    "So how do I change the voice?",
+]
+UNFINISHED = [
+    ("so how do I", "hanging"),
+    ("How do I swap", "object"),
+    ("can I use", "object"),
+    ("which transports", "verb"),
+    ("how does the renderer", "verb"),
+    ("what is", "after"),
+    ("I want to know about", "hanging"),
+    ("So, um", "hanging"),
+    ("and the face renderer and", "hanging"),
+    ("how do I run it with...", "trailing"),
+    ("Hello there.", "greeting"),
+    ("OK, so", "hanging"),
+]
+
+
+@pytest.mark.parametrize("text", FINISHED)
+def test_finished_sentences_are_not_held(text):
+    assert unfinished(text) is None
+
+
+@pytest.mark.parametrize(("text", "why"), UNFINISHED)
+def test_unfinished_sentences_name_why(text, why):
+    reason = unfinished(text)
+    assert reason is not None and why in reason
+
+
+def test_empty_text_has_nothing_to_hold():
+    assert unfinished("") is None and unfinished("...") is None
