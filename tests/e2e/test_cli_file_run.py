@@ -110,6 +110,7 @@ def test_mp4_has_speech_and_a_face_that_talks_in_sync(answered):
     )
     mouth = np.array([f[box].astype(np.float32).mean() for f in frames])
     change = np.abs(np.diff(mouth))
+    change[:2] = 0  # the poster portrait gives way to the first rendered frame
     in_speech, in_silence = change[speaking[1:]], change[~speaking[1:]]
     assert in_speech.mean() > 2 * in_silence.mean()
 
@@ -166,7 +167,7 @@ def test_bad_pipeline_files_fail_before_anything_starts(tmp_path):
 def test_validate_and_providers_commands():
     result = presence("validate", "pipelines/local.yaml")
     assert result.returncode == 0, result.stderr
-    assert "stt=pocketsphinx" in result.stderr
+    assert "stt=whisper" in result.stderr
     listing = presence("providers")
     assert listing.returncode == 0
     for name in (

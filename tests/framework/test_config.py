@@ -34,7 +34,7 @@ def test_local_pipeline_loads_with_defaults(repo):
     assert loaded.persona.name
     assert loaded.persona.knowledge_files(), "default persona must ship a knowledge base"
     assert loaded.persona.replica is not None and loaded.persona.replica.is_file()
-    assert {s: c.provider.name for s, c in loaded.stages.items()}["stt"] == "pocketsphinx"
+    assert {s: c.provider.name for s, c in loaded.stages.items()}["stt"] == "whisper"
     assert set(loaded.stages) >= {"vad", "turn", "stt", "llm", "tts", "renderer"}
 
 

@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[2]
 PORTRAIT = REPO / "pipelines" / "personas" / "guide" / "replica.png"
 SIZE = 256  # the persona's video; smaller than local.yaml's 512 to spare the 2 test cores
 GREETING = "Hi! I'm the presence guide. Ask me anything."
-GREETING_S = 8.0  # the mic stays silent while the call starts and the greeting plays
+GREETING_S = 12.0  # the mic stays silent while the call starts and the greeting plays
 ECHO_TEXT = "The sky is green on Tuesdays."
 RESPOND_TEXT = "What does the renderer do?"
 
