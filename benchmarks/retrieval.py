@@ -1,27 +1,66 @@
-"""Retrieval latency of the offline knowledge-base responder on a synthetic 1,000-passage base.
+"""Retrieval latency of the offline knowledge-base responder on a 1,000-passage base.
 
-Builds 100 markdown documents of 10 passages each (≈60 words per passage, a Zipf-distributed
-vocabulary of pseudo-words), then times ``KnowledgeIndex.top_passages`` and
-``Responder.answer`` over questions of three kinds: words taken from a passage, the same with a
-misspelled word (the fuzzy-matching path, as speech recognition produces), and nonsense.
+The base is the guide persona's real knowledge base plus synthetic markdown documents of 10
+passages each (≈60 words per passage, a Zipf-distributed vocabulary of pseudo-words) up to
+``--passages``. ``KnowledgeIndex.top_passages`` and ``Responder.answer`` are timed over
+questions of four kinds: words taken from a synthetic passage, the same with a misspelled word
+(the fuzzy-matching path, as speech recognition produces), nonsense, and spoken English
+questions about the guide (fillers, greetings, misheard words, paraphrases, off-topic) that
+exercise the concept lexicon, word gluing and negation. Every ``answer`` call starts with a
+cold fuzzy cache (the worst case).
 
 Usage::
 
     python -m presence.benchmarks.retrieval [--passages 1000] [--queries 300] [--json]
+        [--out benchmarks/results/retrieval.json]
 
-Prints p50/p95 milliseconds per call; the target is p50 ≤ 30 ms.
+Prints p50/p95 milliseconds per call; the target is p95 ≤ 5 ms at 1,000 passages.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import platform
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
+import presence.pipelines
 from presence.processors.llm.engines.responder import Responder
 from presence.processors.llm.engines.retrieval import KnowledgeIndex
+from presence.processors.llm.engines.text import split_markdown
+
+GUIDE_KNOWLEDGE = Path(presence.pipelines.__file__).parent / "personas" / "guide" / "knowledge"
+TARGET_P95_MS = 5.0
+
+# Spoken questions as speech recognition hands them over (not the evaluation set).
+SPOKEN_QUESTIONS = [
+    "hello there what is presence",
+    "um so what exactly is this presents thing",
+    "can I run it on my own server",
+    "does it need an internet connection",
+    "can it run without the cloud",
+    "how do I swap the speech to text provider to deep gram",
+    "what is pipe cat",
+    "how do I use web our tea sea in my browser",
+    "what does s t t stand for",
+    "uh how fast does it answer you know",
+    "is it free to use commercially",
+    "can I give it a less robotic voice",
+    "how does the lip sink work",
+    "does the avatar freeze when nobody is talking",
+    "can it see me through my webcam",
+    "how do I get notified when a conversation ends",
+    "where do my api keys go",
+    "what kind of computer do I need",
+    "how do I make my own persona with my own documents",
+    "whats the weather like in paris tomorrow",
+    "who won the football game last night",
+    "how do I bake sourdough bread",
+]
 
 _SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in ("a", "e", "i", "o", "u", "ai", "ou")]
 
@@ -80,42 +119,71 @@ def _percentiles(ms: list[float]) -> dict[str, float]:
     return {"p50_ms": float(np.percentile(a, 50)), "p95_ms": float(np.percentile(a, 95))}
 
 
+def _guide_documents() -> list[tuple[str, str]]:
+    return [(f.stem, f.read_text(encoding="utf-8")) for f in sorted(GUIDE_KNOWLEDGE.glob("*.md"))]
+
+
 def run(passages: int = 1000, queries: int = 300) -> dict:
-    """Build the synthetic base and time retrieval; returns a JSON-ready report."""
-    docs, words = synthetic_base(passages)
+    """Build the base and time retrieval; returns a JSON-ready report."""
+    guide = _guide_documents()
+    guide_passages = sum(len(split_markdown(text)) for _, text in guide)
+    docs, words = synthetic_base(max(passages - guide_passages, 10))
     t0 = time.perf_counter()
-    index = KnowledgeIndex.from_markdown(docs)
+    index = KnowledgeIndex.from_markdown(guide + docs)
     build_ms = (time.perf_counter() - t0) * 1000
     responder = Responder(index, fallback_answer="I don't know.")
-    qs = synthetic_queries(words, queries)
-    top_ms, answer_ms = [], []
-    for q in qs:
-        t = time.perf_counter()
-        index.top_passages(q, 3)
-        top_ms.append((time.perf_counter() - t) * 1000)
-    index._near_cache.clear()  # time answers with cold fuzzy lookups too
-    for q in qs:
-        t = time.perf_counter()
-        responder.answer(q)
-        answer_ms.append((time.perf_counter() - t) * 1000)
+    synthetic = synthetic_queries(words, queries)
+    spoken = [SPOKEN_QUESTIONS[i % len(SPOKEN_QUESTIONS)] for i in range(max(queries // 3, 1))]
+    kinds = {"synthetic": synthetic, "spoken": spoken}
+    top_ms: dict[str, list[float]] = {k: [] for k in kinds}
+    answer_ms: dict[str, list[float]] = {k: [] for k in kinds}
+    for kind, qs in kinds.items():
+        for q in qs:
+            t = time.perf_counter()
+            index.top_passages(q, 3)
+            top_ms[kind].append((time.perf_counter() - t) * 1000)
+    for kind, qs in kinds.items():
+        for q in qs:
+            index.clear_cache()  # every answer with cold fuzzy look-ups: the worst case
+            t = time.perf_counter()
+            responder.answer(q)
+            answer_ms[kind].append((time.perf_counter() - t) * 1000)
+    every_top = [ms for v in top_ms.values() for ms in v]
+    every_answer = [ms for v in answer_ms.values() for ms in v]
     return {
         "passages": len(index),
         "vocabulary": index.vocabulary_size,
-        "queries": len(qs),
+        "queries": len(every_top),
         "build_ms": build_ms,
-        "top_passages": _percentiles(top_ms),
-        "answer": _percentiles(answer_ms),
+        "top_passages": _percentiles(every_top),
+        "answer": _percentiles(every_answer),
+        "by_kind": {
+            k: {
+                "queries": len(kinds[k]),
+                "top_passages": _percentiles(top_ms[k]),
+                "answer": _percentiles(answer_ms[k]),
+            }
+            for k in kinds
+        },  # fmt: skip
+        "target_p95_ms": TARGET_P95_MS,
     }
 
 
 def main(argv: list[str] | None = None) -> dict:
-    """Command-line entry point; prints the report and returns it."""
+    """Command-line entry point; prints the report (and writes it with ``--out``)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--passages", type=int, default=1000)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--out", type=Path, help="also write the report as JSON to this file")
     args = parser.parse_args(argv)
     report = run(args.passages, args.queries)
+    if args.out is not None:
+        argv_text = " ".join(sys.argv[1:] if argv is None else argv)
+        report["command"] = f"python -m presence.benchmarks.retrieval {argv_text}".strip()
+        report["machine"] = f"{platform.machine()}, {platform.python_version()}"
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -125,8 +193,11 @@ def main(argv: list[str] | None = None) -> dict:
             f"top_passages: p50 {report['top_passages']['p50_ms']:.2f} ms, "
             f"p95 {report['top_passages']['p95_ms']:.2f} ms\n"
             f"answer:       p50 {report['answer']['p50_ms']:.2f} ms, "
-            f"p95 {report['answer']['p95_ms']:.2f} ms  (target p50 <= 30 ms)"
+            f"p95 {report['answer']['p95_ms']:.2f} ms  (cold cache; target p95 <= "
+            f"{TARGET_P95_MS:g} ms)"
         )
+        for kind, r in report["by_kind"].items():
+            print(f"  {kind:9} ({r['queries']} queries): answer p95 {r['answer']['p95_ms']:.2f} ms")
     return report
 
 

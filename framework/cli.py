@@ -19,7 +19,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-bench_app = typer.Typer(help="Benchmarks: latency, renderer, perception, retrieval.")
+bench_app = typer.Typer(help="Benchmarks: latency, conversation, renderer, perception, retrieval.")
 replica_app = typer.Typer(help="Register replicas (the faces personas wear).")
 app.add_typer(bench_app, name="bench")
 app.add_typer(replica_app, name="replica")
@@ -41,9 +41,10 @@ def fail(exc: BaseException) -> typer.Exit:
 
 
 def _load(pipeline: Path, overrides: list[str] | None):
-    from presence.framework.config import load_pipeline
+    """The pipeline through the public API (``presence.load_pipeline``), as a library user gets it."""
+    import presence
 
-    return load_pipeline(pipeline, overrides or [])
+    return presence.load_pipeline(pipeline, overrides or [])
 
 
 @app.command()
@@ -57,7 +58,7 @@ def validate(
         loaded = _load(pipeline, set_)
     except PresenceError as exc:
         raise fail(exc) from None
-    stages = ", ".join(f"{s}={c.provider.name}" for s, c in loaded.stages.items())
+    stages = ", ".join(f"{s}={name}" for s, name in loaded.providers.items())
     console.print(f"[green]ok[/] {pipeline}: persona '{loaded.persona.name}', {stages}")
 
 
@@ -109,38 +110,28 @@ def run(
 ) -> None:
     """Run a pipeline: serve the browser page, join a room, or process files with --input."""
     setup_logging(verbose)
-    from presence.framework import runtime
-
     try:
         loaded = _load(pipeline, set_)
         if input_ is not None or output is not None:
             if input_ is None or output is None:
                 raise typer.BadParameter("--input and --output go together")
-            from presence.transports.file.session import run_file_session
-
-            report = asyncio.run(run_file_session(loaded, input_, output, camera=camera, fast=fast))
+            report = loaded.run_file(input_, output, camera=camera, fast=fast)
             _print_file_report(report, output)
             return
-        kind = getattr(loaded.transport, "kind", "webrtc")
-        if kind == "file":
+        if getattr(loaded.transport, "kind", "webrtc") == "file":
             raise typer.BadParameter(
                 "this pipeline's transport is 'file': pass --input and --output"
             )
-        if kind == "webrtc":
 
-            def ready(url: str) -> None:
-                console.print(
-                    f"[bold green]presence[/] {loaded.persona.name} is live at [bold]{url}[/]"
-                )
-                typer.echo(url)
-                if open_browser:
-                    import webbrowser
+        def ready(url: str) -> None:
+            console.print(f"[bold green]presence[/] {loaded.persona.name} is live at [bold]{url}[/]")
+            typer.echo(url)
+            if open_browser:
+                import webbrowser
 
-                    webbrowser.open(url)
+                webbrowser.open(url)
 
-            asyncio.run(runtime.serve_browser(loaded, host=host, port=port, on_ready=ready))
-        else:
-            asyncio.run(runtime.run_single_transport(loaded))
+        loaded.serve(host=host, port=port, on_ready=ready)
     except PresenceError as exc:
         raise fail(exc) from None
     except KeyboardInterrupt:
@@ -216,6 +207,74 @@ def bench_latency(
             speculative=speculative,
             baseline=baseline,
             command="presence " + shlex.join(sys.argv[1:]),
+        )
+    except PresenceError as exc:
+        raise fail(exc) from None
+    print_table(result)
+
+
+@bench_app.command("conversation")
+def bench_conversation(
+    pipeline: Annotated[Path, typer.Argument(help="Pipeline YAML file.")] = DEFAULT_PIPELINE,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write a PNG chart here.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Run only the first N questions.")] = None,
+    voices: Annotated[
+        list[str] | None,
+        typer.Option("--voices", help="Only these voices (repeatable or comma-separated)."),
+    ] = None,
+    ids: Annotated[
+        list[str] | None, typer.Option("--ids", help="Only these question ids (repeatable).")
+    ] = None,
+    media: Annotated[
+        Path | None, typer.Option(help="Keep each question's MP4 and JSON in this folder.")
+    ] = None,
+    fakes: Annotated[
+        bool,
+        typer.Option(help="Point Deepgram/Anthropic/ElevenLabs at local fakes (tests/fakes)."),
+    ] = False,
+    set_: SetOption = None,
+) -> None:
+    """Spoken questions in real time: word error, answered right, splits, talk-over, latency."""
+    setup_logging(0)
+    import shlex
+    import sys
+
+    from presence.benchmarks.conversation.report import print_table
+    from presence.benchmarks.conversation.runner import run_conversation_benchmark
+
+    def split(values: list[str] | None) -> list[str] | None:
+        out = [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
+        return out or None
+
+    def progress(row: dict) -> None:
+        console.print(
+            f"{row['id']} {row['voice']}: wer {row['wer']:.2f}, "
+            f"{'right' if row['answered_right'] else 'wrong'}, turns {row['user_turns']}, "
+            f"audio {row['first_audio_ms']} ms, frame {row['first_frame_ms']} ms",
+            highlight=False,
+        )
+
+    setup = None
+    if fakes:
+        from presence.benchmarks.conversation.cloud import fakes_for as setup
+        from presence.benchmarks.conversation.cloud import use_dummy_keys
+
+        use_dummy_keys()
+
+    try:
+        result = run_conversation_benchmark(
+            str(pipeline),
+            set_ or [],
+            json_path=str(json_out) if json_out else None,
+            plot_path=str(plot) if plot else None,
+            limit=limit,
+            voices=split(voices),
+            ids=split(ids),
+            media_dir=str(media) if media else None,
+            command="presence " + shlex.join(sys.argv[1:]),
+            on_row=progress,
+            setup=setup,
         )
     except PresenceError as exc:
         raise fail(exc) from None

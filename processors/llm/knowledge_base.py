@@ -196,8 +196,15 @@ class KnowledgeBaseParams(StageParams):
     greet_on_empty_context: bool = True
 
 
-def load_index(path: Path | None, *, field: str = "knowledge_base") -> KnowledgeIndex:
+def load_index(
+    path: Path | None, *, field: str = "knowledge_base", **index_kwargs
+) -> KnowledgeIndex:
     """Index the markdown under ``path`` (a file or folder); an empty index for None.
+
+    Args:
+        path: A markdown file or folder, or None.
+        field: The config field named in the error when ``path`` does not exist.
+        **index_kwargs: Passed to ``KnowledgeIndex`` (e.g. ``spoken_sentences``).
 
     Raises:
         ConfigError: ``path`` does not exist.
@@ -210,7 +217,7 @@ def load_index(path: Path | None, *, field: str = "knowledge_base") -> Knowledge
             f"knowledge base {path} does not exist; point it at a folder of .md files",
             field=field,
         )
-    index = KnowledgeIndex.from_paths([path])
+    index = KnowledgeIndex.from_paths([path], **index_kwargs)
     if not len(index):
         logger.warning(
             f"knowledge base {path} holds no markdown passages; every answer is the fallback"
@@ -232,17 +239,18 @@ def build(params: KnowledgeBaseParams, ctx: BuildContext) -> KnowledgeBaseLLMSer
 
     """
     persona = ctx.persona
+    spoken = {"spoken_sentences": params.max_sentences}  # the words said aloud weigh most
     if params.knowledge_base is not None:
         path = params.knowledge_base
         path = path if path.is_absolute() else (ctx.base_dir / path).resolve()
-        index = load_index(path, field="stages.llm.knowledge_base")
+        index = load_index(path, field="stages.llm.knowledge_base", **spoken)
     else:
         if persona.knowledge_base is None:
             logger.warning(
                 f"persona {persona.name!r} has no knowledge_base; the knowledge-base LLM "
                 "can only greet and give the fallback answer"
             )
-        index = load_index(persona.knowledge_base, field="persona.knowledge_base")
+        index = load_index(persona.knowledge_base, field="persona.knowledge_base", **spoken)
     responder = Responder(
         index,
         fallback_answer=persona.fallback_answer,

@@ -15,8 +15,10 @@ What this adds to pipecat's service:
   (``engines/piper_voice.aligned_copy``), and every ``TTSAudioRawFrame`` carries
   ``frame.metadata["visemes"]`` like the espeak stage's (``(offset_seconds, viseme, phoneme)``).
   A voice that cannot report durations speaks without them and the renderer follows its audio;
-* **first audio sooner**: Piper synthesises a sentence at a time, so a long first clause is
-  synthesised on its own (``first_clause_words``) and heard while the rest is made.
+* **first audio sooner**: Piper synthesises a sentence at a time (~20 ms per word here), so the
+  first sentence of an answer is split at its first clause or phrase boundary
+  (``first_clause_words``) and its start is heard while the rest is made; later sentences are
+  made while earlier ones play, and stay whole.
 
 Piper (``piper-tts``) is GPL-3.0; the bundled voice's dataset is CC0.
 """
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any, Literal
@@ -56,7 +59,7 @@ _PHRASE_STARTS = frozenset(
     "with without to for from in on at by about into through over under after before because "
     "and but or so which that when while where if than as like".split()
 )
-_LONG_SENTENCE_WORDS = 12
+_LONG_SENTENCE_WORDS = 8
 
 
 class PiperParams(StageParams):
@@ -85,7 +88,7 @@ class PiperParams(StageParams):
 def split_first_clause(text: str, min_words: int) -> list[str]:
     """``text`` as [first phrase, rest] when its first phrase has ``min_words`` or more words.
 
-    Clause punctuation (comma, semicolon, colon, dash) splits first. A long sentence (12 words or
+    Clause punctuation (comma, semicolon, colon, dash) splits first. A long sentence (8 words or
     more) without it splits before the first preposition or conjunction after ``min_words``
     words, where a speaker could pause. Anything else stays whole; ``min_words`` 0 never splits.
     """
@@ -97,7 +100,7 @@ def split_first_clause(text: str, min_words: int) -> list[str]:
         return parts
     words = text.split()
     if len(words) >= _LONG_SENTENCE_WORDS:
-        for i in range(min_words, len(words) - 3):
+        for i in range(min_words, len(words) - 2):
             if words[i].lower() in _PHRASE_STARTS:
                 return [" ".join(words[:i]), " ".join(words[i:])]
     return [text]
@@ -158,6 +161,7 @@ class PresencePiperTTSService(PiperTTSService):
         self._want_visemes = visemes
         self._first_clause_words = first_clause_words
         self._piper_resampler = create_stream_resampler(clear_after_secs=None)
+        self._last_context: str | None = None
 
     async def start(self, frame):
         """Start, then synthesise a word off the event loop so the first answer is not a cold one."""
@@ -178,8 +182,16 @@ class PresencePiperTTSService(PiperTTSService):
         await self._piper_resampler.reset()
         try:
             await self.start_tts_usage_metrics(text)
-            for piece in split_first_clause(text, self._first_clause_words):
+            first = context_id != self._last_context
+            self._last_context = context_id
+            words = self._first_clause_words if first else 0
+            for piece in split_first_clause(text, words):
+                started = time.perf_counter()
                 chunks = await asyncio.to_thread(self._synthesize, piece)
+                logger.debug(
+                    f"{self}: {len(piece.split())} words in "
+                    f"{1000 * (time.perf_counter() - started):.0f} ms"
+                )
                 for chunk in chunks:
                     for onset, phoneme in shapes_of(chunk.phoneme_alignments):
                         aligner.add(offset + onset, phoneme)

@@ -14,6 +14,14 @@ pushes one image per ``1/fps`` of audio, each image *before* the audio of its pe
 ``k``: exactly at 25 fps (40 ms = four 10 ms chunks), within 10 ms otherwise. A stretch of speech
 that begins within ``CONTINUE_WITHIN_S`` of the image just before it starts with that image.
 Video frames are emitted at a constant fps by ``Mp4Writer``; see ``writer.py`` for how frames pick images.
+
+Speech starts: a stretch of persona speech is a run of ``TTSAudioRawFrame`` chunks (the renderer
+sends speech as TTS audio and idle silence as plain audio; pipecat's chunking keeps the type)
+placed back to back. For each stretch the summary's ``speech_starts`` lists ``audio_s`` (where
+its first chunk was placed), ``image_s`` (where the image handled right before that chunk, with
+no audio in between, became current: the renderer's first speaking image; None without one),
+``frame`` (the first video frame that showed that image, from the writer) and ``frame_s``
+(``frame / fps``, when that frame starts).
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from pipecat.frames.frames import (
     InputAudioRawFrame,
     OutputAudioRawFrame,
     OutputImageRawFrame,
+    TTSAudioRawFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.transports.base_output import BaseOutputTransport
@@ -98,6 +107,12 @@ class FileOutputTransport(BaseOutputTransport):
         # Where the last image landed, if no audio came after it: a stretch of speech that
         # starts within CONTINUE_WITHIN_S of it starts with it (the renderer's first image).
         self._image_anchor: float | None = None
+        # Speech starts (see the module docstring): the last image handled and its index in
+        # the writer, while no audio came after it; whether the last chunk placed was speech.
+        self._images_sent = 0
+        self._last_image: tuple[float, int] | None = None
+        self._in_speech = False
+        self._speech_starts: list[dict] = []
         self.summary: dict | None = None
         """The writer's summary once the MP4 is closed."""
 
@@ -188,6 +203,8 @@ class FileOutputTransport(BaseOutputTransport):
             return
         t = self._position()
         self._image_anchor = t
+        self._last_image = (t, self._images_sent)
+        self._images_sent += 1
         await self._submit(self._writer.add_image, arr, t)
         await self._submit(self._writer.advance_video, t)
 
@@ -209,6 +226,7 @@ class FileOutputTransport(BaseOutputTransport):
         anchor, self._image_anchor = self._image_anchor, None
         if start == now and anchor is not None and 0 <= now - anchor * rate <= within:
             start = max(self._cursor, round(anchor * rate))
+        self._note_speech(frame, start, rate)
         self._cursor = start + len(pcm)
         end_s = self._cursor / rate
         self._clock.bot_audio_until_s = end_s
@@ -218,6 +236,35 @@ class FileOutputTransport(BaseOutputTransport):
         await self._submit(self._writer.advance_video, start / rate)
         await self._clock.wait_until(end_s - PLAYOUT_LEAD_S)
         return True
+
+    def _note_speech(self, frame: OutputAudioRawFrame, start: int, rate: int) -> None:
+        """Record the start of a stretch of speech (TTS audio after other audio or a gap)."""
+        speech = isinstance(frame, TTSAudioRawFrame)
+        if speech and (not self._in_speech or start != self._cursor):
+            image = self._last_image
+            self._speech_starts.append(
+                {
+                    "audio_s": round(start / rate, 4),
+                    "image_s": round(image[0], 4) if image else None,
+                    "image_index": image[1] if image else None,
+                }
+            )
+        self._in_speech = speech
+        self._last_image = None
+
+    def _speech_starts_summary(self) -> list[dict]:
+        """``speech_starts`` with the frame that first showed each start's image."""
+        out = []
+        fps = self._params.video_out_framerate
+        for start in self._speech_starts:
+            index = start.pop("image_index", None)
+            frame = None
+            if index is not None and self._writer is not None:
+                frame = self._writer.first_frame_showing(index)
+            start["frame"] = frame
+            start["frame_s"] = None if frame is None else round(frame / fps, 4)
+            out.append(start)
+        return out
 
     async def _finish(self) -> None:
         if self._finished:
@@ -236,6 +283,7 @@ class FileOutputTransport(BaseOutputTransport):
         except Exception as exc:  # the file is the run's product: say so, don't hide it
             logger.error(f"{self}: could not finish {self._path}: {exc}")
             return
+        self.summary["speech_starts"] = self._speech_starts_summary()
         if self._on_finished is not None:
             try:
                 self._on_finished(self.summary)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
+from pipecat.observers.base_observer import BaseObserver
+from pipecat.processors.frame_processor import FrameProcessor
 
 from presence.framework.builder import build_session
 from presence.framework.config import LoadedPipeline
@@ -31,6 +34,8 @@ async def run_file_session(
     camera: Path | None = None,
     fast: bool = False,
     greet: bool = False,
+    observers: Sequence[BaseObserver] = (),
+    insert: Mapping[str, Sequence[FrameProcessor]] | None = None,
 ) -> dict:
     """Run ``loaded`` with ``input_wav`` as the user's microphone and record the persona.
 
@@ -44,6 +49,9 @@ async def run_file_session(
         fast: Feed the input faster than real time where the pipeline allows.
         greet: Have the persona say its greeting first (off by default: the WAV is the user's side
             of a call that starts at t=0, and a greeting would be talked over).
+        observers: Extra observers attached to the worker (e.g. a benchmark's), after the
+            transport's transcript observer.
+        insert: Extra processors by insert point (see ``build_session``).
 
     Returns:
         The report written to ``<stem>.json`` (transcript, per-turn timings, media metadata).
@@ -66,9 +74,10 @@ async def run_file_session(
         loaded,
         transport,
         fast=fast,
-        observers=[transport.observer],
+        observers=[transport.observer, *observers],
         idle_timeout_secs=None,
         extras={"camera_fps": transport.camera_fps} if transport.camera_fps else None,
+        insert=insert,
     )
     perception = session.stages.get("perception")
     if perception is not None and hasattr(perception, "analysis"):

@@ -11,7 +11,8 @@ of the same conversation produce the same timeline:
   at or before ``t``. Frame ``n`` takes the earliest pending image due by its midpoint that is
   not more than a frame late (older ones are skipped), so images one period apart land one per
   frame even when their times jitter by less than a frame. Without images the frame is black;
-  between images the last one repeats.
+  between images the last one repeats. ``first_frame_showing(i)`` tells which frame first showed
+  the ``i``-th image added (or, when it was skipped, the next image shown).
 * **Close**: both tracks are padded to the same whole number of video frames, so their durations
   match to within one AAC frame (1024 samples, ~43 ms at 24 kHz).
 
@@ -114,7 +115,8 @@ class Mp4Writer:
         self._audio.bit_rate = audio_bitrate
         self.audio_samples = 0
         self.video_frames = 0
-        self._pending: deque[tuple[float, np.ndarray]] = deque()
+        self._pending: deque[tuple[float, np.ndarray, int]] = deque()
+        self._shown: list[int] = []  # per image added: the first frame that showed it, or -1
         self._current = (
             to_rgb(poster, width, height)
             if poster is not None
@@ -163,7 +165,8 @@ class Mp4Writer:
 
     def add_image(self, image: np.ndarray, t: float) -> None:
         """Make ``image`` (any size; gray/RGB/RGBA) current from media time ``t`` seconds."""
-        self._pending.append((t, to_rgb(image, self.width, self.height)))
+        self._pending.append((t, to_rgb(image, self.width, self.height), self._images))
+        self._shown.append(-1)
         self._images += 1
 
     def advance_video(self, t: float) -> None:
@@ -176,18 +179,30 @@ class Mp4Writer:
 
         n = self.video_frames
         due_by, late_before = (n + 0.5) / self.fps, (n - 1.5) / self.fps
-        due = [i for i, (t, _) in enumerate(self._pending) if t <= due_by + 1e-9]
+        due = [i for i, (t, _, _) in enumerate(self._pending) if t <= due_by + 1e-9]
         if due:
             timely = [i for i in due if self._pending[i][0] > late_before]
             pick = timely[0] if timely else due[-1]
             for _ in range(pick):
                 self._pending.popleft()
-            self._current = self._pending.popleft()[1]
+            _, self._current, index = self._pending.popleft()
+            self._shown[index] = n
         frame = av.VideoFrame.from_ndarray(self._current, format="rgb24")
         frame.pts = n
         self.video_frames += 1
         for packet in self._video.encode(frame):
             self._container.mux(packet)
+
+    def first_frame_showing(self, image_index: int) -> int | None:
+        """The first video frame that showed image ``image_index`` (0-based, in ``add_image`` order).
+
+        An image skipped for being late counts as shown by the first frame that showed a later
+        image. None when no frame has shown it or a later image (yet).
+        """
+        for shown in self._shown[max(0, image_index) :]:
+            if shown >= 0:
+                return shown
+        return None
 
     # -- end -----------------------------------------------------------------------------------
 

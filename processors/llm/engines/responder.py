@@ -3,7 +3,10 @@
 Pure Python (no pipecat). The answer is the first ``max_sentences`` sentences of the best
 passage when it scores above ``min_score`` (see ``retrieval`` for what the score means);
 otherwise the persona's fallback answer. Small talk that carries no question ("hello",
-"thanks", "what can you do?") gets a friendly reply that names what the knowledge base covers.
+"thanks", "who are you?", "what can you do?") gets a friendly reply that names what the
+knowledge base covers. A question made of question words only ("what is this?") goes to the
+knowledge base first and gets that reply only when nothing matches. The question is handed to
+the index as heard: the index drops fillers and greetings itself.
 """
 
 from __future__ import annotations
@@ -12,37 +15,22 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from presence.processors.llm.engines.question import clean_words
 from presence.processors.llm.engines.retrieval import KnowledgeIndex, ScoredPassage
-from presence.processors.llm.engines.text import STOPWORDS, words
-
-# A sentence ends at . ! or ? followed by a space and an upper-case letter, digit or quote;
-# "e.g. the" and "version 1.14" therefore stay whole.
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
-_ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "Mr.", "Dr.", "approx.")
+from presence.processors.llm.engines.text import STOPWORDS, split_sentences, words
 
 GREETINGS = frozenset("hello hi hey hiya howdy greetings morning afternoon evening".split())
 THANKS = frozenset("thanks thank thx cheers great cool nice awesome perfect wonderful".split())
 FAREWELLS = frozenset("bye goodbye farewell cya later night".split())
 _FILLER = frozenset("good there see ya lot".split())  # only small talk next to the words above
 
-# Pure interjections: dropped from a question before retrieval ("hi, what is presence?").
-INTERJECTIONS = frozenset(
-    "hello hi hey hiya howdy thanks thank cheers bye goodbye oh well so".split()
+# "Who are you?": answered with the persona's introduction, not from the knowledge base.
+_IDENTITY = re.compile(
+    r"^(?:who|what) (?:are|r) (?:you|u)(?: exactly)?$|^whats your name$|^what is your name$"
+    r"|^who (?:am i|is this|are we) talking (?:to|with)$"
 )
 
 AnswerKind = Literal["knowledge", "greeting", "thanks", "farewell", "help", "fallback", "empty"]
-
-
-def split_sentences(text: str) -> list[str]:
-    """Split ``text`` into sentences, keeping common abbreviations and version numbers whole."""
-    parts = _SENTENCE_END.split(text.strip())
-    out: list[str] = []
-    for part in parts:
-        if out and out[-1].endswith(_ABBREVIATIONS):
-            out[-1] = f"{out[-1]} {part}"
-        elif part:
-            out.append(part)
-    return out
 
 
 @dataclass
@@ -146,8 +134,10 @@ class Responder:
         if not ws:
             return Answer([], "empty")
         pool = set(content)
+        if _IDENTITY.match(" ".join(clean_words(" ".join(ws)))):
+            return Answer(self.greeting_reply(), "greeting")
         if not pool:
-            return Answer([self._offer()], "help")
+            return None  # "what is this?": retrieval decides, else the offer of topics
         talk = GREETINGS | THANKS | FAREWELLS | _FILLER
         if pool <= talk and pool & FAREWELLS:
             return Answer(["Goodbye! It was nice talking to you."], "farewell")
@@ -166,12 +156,14 @@ class Responder:
             The reply; ``kind == "empty"`` (no sentences) for an empty question.
 
         """
-        small = self._small_talk(words(question))
+        ws = words(question)
+        small = self._small_talk(ws)
         if small is not None:
             return small
-        query = " ".join(w for w in words(question) if w not in INTERJECTIONS)
-        found = self.index.top_passages(query, self.candidates)
+        found = self.index.top_passages(question, self.candidates)
         if not found or found[0].score <= self.min_score:
+            if not any(w not in STOPWORDS for w in ws):  # "what can you do?"
+                return Answer([self._offer()], "help", found)
             return Answer([self.fallback_answer], "fallback", found)
         sentences = split_sentences(found[0].passage.text)[: self.max_sentences]
         return Answer(sentences, "knowledge", found)

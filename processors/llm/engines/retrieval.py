@@ -1,40 +1,53 @@
 """Knowledge-base retrieval: markdown → passages → BM25 index → ranked passages.
 
 Pure Python + numpy, no pipecat. Built for spoken questions that arrive through speech
-recognition, so matching is on keywords and tolerant of small recognition errors (text
-normalisation lives in ``text``):
+recognition (misheard words, fillers, greetings, paraphrases); the pieces live in sibling
+modules, this one combines them:
 
-* text is lowercased, split into ``[a-z0-9]+`` words, stopwords (including question words) are
-  dropped and a light suffix stemmer folds ``provider``/``providers``/``provide``;
-* a query word the knowledge base never uses is mapped to a known word that is spelled or sounds
-  alike (``difflib`` ratio ≥ ``fuzzy_cutoff`` on the stem or on a rough phonetic key: ``sink`` →
-  ``sync``, ``right`` → ``write``), at reduced weight;
-* up to four adjacent query words that join into a known word count as that word (``pipe cat``
-  → ``pipecat``, ``web r t c`` → ``webrtc``);
-* a "what is X?" question gives a bonus to passages that open by defining X ("X is ...").
+* ``text``: lowercased ``[a-z0-9]+`` words, stopwords (question words included), a light
+  stemmer (``provider``/``providers``/``provide``), sound keys, negation scope;
+* ``question``: fillers, greetings and polite wrappers leave the question first; "what is X?"
+  finds X, and "what is this project?" asks about the base's main subject;
+* ``passages``: what each passage is indexed under (spoken sentences fully, the rest at
+  ``unspoken_weight``; headings; word pairs; negated words; concepts);
+* ``query``: each content word of the question is a *slot* that counts once — as itself, as a
+  known word spelled or sounding alike (``fuzzy``) at ``fuzzy_weight``, through a concept it
+  shares with the passage (``lexicon``: "own server" ~ "host it yourself"), or, when the
+  question negates it ("without the cloud"), as a word the passage negates too — whichever
+  scores best for that passage. Everyday words ("time") count at ``generic_weight`` and
+  cannot make a match on their own.
+
+Bonuses: two adjacent question words that stand together in a passage (``phrase_weight``), a
+passage whose heading matches the question (``heading_bonus`` × an idf-weighted F1 overlap),
+and a passage that defines exactly what a "what is X?" question asks about
+(``definition_bonus``; half for a definition after the opening clause).
 
 Scores are normalised per query to ``[0, 1]``: the BM25 score divided by the best score the
-query's words could reach, where a word the knowledge base does not know counts as a maximally
-informative word that did not match. ``1.0`` means every content word of the question matched a
-short passage; nonsense scores ``0``. This makes one threshold (``min_score``) meaningful across
-knowledge bases of any size.
+question's slots could reach — a word nobody knows counts as a maximally informative word that
+did not match — plus the bonuses, clipped. ``1.0`` means every content word matched a short
+passage; nonsense and off-topic questions score near ``0``. This makes one threshold
+(``min_score``) meaningful across knowledge bases of any size.
 
 Constraints: a passage is a paragraph (or list) under its heading; headings are indexed with the
-passage (twice for a section's first passage) but not spoken. Fenced code blocks are indexed but
-never spoken.
+passage but not spoken; fenced code blocks are indexed but never spoken. Query cost is
+O(slots × passages) numpy work plus cached fuzzy look-ups: about a millisecond at a thousand
+passages (``benchmarks/retrieval.py``).
 """
 
 from __future__ import annotations
 
-import difflib
-import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from presence.processors.llm.engines.fuzzy import FuzzyMatcher
+from presence.processors.llm.engines.lexicon import DEFAULT_LEXICON, ConceptLexicon
+from presence.processors.llm.engines.passages import Passage, find_definitions, passage_tokens
+from presence.processors.llm.engines.query import QueryResolver, Slot
+from presence.processors.llm.engines.question import asked_subject, clean_words, is_deictic
 from presence.processors.llm.engines.text import (
     STOPWORDS,
     sound_key,
@@ -45,45 +58,6 @@ from presence.processors.llm.engines.text import (
 )
 
 __all__ = ["KnowledgeIndex", "Passage", "ScoredPassage", "split_markdown", "stem", "terms", "words"]
-
-# "Presence is ...", "The warp renderer is ...": the subject of a defining sentence (≤ 5 words).
-_DEFINITION = re.compile(r"^((?:[\w'-]+ ){1,5}?)(?:is|are)\b", re.IGNORECASE)
-# "what is X", "what's an X", "who are X", "what does X do": the subject asked about.
-_QUESTIONS = (
-    re.compile(r"^(?:what|who)\s+(?:does|do)\s+(?:a |an |the )?(.+?)\s+do\s*\??$", re.IGNORECASE),
-    re.compile(
-        r"^(?:so |and |ok |okay )?(?:what|who|whats|what's)\s*(?:is|are|'s|s)?\s+(?:a |an |the )?(.+?)\s*\??$",
-        re.IGNORECASE,
-    ),
-)
-
-
-def _asked_subject(query: str) -> str | None:
-    for pattern in _QUESTIONS:
-        found = pattern.match(query.strip())
-        if found:
-            return found.group(1)
-    return None
-
-
-@dataclass(frozen=True)
-class Passage:
-    """One retrievable unit of the knowledge base.
-
-    Attributes:
-        id: Position in the index.
-        source: Name of the document it came from (file stem).
-        title: The nearest heading above it (empty when none).
-        text: Speakable text (markdown stripped, code blocks removed).
-        keywords: Extra indexed text that is not spoken (code blocks).
-
-    """
-
-    id: int
-    source: str
-    title: str
-    text: str
-    keywords: str = ""
 
 
 @dataclass(frozen=True)
@@ -96,20 +70,32 @@ class ScoredPassage:
 
 
 class KnowledgeIndex:
-    """A BM25 index over knowledge-base passages.
+    """A BM25 index over knowledge-base passages, tuned for spoken questions.
 
     Args:
         passages: The passages, in order; their ``id`` is their position.
         k1: BM25 term-frequency saturation.
         b: BM25 length normalisation.
-        fuzzy_cutoff: ``difflib`` similarity a query word needs to stand in for an unknown
-            word; ``1.0`` disables fuzzy matching.
+        fuzzy_cutoff: ``difflib`` similarity a word needs to stand in for an unknown word;
+            ``1.0`` disables fuzzy matching.
         fuzzy_weight: Weight of a fuzzy stand-in relative to an exact match.
-        definition_bonus: Added to the normalised score of a passage that opens by defining
-            exactly what a "what is X?" question asks about.
-
-    Query cost is O(postings of the query's terms): well under a millisecond for a thousand
-    passages. Build cost is linear in the size of the knowledge base.
+        concept_weight: Weight of a concept match (shared synonym group) relative to an exact
+            match; ``0`` disables concept matching.
+        explained_weight: Weight of a concept match for a word the base does not use but the
+            lexicon knows ("wifi" ~ offline).
+        generic_weight: Weight of an exact match on an everyday word (``lexicon.GENERIC``).
+        unknown_weight: Share of the highest idf that a word nobody knows (neither the base nor
+            the lexicon) costs in the normalisation: how much an unknown word lowers a score.
+        spoken_sentences: Leading sentences of a passage at full weight (what is said aloud).
+        unspoken_weight: Weight of the words after them and of code blocks.
+        document_weight: Weight of the document's first heading in its other sections.
+        phrase_weight: Extra weight (on top of the words' own) when two adjacent content words
+            of the question also stand together in a passage ("cloud account").
+        heading_bonus: Added to a passage's score times the overlap of its heading and the
+            question (idf-weighted F1 in ``[0, 1]``).
+        definition_bonus: Added to the score of a passage that opens by defining exactly what a
+            "what is X?" question asks about (half for a definition later in the passage).
+        lexicon: The concept lexicon (``lexicon.DEFAULT_LEXICON``).
 
     """
 
@@ -121,28 +107,33 @@ class KnowledgeIndex:
         b: float = 0.75,
         fuzzy_cutoff: float = 0.8,
         fuzzy_weight: float = 0.6,
+        concept_weight: float = 0.4,
+        explained_weight: float = 0.8,
+        generic_weight: float = 0.5,
+        unknown_weight: float = 1.0,
+        spoken_sentences: int = 2,
+        unspoken_weight: float = 0.5,
+        phrase_weight: float = 0.3,
+        document_weight: float = 0.5,
+        heading_bonus: float = 0.15,
         definition_bonus: float = 0.25,
+        lexicon: ConceptLexicon = DEFAULT_LEXICON,
     ):
         self.passages: list[Passage] = list(passages)
         self.k1 = k1
-        self.fuzzy_cutoff = fuzzy_cutoff
-        self.fuzzy_weight = fuzzy_weight
+        self.heading_bonus = heading_bonus
+        self.phrase_weight = phrase_weight
         self.definition_bonus = definition_bonus
         n = len(self.passages)
-        counts: list[Counter[str]] = []
-        previous: tuple[str, str] | None = None
-        for p in self.passages:
-            c = Counter(terms(p.text) + terms(p.keywords))
-            # A heading word says what the passage is about; the lead paragraph of a section
-            # gets it twice, so that it answers a question that repeats the heading.
-            lead = (p.source, p.title) != previous
-            previous = (p.source, p.title)
-            for t in terms(p.title):
-                c[t] += 2 if lead else 1
-            counts.append(c)
-        lengths = np.array([sum(c.values()) for c in counts], dtype=np.float64)
+        counts, lengths, headings = passage_tokens(
+            self.passages,
+            spoken_sentences=spoken_sentences,
+            unspoken_weight=unspoken_weight,
+            document_weight=document_weight,
+            lexicon=lexicon,
+        )
         avgdl = float(lengths.mean()) if n and lengths.sum() else 1.0
-        postings: dict[str, tuple[list[int], list[int]]] = defaultdict(lambda: ([], []))
+        postings: dict[str, tuple[list[int], list[float]]] = defaultdict(lambda: ([], []))
         for i, c in enumerate(counts):
             for t, tf in c.items():
                 ids, tfs = postings[t]
@@ -159,27 +150,36 @@ class KnowledgeIndex:
             self._idf[t] = idf
             # Precomputed per-posting BM25 contribution: a query is a sum of gathers.
             self._postings[t] = (ids_a, idf * tf_a * (k1 + 1.0) / (tf_a + norm[ids_a]))
-        # Definitions: passages whose text opens with "<subject> is/are ..." answer "what is X?".
-        self._defines: dict[tuple[str, ...], list[int]] = defaultdict(list)
-        for p in self.passages:
-            opening = _DEFINITION.match(p.text)
-            subject = tuple(sorted(set(terms(opening.group(1))))) if opening else ()
-            if subject:  # "It is ..." defines nothing
-                self._defines[subject].append(p.id)
-        # Fuzzy candidates, grouped by initial letter: spellings (stems) and sound keys.
-        self._by_initial: dict[str, list[str]] = defaultdict(list)
-        for t in self._postings:
-            self._by_initial[t[0]].append(t)
-        self._sound_to_term: dict[str, str] = {}
+        # Headings: which passages' heading holds a term or concept, and each heading's weight.
+        heading_ids: dict[str, list[int]] = defaultdict(list)
+        self._heading_weight = np.zeros(n, dtype=np.float64)
+        for i, heading in enumerate(headings):
+            for t in heading:
+                heading_ids[t].append(i)
+                if not t.startswith("~"):
+                    self._heading_weight[i] += self._idf.get(t, 0.0)
+        self._heading_ids = {t: np.asarray(ids, dtype=np.int64) for t, ids in heading_ids.items()}
+        self._defines, self._main_subject = find_definitions(self.passages)
+        # Fuzzy stand-ins: spellings (stems) and sound keys of the base's own words.
+        sounds: dict[str, str] = {}
         for p in self.passages:
             for w in words(f"{p.title} {p.text}"):
                 t = stem(w)
                 if w not in STOPWORDS and t in self._postings:
-                    self._sound_to_term.setdefault(sound_key(w), t)
-        self._near_cache: dict[str, str | None] = {}
-        self._sounds_by_initial: dict[str, list[str]] = defaultdict(list)
-        for key in self._sound_to_term:
-            self._sounds_by_initial[key[0]].append(key)
+                    sounds.setdefault(sound_key(w), t)
+        plain_terms = (t for t in self._postings if t[0] not in "~!" and " " not in t)
+        self._fuzzy = FuzzyMatcher(plain_terms, sounds, cutoff=fuzzy_cutoff)
+        self._resolver = QueryResolver(
+            idf=self._idf,
+            max_idf=self._max_idf,
+            fuzzy=self._fuzzy,
+            lexicon=lexicon,
+            fuzzy_weight=fuzzy_weight,
+            concept_weight=concept_weight,
+            explained_weight=explained_weight,
+            generic_weight=generic_weight,
+            unknown_weight=unknown_weight,
+        )
 
     @classmethod
     def from_markdown(cls, documents: Iterable[tuple[str, str]], **kwargs) -> KnowledgeIndex:
@@ -214,93 +214,91 @@ class KnowledgeIndex:
 
     @property
     def vocabulary_size(self) -> int:
-        """Number of distinct index terms."""
-        return len(self._postings)
+        """Number of distinct index terms (concept, negation and phrase tokens excluded)."""
+        return sum(t[0] not in "~!" and " " not in t for t in self._postings)
 
-    def query_terms(self, query: str) -> list[tuple[str, float, float]]:
-        """Resolve a query into ``(index_term, weight, reference_idf)`` triples.
+    @property
+    def main_subject(self) -> str:
+        """What the knowledge base is about: the subject its first passage defines ("" if none)."""
+        return " ".join(self._main_subject)
 
-        ``index_term`` is empty for a word the index cannot match even fuzzily; it still counts
-        in the normalisation with the highest idf, so unmatched words lower the score.
-        """
-        raw = words(query)
-        out: list[tuple[str, float, float]] = []
-        i = 0
-        while i < len(raw):
-            for span in (4, 3, 2):  # "pipe cat" -> pipecat, "web r t c" -> webrtc
-                glued = stem("".join(raw[i : i + span])) if i + span <= len(raw) else ""
-                if glued in self._postings:
-                    out.append((glued, 1.0, self._idf[glued]))
-                    i += span
-                    break
-            else:
-                out.extend(self._resolve(raw[i]))
-                i += 1
-        return out
+    def clear_cache(self) -> None:
+        """Forget cached fuzzy look-ups."""
+        self._fuzzy.clear_cache()
 
-    def _resolve(self, word: str) -> list[tuple[str, float, float]]:
-        if word in STOPWORDS:
-            return []
-        t = stem(word)
-        if t in self._postings:
-            return [(t, 1.0, self._idf[t])]
-        if len(word) == 1:
-            return []  # a stray letter from speech recognition says nothing
-        near = self._near(word, t)
-        if near:
-            return [(near, self.fuzzy_weight, self._idf[near])]
-        return [("", 0.0, self._max_idf)]
-
-    def _near(self, word: str, t: str) -> str | None:
-        """Return a known term spelled or sounding like ``word`` (ratio ≥ ``fuzzy_cutoff``), or None."""
-        if self.fuzzy_cutoff >= 1.0 or len(word) < 3:
-            return None
-        if word not in self._near_cache:
-            if len(self._near_cache) >= 4096:
-                self._near_cache.clear()
-            self._near_cache[word] = self._search_near(word, t)
-        return self._near_cache[word]
-
-    def _search_near(self, word: str, t: str) -> str | None:
-        best: tuple[float, str] | None = None
-        for candidate in self._by_initial.get(t[0], ()):
-            m = difflib.SequenceMatcher(None, t, candidate)
-            if m.real_quick_ratio() >= self.fuzzy_cutoff and m.quick_ratio() >= self.fuzzy_cutoff:
-                r = m.ratio()
-                if r >= self.fuzzy_cutoff and (best is None or r > best[0]):
-                    best = (r, candidate)
-        key = sound_key(word)
-        if len(key) >= 2:
-            for candidate in self._sounds_by_initial.get(key[0], ()):
-                m = difflib.SequenceMatcher(None, key, candidate)
-                if (
-                    m.real_quick_ratio() >= self.fuzzy_cutoff
-                    and m.quick_ratio() >= self.fuzzy_cutoff
-                ):
-                    r = m.ratio()
-                    if r >= self.fuzzy_cutoff and (best is None or r > best[0]):
-                        best = (r, self._sound_to_term[candidate])
-        return best[1] if best else None
+    def query_slots(self, query: str) -> tuple[list[Slot], tuple[str, ...] | None]:
+        """Resolve a question into slots, and the terms a "what is X?" question asks about."""
+        ws = clean_words(query)
+        found = asked_subject(ws)
+        subject: list[str] = []
+        if found is not None:
+            (start, end), frame = found
+            subject = ws[start:end]
+            if is_deictic(subject) and self._main_subject:
+                # "what does this project do?" asks about what the knowledge base is about
+                ws = ws[:start] + self._main_subject + ws[end:]
+                subject = list(self._main_subject)
+            if frame is not None:  # frame words come before the subject
+                ws = ws[: frame[0]] + ws[frame[1] :]
+        slots = self._resolver.resolve(ws)
+        asked = None
+        if subject:
+            resolved = self._resolver.resolve(subject)
+            if resolved and all(s.term for s in resolved):  # every subject word is known
+                asked = tuple(sorted({s.term for s in resolved}))
+        return slots, asked
 
     def score(self, query: str) -> tuple[np.ndarray, np.ndarray]:
         """Normalised and raw scores of every passage for ``query`` (two arrays of ``len(self)``)."""
-        raw_scores = np.zeros(len(self.passages), dtype=np.float64)
-        best = 0.0
-        for t, weight, ref_idf in self.query_terms(query):
-            best += ref_idf * (self.k1 + 1.0)
-            if t:
-                ids, contrib = self._postings[t]
-                raw_scores[ids] += weight * contrib
-        if best <= 0.0:
+        n = len(self.passages)
+        raw_scores = np.zeros(n, dtype=np.float64)
+        slots, asked = self.query_slots(query)
+        best = sum(s.ref for s in slots) * (self.k1 + 1.0)
+        if best <= 0.0 or not n:
             return np.zeros_like(raw_scores), raw_scores
+        overlap = np.zeros(n, dtype=np.float64)
+        evidence = np.zeros(n, dtype=np.float64)  # from words that are not everyday words
+        for slot in slots:
+            contribution = self._slot_scores(slot, n)
+            raw_scores += contribution
+            if not slot.generic:
+                evidence += contribution
+            if self.heading_bonus:
+                overlap += self._heading_overlap(slot, n)
+        if self.phrase_weight:
+            for a, b in zip(slots, slots[1:], strict=False):  # words that stand together
+                pair = self._postings.get(f"{a.term} {b.term}") if a.term and b.term else None
+                if pair is not None:
+                    raw_scores[pair[0]] += self.phrase_weight * pair[1]
         norm = raw_scores / best
-        asked = _asked_subject(query) if self._defines else None
-        if asked:
-            subject = tuple(sorted({t for t, _, _ in self.query_terms(asked) if t}))
-            ids = self._defines.get(subject) if subject else None
-            if ids:
-                norm[ids] += self.definition_bonus
+        if self.heading_bonus:
+            query_weight = sum(s.ref for s in slots)
+            denominator = self._heading_weight + query_weight
+            f1 = np.divide(2.0 * overlap, denominator, out=np.zeros(n), where=denominator > 0)
+            norm += self.heading_bonus * np.minimum(f1, 1.0)
+        if asked and self.definition_bonus:
+            for pid, share in self._defines.get(asked, ()):
+                norm[pid] += self.definition_bonus * share
+        norm[evidence <= 0.0] = 0.0  # bonuses or everyday words alone never make a match
         return np.clip(norm, 0.0, 1.0), raw_scores
+
+    def _slot_scores(self, slot: Slot, n: int) -> np.ndarray:
+        """Per-passage BM25 contribution of one slot: its best alternative for each passage."""
+        out = np.zeros(n, dtype=np.float64)
+        for token, weight in slot.alternatives:
+            ids, contrib = self._postings[token]
+            out[ids] = np.maximum(out[ids], weight * contrib)
+        return out
+
+    def _heading_overlap(self, slot: Slot, n: int) -> np.ndarray:
+        """Per-passage share of one slot in the heading (idf units, concepts at their weight)."""
+        out = np.zeros(n, dtype=np.float64)
+        for token, weight in slot.alternatives:
+            ids = self._heading_ids.get(token)
+            if ids is not None:
+                value = weight * (slot.ref if token.startswith("~") else self._idf[token])
+                out[ids] = np.maximum(out[ids], value)
+        return out
 
     def top_passages(self, query: str, k: int = 3, min_score: float = 0.0) -> list[ScoredPassage]:
         """Return the ``k`` best passages for ``query``, best first, each scoring above ``min_score``.

@@ -18,10 +18,20 @@ STOPWORDS = frozenset(
     such tell than that the their theirs them themselves then there these they this those through to
     too um uh under until up us very was wasn way we were weren what whats when where which while who
     whom why will with won would wouldn yes yeah you your yours yourself yourselves s t d ll m re ve
-    know say said okay ok thing things something really actually""".split()
+    know say said okay ok thing things something really actually without within via whether
+    im ive youre youve youd theyre theyve thats theres heres wheres hows whos isnt arent wasnt
+    dont doesnt didnt cant couldnt wont wouldnt shouldnt hasnt havent hadnt itll youll weve
+    gonna wanna gotta kinda sorta anywhere somewhere everywhere nowhere besides beside across
+    along among amongst behind beyond despite except inside outside toward towards upon whose
+    whatever whenever wherever however therefore thus hence otherwise meanwhile anyway anyhow
+    per onto unto""".split()
 )
 
 _WORD = re.compile(r"[a-z0-9]+")
+# A sentence ends at . ! or ? followed by a space and an upper-case letter, digit or quote;
+# "e.g. the" and "version 1.14" therefore stay whole.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+_ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "Mr.", "Dr.", "approx.")
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
@@ -79,9 +89,47 @@ def sound_key(word: str) -> str:
     return "".join(out)
 
 
+def split_sentences(text: str) -> list[str]:
+    """Split ``text`` into sentences, keeping common abbreviations and version numbers whole."""
+    parts = _SENTENCE_END.split(text.strip())
+    out: list[str] = []
+    for part in parts:
+        if out and out[-1].endswith(_ABBREVIATIONS):
+            out[-1] = f"{out[-1]} {part}"
+        elif part:
+            out.append(part)
+    return out
+
+
 def words(text: str) -> list[str]:
     """Lowercased ``[a-z0-9]+`` words of ``text`` (apostrophes are dropped: ``what's`` → ``whats``)."""
     return _WORD.findall(text.lower().replace("'", "").replace("\u2019", ""))
+
+
+NEGATORS = frozenset(
+    "no not without never none nobody nothing neither nor dont doesnt didnt cant cannot wont "
+    "isnt arent wasnt shouldnt".split()
+)
+
+
+def negated_positions(ws: list[str], *, skip: int = 2, scope: int = 2) -> list[int]:
+    """Positions of the content words a negation covers: "no cloud account", "does not freeze".
+
+    After a negator (``NEGATORS``), up to ``skip`` stopwords are passed over ("not need a GPU")
+    and then up to ``scope`` consecutive content words are negated.
+    """
+    out: list[int] = []
+    for i, w in enumerate(ws):
+        if w not in NEGATORS:
+            continue
+        j, skipped = i + 1, 0
+        while j < len(ws) and ws[j] in STOPWORDS and ws[j] not in NEGATORS and skipped < skip:
+            j, skipped = j + 1, skipped + 1
+        taken = 0
+        while j < len(ws) and taken < scope and ws[j] not in STOPWORDS:
+            out.append(j)
+            j, taken = j + 1, taken + 1
+    return out
 
 
 def terms(text: str) -> list[str]:

@@ -46,6 +46,11 @@ def test_a_long_first_clause_is_synthesised_on_its_own():
         "with the register decorator and a model of its own.",
     ]
     assert split_first_clause("Yes, it does.", 4) == ["Yes, it does."]
+    assert split_first_clause("Presence is an open framework for video AI.", 4) == [
+        "Presence is an open framework",
+        "for video AI.",
+    ]
+    assert split_first_clause("It runs on your own machine.", 4) == ["It runs on your own machine."]
     assert split_first_clause("To change the voice, edit it.", 0) == [
         "To change the voice, edit it."
     ]

@@ -1,0 +1,187 @@
+"""``run_conversation_benchmark``: every question through a real pipeline, one conversation each.
+
+The pipeline file is loaded once; each question gets its own session over the file transport
+(``run_file_session``), **in real time** (``fast=False``): the rendered WAV is the user's
+microphone, the persona's reply is recorded to an MP4 and a JSON report, and the row is scored
+from those two files (``scoring.score_question``) plus one observer that counts turn decisions.
+
+Constraints:
+    * Real time: each question costs its speech, the reply and ~1.5 s of quiet before the
+      session ends (about 10–20 s); 41 questions take 8–14 minutes.
+    * Questions run one after another in one event loop; nothing is shared between sessions but
+      the loaded pipeline file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+from pipecat.frames.frames import UserStoppedSpeakingFrame
+from pipecat.observers.base_observer import BaseObserver, FramePushed
+from pipecat.processors.frame_processor import FrameDirection
+
+from presence.benchmarks.conversation import metrics, questions, report, scoring
+from presence.framework.config import LoadedPipeline, load_pipeline
+
+SECRET_HINTS = ("key", "token", "secret", "password")
+
+QuestionSetup = Callable[
+    [questions.RenderedQuestion, LoadedPipeline], AbstractAsyncContextManager[list[str]]
+]
+"""Per question: an async context (e.g. fake servers) yielding extra ``--set`` overrides."""
+
+
+class TurnEndCounter(BaseObserver):
+    """Counts the pipeline's turn decisions (downstream ``UserStoppedSpeakingFrame``), each once."""
+
+    def __init__(self, **kwargs):
+        super().__init__(observe_every_push=False, **kwargs)
+        self._seen: set[int] = set()
+        self.count = 0
+
+    async def on_push_frame(self, data: FramePushed):
+        """Count a turn end the first time it is pushed downstream."""
+        frame = data.frame
+        if (
+            isinstance(frame, UserStoppedSpeakingFrame)
+            and data.direction == FrameDirection.DOWNSTREAM
+            and frame.id not in self._seen
+        ):
+            self._seen.add(frame.id)
+            self.count += 1
+
+
+def providers(loaded: LoadedPipeline) -> dict[str, dict[str, Any]]:
+    """Each stage's provider and parameters (fields named like keys, tokens or secrets left out)."""
+    out: dict[str, dict[str, Any]] = {}
+    for stage, cfg in loaded.stages.items():
+        try:
+            params = cfg.params.model_dump(mode="json")
+        except Exception:
+            params = {}
+        params = {k: v for k, v in params.items() if not any(h in k.lower() for h in SECRET_HINTS)}
+        out[stage] = {"provider": cfg.provider.name, "params": params}
+        if cfg.fallbacks:
+            out[stage]["fallbacks"] = [f.provider.name for f in cfg.fallbacks]
+    return out
+
+
+async def run_one(
+    loaded: LoadedPipeline,
+    rq: questions.RenderedQuestion,
+    folder: Path,
+    passages: list[metrics.PassageRef],
+) -> dict[str, Any]:
+    """Run one question in real time and score it."""
+    from presence.transports.file.session import run_file_session
+
+    counter = TurnEndCounter()
+    mp4 = folder / f"{rq.question.id}.mp4"
+    started = time.monotonic()
+    result = await run_file_session(loaded, rq.path, mp4, fast=False, observers=[counter])
+    wall = time.monotonic() - started
+    audio, rate = metrics.decode_audio(mp4)
+    row = scoring.score_question(rq, result, audio, rate, passages, turn_ends=counter.count)
+    row["wall_s"] = round(wall, 1)
+    row["media"] = str(mp4)
+    return row
+
+
+async def arun_conversation_benchmark(
+    pipeline_path: str | Path,
+    overrides: list[str] | None = None,
+    *,
+    json_path: str | Path | None = None,
+    plot_path: str | Path | None = None,
+    limit: int | None = None,
+    voices: list[str] | None = None,
+    ids: list[str] | None = None,
+    media_dir: str | Path | None = None,
+    questions_file: str | Path = questions.QUESTIONS_FILE,
+    command: str | None = None,
+    on_row: Callable[[dict[str, Any]], None] | None = None,
+    setup: QuestionSetup | None = None,
+) -> dict[str, Any]:
+    """Async form of ``run_conversation_benchmark`` (use it inside a running event loop)."""
+    from presence.processors.llm.engines.retrieval import KnowledgeIndex
+
+    loaded = load_pipeline(pipeline_path, overrides)
+    chosen = questions.select(questions.load_questions(questions_file), limit=limit,
+                              voices=voices, ids=ids)  # fmt: skip
+    rendered = questions.render_all(chosen)
+    kb = loaded.persona.knowledge_base
+    passages = metrics.passage_refs(KnowledgeIndex.from_paths([kb])) if kb else []
+    logger.info(f"conversation benchmark: {loaded.spec.name}, {len(rendered)} questions, real time")
+    rows: list[dict[str, Any]] = []
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="presence-bench-") as tmp:
+        folder = Path(media_dir) if media_dir else Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        for rq in rendered:
+            if setup is None:
+                row = await run_one(loaded, rq, folder, passages)
+            else:
+                async with setup(rq, loaded) as extra:
+                    each = load_pipeline(pipeline_path, [*(overrides or []), *extra])
+                    row = await run_one(each, rq, folder, passages)
+            if not media_dir:
+                row["media"] = None
+            rows.append(row)
+            if on_row is not None:
+                on_row(row)
+    result: dict[str, Any] = {
+        "pipeline": loaded.spec.name,
+        "pipeline_file": str(pipeline_path),
+        "overrides": list(overrides or []),
+        "fakes": setup is not None,
+        "command": command,
+        "machine": report.machine(),
+        "providers": providers(loaded),
+        "stt": loaded.stages["stt"].provider.name if "stt" in loaded.stages else None,
+        "tts": loaded.stages["tts"].provider.name if "tts" in loaded.stages else None,
+        "question_set": report.question_set_info(questions_file, chosen),
+        "summary": scoring.summarize(rows),
+        "by_voice": scoring.by_group(rows, "voice"),
+        "by_pause": scoring.by_group(rows, "pause"),
+        "questions": rows,
+        "wall_s": round(time.monotonic() - started, 1),
+        "method": report.METHOD,
+    }
+    if json_path:
+        report.write_json(result, json_path)
+    if plot_path:
+        report.plot(result, plot_path)
+    return result
+
+
+def run_conversation_benchmark(pipeline_path: str | Path, overrides: list[str] | None = None,
+                               **kwargs: Any) -> dict[str, Any]:  # fmt: skip
+    """Run the evaluation set through a pipeline file in real time and score every question.
+
+    Args:
+        pipeline_path: The pipeline YAML (its transport block is replaced by the file transport;
+            its video size and fps are kept).
+        overrides: ``PATH=VALUE`` overrides, as ``--set``.
+        **kwargs: ``json_path``, ``plot_path`` (needs matplotlib), ``limit`` (first N questions),
+            ``voices`` (voice names), ``ids`` (question ids), ``media_dir`` (keep each MP4 and
+            JSON there; a temporary folder otherwise), ``questions_file``, ``command`` (recorded),
+            ``on_row`` (called with each row as it is scored), ``setup`` (per question: an async
+            context yielding extra overrides, e.g. ``cloud.fakes_for``; the file is then loaded
+            again for each question with them).
+
+    Returns:
+        The report: ``summary`` (corpus WER, answered right, splits, talked over, p50/p95 of
+        ``first_audio_ms`` and ``first_frame_ms``), ``by_voice``, ``by_pause``, ``questions``
+        (one row each, with what was heard and replied), ``providers``, ``machine``, ``method``.
+
+    Raises:
+        ConfigError: The pipeline file, an override, or a voice/id filter is wrong.
+    """
+    return asyncio.run(arun_conversation_benchmark(pipeline_path, overrides, **kwargs))
