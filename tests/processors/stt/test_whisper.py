@@ -146,3 +146,21 @@ async def test_a_pause_mid_sentence_withdraws_the_first_decode_and_hears_one_sen
     assert len(texts) == 1, texts  # the withdrawn decode never reaches the pipeline
     words = texts[0].lower()
     assert "change" in words and "voice" in words, texts
+
+
+async def test_decoding_starts_in_the_silence_before_the_vad_stop_and_is_used(guide):
+    stt = build(guide, hotwords=["presence"], early_s=0.1)
+    down, _ = await run_test(stt, frames_to_send=frames_for(synthesize_16k("what is presence")))
+    assert stt.early_used == 1
+    assert len(finals(down)) == 1 and "presence" in finals(down)[0].lower()
+
+
+async def test_an_early_decode_is_dropped_when_the_voice_comes_back_before_the_vad_stop(guide):
+    stt = build(guide, hotwords=["presence"], early_s=0.1)
+    first, rest = synthesize_16k("how do I change"), synthesize_16k("the voice of the persona")
+    pause = np.zeros(int(0.15 * 16000), np.int16)  # quiet long enough to guess, too short for VAD
+    speech = np.concatenate([first, pause, rest])
+    down, _ = await run_test(stt, frames_to_send=frames_for(speech))
+    texts = finals(down)
+    assert len(texts) == 1, texts
+    assert "change" in texts[0].lower() and "voice" in texts[0].lower(), texts
