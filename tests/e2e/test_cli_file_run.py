@@ -180,3 +180,18 @@ def test_validate_and_providers_commands():
         "warp",
     ):
         assert name in listing.stdout
+
+
+def test_noise_and_silence_make_no_turn_and_no_crash(tmp_path):
+    rate = 16000
+    rng = np.random.default_rng(3)
+    hiss = rng.normal(0, 400, rate * 2)  # broadband noise
+    hum = 3000 * np.sin(2 * np.pi * 50 * np.arange(rate * 2) / rate)  # mains hum
+    audio = np.concatenate([np.zeros(rate), hiss, np.zeros(rate), hum, np.zeros(rate)])
+    wav = write_wav(tmp_path / "noise.wav", np.clip(audio, -32768, 32767).astype(np.int16), rate)
+    out = tmp_path / "noise.mp4"
+    result = presence("run", "pipelines/local.yaml", "--input", str(wav), "--output", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert [t for t in report["turns"] if t["role"] == "user"] == []
+    assert [t for t in report["turns"] if t["role"] == "assistant"] == []
