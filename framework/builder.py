@@ -5,12 +5,15 @@ The pipeline reads straight down the data path::
     transport.input → stt → user aggregator (vad + turn) → perception → llm → tts
                     → renderer → transport.output → assistant aggregator
 
-Stage factories come from the registry; nothing here knows a provider by name.
+Stage factories come from the registry; nothing here knows a provider by name. Extra processors
+go in at the named points of ``presence.framework.custom.INSERT_POINTS``: from the file's
+``insert:`` list, then from the ``insert`` argument of ``build_session`` (a point may be empty
+when its stage is left out: the processors keep their place in the order).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +31,8 @@ from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.transports.base_transport import BaseTransport
 
 from presence.framework.config import LoadedPipeline, StageConfig
-from presence.framework.errors import ConfigError
+from presence.framework.custom import INSERT_ALIASES, INSERT_POINTS, InsertConfig
+from presence.framework.errors import ConfigError, PresenceError
 from presence.framework.observers.latency import attach_turn_latency
 from presence.framework.persona import Persona
 from presence.framework.registry import BuildContext, VideoSettings
@@ -45,6 +49,7 @@ class Session:
         stages: The processor (or component) built for each stage.
         ctx: The build context the factories saw.
         observers: Observers attached to the worker.
+        inserted: The processors inserted at each point (file entries first), by point name.
     """
 
     worker: PipelineWorker
@@ -53,6 +58,7 @@ class Session:
     stages: dict[str, Any]
     ctx: BuildContext
     observers: list[BaseObserver] = field(default_factory=list)
+    inserted: dict[str, list[FrameProcessor]] = field(default_factory=dict)
 
     async def greet(self) -> None:
         """Have the persona say its greeting (no-op when the persona has none)."""
@@ -69,6 +75,64 @@ def build_stage(config: StageConfig, ctx: BuildContext) -> Any:
         return build_with_fallback(config.stage, config, ctx)
     built = config.provider.factory(config.params, ctx)
     logger.debug(f"built stage {config.stage} with provider {config.provider.name}")
+    return built
+
+
+def _call_imported(build, name: str, loaded: LoadedPipeline, where: str) -> Any:
+    """Run a factory named by import path, reporting its own failures as the file's field."""
+    try:
+        return build()
+    except PresenceError:
+        raise
+    except Exception as exc:
+        raise ConfigError(
+            f"{name} raised {type(exc).__name__}: {exc}",
+            source=str(loaded.source),
+            field=f"{where}.provider",
+        ) from exc
+
+
+def build_inserts(
+    loaded: LoadedPipeline,
+    ctx: BuildContext,
+    extra: Mapping[str, Sequence[FrameProcessor]] | None = None,
+) -> dict[str, list[FrameProcessor]]:
+    """The processors for each insert point: the file's ``insert:`` entries, then ``extra``.
+
+    Raises:
+        ConfigError: An entry's callable failed or built something that is not a
+            ``FrameProcessor``, or ``extra`` names an unknown point.
+    """
+    points: dict[str, list[FrameProcessor]] = {p: [] for p in INSERT_POINTS}
+    for cfg in loaded.inserts:
+        points[cfg.at].append(_inserted(cfg, ctx, loaded))
+    for name, processors in (extra or {}).items():
+        at = INSERT_ALIASES.get(name, name)
+        if at not in points:
+            raise ConfigError(
+                f"unknown insert point {name!r}; points are: {', '.join(INSERT_POINTS)}",
+                field="insert",
+            )
+        for processor in processors:
+            if not isinstance(processor, FrameProcessor):
+                raise ConfigError(
+                    f"insert[{name!r}] holds a {type(processor).__name__}, not a FrameProcessor",
+                    field="insert",
+                )
+        points[at].extend(processors)
+    return points
+
+
+def _inserted(cfg: InsertConfig, ctx: BuildContext, loaded: LoadedPipeline) -> FrameProcessor:
+    name = cfg.provider.name
+    built = _call_imported(lambda: cfg.provider.factory(cfg.params, ctx), name, loaded, cfg.field)
+    if not isinstance(built, FrameProcessor):
+        raise ConfigError(
+            f"{name} returned a {type(built).__name__}, not a pipecat FrameProcessor; return a "
+            "FrameProcessor instance (or name a FrameProcessor class)",
+            source=str(loaded.source),
+            field=f"{cfg.field}.provider",
+        )
     return built
 
 
@@ -109,6 +173,7 @@ def build_session(
     enable_rtvi: bool | None = None,
     extras: dict[str, Any] | None = None,
     after_input: Sequence[FrameProcessor] = (),
+    insert: Mapping[str, Sequence[FrameProcessor]] | None = None,
 ) -> Session:
     """Build the pipeline and its worker for one conversation over ``transport``.
 
@@ -123,7 +188,10 @@ def build_session(
             (e.g. ``camera_fps`` from the file transport).
         after_input: Processors placed right after ``transport.input()``, before every stage
             (e.g. the service's ``InteractionsProcessor``, which acts on data-channel messages
-            and must see them before STT and the user aggregator).
+            and must see them before STT and the user aggregator); before any ``after_input``
+            insert.
+        insert: Extra processors by insert point (``INSERT_POINTS`` or an alias), placed after
+            the file's ``insert:`` entries at the same point.
 
     Returns:
         The session, ready for ``WorkerRunner``. With RTVI on, its worker also has a
@@ -131,11 +199,13 @@ def build_session(
         to the client as an RTVI ``server-message``; it is last in ``Session.observers``.
 
     Raises:
-        ConfigError: A stage built something of the wrong kind.
+        ConfigError: A stage or an inserted processor built something of the wrong kind, or
+            ``insert`` names an unknown point.
     """
     ctx = make_context(loaded, fast=fast)
     ctx.extras.update(extras or {})
-    stages = {name: build_stage(cfg, ctx) for name, cfg in loaded.stages.items()}
+    stages = {name: _build(cfg, ctx, loaded) for name, cfg in loaded.stages.items()}
+    points = build_inserts(loaded, ctx, insert)
 
     context = LLMContext(seed_messages(loaded.persona))
     aggregators = LLMContextAggregatorPair(
@@ -145,15 +215,18 @@ def build_session(
         ),
     )
 
-    chain: list[FrameProcessor] = [transport.input(), *after_input]
+    chain: list[FrameProcessor] = [transport.input(), *after_input, *points["after_input"]]
     if stages.get("stt") is not None:
         chain.append(_processor(stages["stt"], "stt", loaded))
-    chain.append(aggregators.user())
+    chain += [*points["after_stt"], aggregators.user(), *points["after_user_aggregator"]]
     # perception sits after the user aggregator so it can add its note to the turn's context
+    before = {"llm": "before_llm", "tts": "before_tts", "renderer": "before_renderer"}
     for name in ("perception", "llm", "tts", "renderer"):
+        if name in before:
+            chain += points[before[name]]
         if stages.get(name) is not None:
             chain.append(_processor(stages[name], name, loaded))
-    chain += [transport.output(), aggregators.assistant()]
+    chain += [*points["after_renderer"], transport.output(), aggregators.assistant()]
 
     kwargs: dict[str, Any] = {}
     if enable_rtvi is not None:
@@ -174,15 +247,24 @@ def build_session(
     # each turn's latency, from the end of the user's voice, to the RTVI client (the page)
     latency = attach_turn_latency(worker)
     extra = [latency] if latency is not None else []
-    return Session(worker, pipeline, context, stages, ctx, [*observers, *extra])
+    inserted = {p: list(procs) for p, procs in points.items() if procs}
+    return Session(worker, pipeline, context, stages, ctx, [*observers, *extra], inserted)
+
+
+def _build(config: StageConfig, ctx: BuildContext, loaded: LoadedPipeline) -> Any:
+    if ":" not in config.provider.name or config.fallbacks:
+        return build_stage(config, ctx)
+    where = f"stages.{config.stage}"
+    return _call_imported(lambda: build_stage(config, ctx), config.provider.name, loaded, where)
 
 
 def _processor(built: Any, stage: str, loaded: LoadedPipeline) -> FrameProcessor:
     if not isinstance(built, FrameProcessor):
         provider = loaded.stages[stage].provider.name
         raise ConfigError(
-            f"provider '{provider}' built a {type(built).__name__}, not a frame processor",
+            f"provider '{provider}' built a {type(built).__name__}, not a frame processor; "
+            "return a pipecat FrameProcessor instance",
             source=str(loaded.source),
-            field=f"stages.{stage}",
+            field=f"stages.{stage}.provider",
         )
     return built

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Annotated
 
@@ -59,6 +58,7 @@ def validate(
     except PresenceError as exc:
         raise fail(exc) from None
     stages = ", ".join(f"{s}={name}" for s, name in loaded.providers.items())
+    stages += "".join(f", {i.at}+={i.provider.name}" for i in loaded.loaded.inserts)
     console.print(f"[green]ok[/] {pipeline}: persona '{loaded.persona.name}', {stages}")
 
 
@@ -124,7 +124,9 @@ def run(
             )
 
         def ready(url: str) -> None:
-            console.print(f"[bold green]presence[/] {loaded.persona.name} is live at [bold]{url}[/]")
+            console.print(
+                f"[bold green]presence[/] {loaded.persona.name} is live at [bold]{url}[/]"
+            )
             typer.echo(url)
             if open_browser:
                 import webbrowser

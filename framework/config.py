@@ -12,13 +12,23 @@ A pipeline file names a transport, a persona and one provider per stage::
 Loading fails before anything starts, with a ``ConfigError`` that names the file, the dotted field
 and the allowed values or the fix. Secrets come only from the environment: ``${VAR}`` (required) or
 ``${VAR:-default}``.
+
+Custom code needs no change to presence: a stage's ``provider`` may be an import path
+(``mypackage.module:factory``), and ``insert:`` adds processors at named points of the data path
+(``presence.framework.custom.INSERT_POINTS``; see that module for how their parameters are validated)::
+
+    insert:
+      - {at: after_stt, provider: "mypackage.filters:Redact", words: [password]}
+      - {at: after_renderer, provider: "mypackage.overlays:Watermark"}
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +37,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from presence.framework import registry
+from presence.framework.custom import InsertConfig, import_provider, is_import_path, resolve_inserts
 from presence.framework.errors import ConfigError, MissingSecretError
 from presence.framework.persona import Persona, load_persona
 from presence.framework.registry import STAGES, Provider, StageParams
@@ -39,6 +50,7 @@ DEFAULT_STAGES: dict[str, dict[str, Any]] = {
     "perception": {"provider": "off"},
 }
 REQUIRED_STAGES = ("stt", "llm", "tts")
+
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -53,6 +65,7 @@ class PipelineSpec(BaseModel):
     transport: dict[str, Any] = Field(default_factory=lambda: {"kind": "webrtc"})
     persona: Path
     stages: dict[str, dict[str, Any]]
+    insert: list[dict[str, Any]] = Field(default_factory=list)
 
 
 @dataclass
@@ -84,11 +97,50 @@ class LoadedPipeline:
     persona: Persona
     stages: dict[str, StageConfig]
     transport: Any
+    inserts: list[InsertConfig] = field(default_factory=list)
 
     @property
     def base_dir(self) -> Path:
         """Folder of the pipeline file."""
         return self.source.parent
+
+
+PIPELINES_DIR = Path(__file__).resolve().parent.parent / "pipelines"
+"""The pipelines shipped with presence (``local``, ``cloud``, ``byo-llm``)."""
+
+
+def bundled_pipelines() -> list[str]:
+    """Names of the pipeline files shipped with presence, for ``load_pipeline(name)``."""
+    return sorted(p.stem for p in PIPELINES_DIR.glob("*.yaml"))
+
+
+def resolve_pipeline_path(path: str | Path) -> Path:
+    """``path`` itself when it exists, else the bundled pipeline of that name (``"local"``).
+
+    Raises:
+        ConfigError: Neither exists; the message lists the bundled names.
+    """
+    candidate = Path(path)
+    if candidate.is_file():
+        return candidate
+    bundled = PIPELINES_DIR / f"{candidate.name}.yaml"
+    if candidate.name == str(path) and not candidate.suffix and bundled.is_file():
+        return bundled
+    raise ConfigError(
+        f"pipeline file not found; give a path or a bundled name ({', '.join(bundled_pipelines())})",
+        source=str(path),
+    )
+
+
+def override_strings(overrides: Sequence[str] | Mapping[str, Any] | str | None) -> list[str]:
+    """Overrides as ``PATH=VALUE`` strings (mapping values are written as JSON, which YAML reads)."""
+    if overrides is None:
+        return []
+    if isinstance(overrides, str):
+        return [overrides]
+    if isinstance(overrides, Mapping):
+        return [f"{key}={json.dumps(value, default=str)}" for key, value in overrides.items()]
+    return [str(o) for o in overrides]
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -112,23 +164,38 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``--set`` overrides to raw file data, creating intermediate mappings as needed."""
+    """Apply ``--set`` overrides to raw file data, creating intermediate mappings as needed.
+
+    A number indexes a list (``insert.0.text=Bye``); it must name an existing item.
+    """
     for text in overrides:
         parts, value = parse_override(text)
-        node = data
-        for i, key in enumerate(parts[:-1]):
-            child = node.get(key)
-            if child is None:
-                child = node[key] = {}
-            if not isinstance(child, dict):
-                where = ".".join(parts[: i + 1])
+        node: Any = data
+        for i, key in enumerate(parts):
+            where = ".".join(parts[: i + 1])
+            if isinstance(node, list):
+                if not key.isdigit() or int(key) >= len(node):
+                    raise ConfigError(
+                        f"'{'.'.join(parts[:i])}' is a list of {len(node)}; '{key}' is not an "
+                        "index in it",
+                        source="--set",
+                        field=where,
+                    )
+                key = int(key)
+            elif not isinstance(node, dict):
                 raise ConfigError(
-                    f"'{where}' is a value, not a mapping; cannot set '{'.'.join(parts)}'",
+                    f"'{'.'.join(parts[:i])}' is a value, not a mapping; cannot set "
+                    f"'{'.'.join(parts)}'",
                     source="--set",
                     field=".".join(parts),
                 )
+            if i == len(parts) - 1:
+                node[key] = value
+                break
+            child = node[key] if isinstance(node, list) else node.get(key)
+            if child is None:
+                child = node[key] = {}
             node = child
-        node[parts[-1]] = value
     return data
 
 
@@ -165,7 +232,13 @@ def interpolate(value: Any, *, source: str, path: str = "") -> Any:
 
 
 def _resolve_stage(
-    stage: str, raw: Any, *, source: str, prefix: str, allow_fallback: bool = True
+    stage: str,
+    raw: Any,
+    *,
+    source: str,
+    prefix: str,
+    allow_fallback: bool = True,
+    base_dir: Path | None = None,
 ) -> StageConfig:
     if not isinstance(raw, dict):
         raise ConfigError(
@@ -181,10 +254,16 @@ def _resolve_stage(
         raise ConfigError(
             f"missing 'provider'; allowed: {', '.join(allowed)}", source=source, field=prefix
         )
-    provider = registry.get(stage, str(name))
+    if is_import_path(name):
+        provider = import_provider(
+            stage, str(name), source=source, field=f"{prefix}.provider", base_dir=base_dir
+        )
+    else:
+        provider = registry.get(stage, str(name))
     if provider is None:
         raise ConfigError(
-            f"unknown provider {name!r}; allowed: {', '.join(allowed)}",
+            f"unknown provider {name!r}; allowed: {', '.join(allowed)}, "
+            "or an import path module.path:factory",
             source=source,
             field=f"{prefix}.provider",
         )
@@ -207,7 +286,12 @@ def _resolve_stage(
             )
         fallbacks = [
             _resolve_stage(
-                stage, entry, source=source, prefix=f"{prefix}.fallback.{i}", allow_fallback=False
+                stage,
+                entry,
+                source=source,
+                prefix=f"{prefix}.fallback.{i}",
+                allow_fallback=False,
+                base_dir=base_dir,
             )
             for i, entry in enumerate(entries)
         ]
@@ -238,8 +322,16 @@ def _recover_after_s(stage: str, raw: dict[str, Any], *, source: str, prefix: st
     return float(value)
 
 
-def resolve_stages(stages: dict[str, Any], *, source: str) -> dict[str, StageConfig]:
-    """Validate every stage against the registry, filling in defaults for optional stages."""
+def resolve_stages(
+    stages: dict[str, Any], *, source: str, base_dir: Path | None = None
+) -> dict[str, StageConfig]:
+    """Validate every stage against the registry, filling in defaults for optional stages.
+
+    Args:
+        stages: The ``stages:`` mapping.
+        source: The file it came from (for errors).
+        base_dir: Folder searched for a top-level module named by an import-path provider.
+    """
     unknown = [s for s in stages if s not in STAGES]
     if unknown:
         raise ConfigError(
@@ -257,7 +349,9 @@ def resolve_stages(stages: dict[str, Any], *, source: str) -> dict[str, StageCon
             )
     merged = {**DEFAULT_STAGES, **stages}
     return {
-        stage: _resolve_stage(stage, merged[stage], source=source, prefix=f"stages.{stage}")
+        stage: _resolve_stage(
+            stage, merged[stage], source=source, prefix=f"stages.{stage}", base_dir=base_dir
+        )
         for stage in STAGES
         if stage in merged
     }
@@ -291,7 +385,9 @@ def load_pipeline(path: str | Path, overrides: list[str] | None = None) -> Loade
     data = apply_overrides(data, list(overrides or []))
     data = interpolate(data, source=source)
     spec = validate_model(data, PipelineSpec, source=source)
-    stages = resolve_stages(spec.stages, source=source)
+    base_dir = source_path.resolve().parent
+    stages = resolve_stages(spec.stages, source=source, base_dir=base_dir)
+    inserts = resolve_inserts(spec.insert, source=source, base_dir=base_dir)
     transport = _validate_transport(spec.transport, source=source)
     persona_path = spec.persona if spec.persona.is_absolute() else source_path.parent / spec.persona
     try:
@@ -304,4 +400,4 @@ def load_pipeline(path: str | Path, overrides: list[str] | None = None) -> Loade
                 field="persona",
             ) from None
         raise
-    return LoadedPipeline(source_path.resolve(), spec, persona, stages, transport)
+    return LoadedPipeline(source_path.resolve(), spec, persona, stages, transport, inserts)

@@ -4,6 +4,10 @@
 has its own parameters); ``layers.tts = {voice: en-us}`` (no ``provider``) overrides only those
 keys of the base stage. ``conversational_flow.vad`` / ``.turn`` map to ``stages.vad`` /
 ``stages.turn``; ``transport`` overrides the pipeline's ``transport`` keys the same way.
+
+Layers come from API clients, so they may name registered providers only: an import path
+(``provider: module:factory``, which a pipeline file may use) would let a client run any code
+on the server, and is refused with a 422 naming the field.
 """
 
 from __future__ import annotations
@@ -49,9 +53,31 @@ def _stage_overrides(target: str, layer: dict[str, Any]) -> list[str]:
     return [f"{target}.{key}={json.dumps(value)}" for key, value in layer.items()]
 
 
+def _refuse_import_paths(value: Any, where: str) -> None:
+    """Raise if any ``provider`` under ``value`` is an import path (``module:attribute``)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = f"{where}.{key}"
+            if key == "provider" and isinstance(item, str) and ":" in item:
+                raise ConfigError(
+                    f"persona layers name registered providers (`presence providers` lists "
+                    f"them), not import paths like {item!r}; import paths are for pipeline files",
+                    field=name,
+                )
+            _refuse_import_paths(item, name)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _refuse_import_paths(item, f"{where}.{i}")
+
+
 def layer_overrides(layers: dict[str, Any] | None) -> list[str]:
-    """``--set`` overrides for a persona's ``layers`` (see the module docstring)."""
+    """``--set`` overrides for a persona's ``layers`` (see the module docstring).
+
+    Raises:
+        ConfigError: A layer key is not allowed, or a layer names a provider by import path.
+    """
     layers = layers or {}
+    _refuse_import_paths(layers, "layers")
     out: list[str] = []
     for stage in ("stt", "llm", "tts", "perception"):
         if layers.get(stage):

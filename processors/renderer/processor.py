@@ -111,6 +111,11 @@ class RendererProcessor(RendererClock, FrameProcessor):
         self._draw_s = 0.0  # recent time to draw a frame (smoothed): idle frames start that early
         self._piece = max(1, int(round(self._rate * IDLE_PIECE_S)))
 
+    @property
+    def engine(self) -> RendererEngine:
+        """The engine it drives (its ``width``, ``height``, ``fps``, ``sample_rate``)."""
+        return self._engine
+
     # ----------------------------------------------------------------- frames
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
