@@ -60,6 +60,7 @@ from pipecat.utils.time import time_now_iso8601
 from pydantic import Field, model_validator
 
 from presence.framework.errors import ConfigError, ProviderError
+from presence.framework.frames import VoiceHintFrame
 from presence.framework.registry import BuildContext, StageParams, register
 from presence.processors.stt.engines.silence import SilenceWatch
 from presence.processors.stt.engines.whisper_model import (
@@ -182,6 +183,7 @@ class PresenceWhisperSTTService(WhisperSTTService):
         self._early_pcm = b""
         self._early_release = asyncio.Event()
         self.early_used = 0  # speculative decodes whose transcript was delivered
+        self._heard_voice = False  # a VAD start was seen (the watch listens from then on)
 
     def _load(self):
         """Load the model with our thread count (errors name the path and the fix)."""
@@ -215,11 +217,19 @@ class PresenceWhisperSTTService(WhisperSTTService):
         await super().process_frame(frame, direction)
 
     async def process_audio_frame(self, frame, direction: FrameDirection):
-        """Buffer the audio; while the user speaks, start or withdraw a decode on early silence."""
+        """Buffer the audio; start or withdraw a decode on early silence; hint voice changes.
+
+        After the VAD's stop the watch goes on listening, and a ``VoiceHintFrame`` says when the
+        voice comes back (and when it is quiet again), before the VAD confirms either.
+        """
         await super().process_audio_frame(frame, direction)
-        if self._watch is None or not self._user_speaking:
+        if self._watch is None or not self._heard_voice:
             return
         event = self._watch.feed(frame.audio)
+        if not self._user_speaking:
+            if event is not None:
+                await self.push_frame(VoiceHintFrame(voiced=event == "voice"))
+            return
         if event == "voice":
             self._withdraw_early()
         elif event == "silence" and not self._decode_lock.locked():
@@ -241,6 +251,7 @@ class PresenceWhisperSTTService(WhisperSTTService):
         """The user goes on: withdraw an undelivered decode; its audio joins the next segment."""
         await super()._handle_user_started_speaking(frame)
         self._withdraw_early()
+        self._heard_voice = True
         if self._watch is not None:
             self._watch.reset()
         if self._pending is not None and not self._pending.done():

@@ -49,6 +49,7 @@ from pipecat.turns.types import ProcessFrameResult
 from pipecat.turns.user_stop import BaseUserTurnStopStrategy
 from pipecat.turns.user_stop.base_user_turn_stop_strategy import UserTurnStoppedParams
 
+from presence.framework.frames import VoiceHintFrame
 from presence.processors.turns.syntax import HANGING_WORDS, unfinished, words_of
 from presence.processors.turns.wrapping import WrappingUserTurnStopStrategy
 
@@ -117,9 +118,9 @@ class FloorEngine:
         words = words_of(transcript)
         if not words:
             return FloorDecision(False, None, "no transcript yet")
-        if words[-1] in self.hanging_words:
-            return self._after(self.hold_s + self.extra_s, silence_s, f"hanging '{words[-1]}'")
         reason = unfinished(f"{self._carried} {transcript}".strip())
+        if reason is None and words[-1] in self.hanging_words - HANGING_WORDS:
+            reason = f"hanging '{words[-1]}'"  # a word this engine was given on top
         if reason:
             return self._after(self.hold_s + self.extra_s, silence_s, reason)
         if complete:
@@ -182,6 +183,7 @@ class FloorUserTurnStopStrategy(WrappingUserTurnStopStrategy):
         self._held: UserTurnStoppedParams | None = None
         self._timer: asyncio.Task | None = None
         self._ended_at: float | None = None
+        self._voice_back = False  # the STT heard the voice come back during this silence
         self.held = self.early = 0
 
     @property
@@ -211,6 +213,7 @@ class FloorUserTurnStopStrategy(WrappingUserTurnStopStrategy):
         self._fresh_final = False
         self._stopped_at = self._complete = self._probability = None
         self._held = None
+        self._voice_back = False
         await self._cancel_timer()
 
     async def process_frame(self, frame: Frame) -> ProcessFrameResult | None:
@@ -224,6 +227,13 @@ class FloorUserTurnStopStrategy(WrappingUserTurnStopStrategy):
             await self._cancel_timer()
         elif isinstance(frame, VADUserStoppedSpeakingFrame):
             self._stopped_at = self._clock()
+            self._voice_back = False
+        elif isinstance(frame, VoiceHintFrame) and self._stopped_at is not None:
+            self._voice_back = frame.voiced
+            if frame.voiced:
+                await self._cancel_timer()  # the user may be going on: decide nothing yet
+            else:
+                await self._evaluate()
         elif isinstance(frame, TranscriptionFrame):
             if frame.text:
                 self._final = f"{self._final} {frame.text}".strip()
@@ -238,7 +248,7 @@ class FloorUserTurnStopStrategy(WrappingUserTurnStopStrategy):
 
     async def _evaluate(self) -> None:
         """Ask the engine, unless the wrapped strategy's own decision is what will end the turn."""
-        if self._stopped_at is None:
+        if self._stopped_at is None or self._voice_back:
             return
         if self._held is None and (self._complete is not False or not self._fresh_final):
             # smart-turn said complete (the wrapped strategy ends the turn once its transcript is
@@ -298,6 +308,10 @@ class FloorUserTurnStopStrategy(WrappingUserTurnStopStrategy):
         """The wrapped strategy ended the turn: let it, or hold the floor a while longer."""
         if self._held is not None:
             return  # already holding this silence's decision
+        if self._voice_back:
+            self._held = params  # decided when the voice is quiet again, or dropped at VAD start
+            self.held += 1
+            return
         if self._stopped_at is None or not self._complete:
             # no VAD silence (a transcript-only turn) or smart-turn's silence fallback: final
             await self.trigger_user_turn_stopped(

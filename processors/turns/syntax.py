@@ -10,7 +10,8 @@ Rules, in order:
 * **trailing off** — the transcript ends in an ellipsis or a dash (Whisper writes "so how do I..."
   for a voice that trails off);
 * **hanging word** — the last word is an article, possessive, preposition, conjunction, "I" or a
-  filler ("the", "my", "to", "and", "um");
+  filler ("the", "my", "to", "and", "um"); a wh-question may still end on its preposition ("which
+  services does it rely on", "what is it for");
 * **question without its verb** — a question opened by a wh-word or an auxiliary whose subject has
   no verb yet: "which transports" (a wh-word and a noun, no verb), "how does the renderer"
   (auxiliary, then only a determiner and one word), "what is" (nothing after the auxiliary);
@@ -35,6 +36,8 @@ HANGING_WORDS = frozenset(
     # fillers
     + "um uh umm uhm er erm ah hmm mm".split()
 )
+# Prepositions a wh-question may end on ("what is it for", "which one do I plug in").
+STRANDABLE = frozenset("on in for about from with of at into to up out".split()) - {"to"}
 WH_WORDS = frozenset("what which how where when who whom whose why".split())
 DO_MODALS = frozenset(
     "do does did can could will would should shall may might must don't doesn't can't won't "
@@ -74,6 +77,21 @@ def _question_start(words: list[str]) -> int | None:
     return None
 
 
+def _stranded(words: list[str]) -> bool:
+    """A wh-question may end on its preposition: "which services does it rely on", "what is it for".
+
+    True when the last word is such a preposition, a wh-word opens the question and a verb or
+    auxiliary stands between them.
+    """
+    if words[-1] not in STRANDABLE or len(words) < 3:
+        return False
+    start = _question_start(words)
+    if start is None or words[start] not in WH_WORDS:
+        return False
+    middle = words[start + 1 : -1]
+    return any(w in DO_MODALS or w in BE_HAVE for w in middle) or len(middle) >= 3
+
+
 def unfinished(text: str) -> str | None:
     """Why ``text`` cannot be a finished sentence, or None when it could be.
 
@@ -90,7 +108,7 @@ def unfinished(text: str) -> str | None:
     if _TRAILING.search(text.strip()):
         return "trailing off"
     last = words[-1]
-    if last in HANGING_WORDS:
+    if last in HANGING_WORDS and not _stranded(words):
         return f"hanging '{last}'"
     if all(w in _LEAD_INS for w in words):
         return "only a greeting"

@@ -25,6 +25,7 @@ from pipecat.tests.utils import SleepFrame, run_test
 from pipecat.turns.user_stop import TurnAnalyzerUserTurnStopStrategy
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
+from presence.framework.frames import VoiceHintFrame
 from presence.framework.registry import BuildContext
 from presence.processors.turns.floor import FloorEngine, FloorUserTurnStopStrategy
 from presence.processors.turns.providers import SmartTurnStageParams, build_smart_turn
@@ -242,3 +243,25 @@ def test_whisper_punctuation_ends_a_short_finished_question_that_smart_turn_doub
     engine = FloorEngine(grace_s=0.35, hold_s=1.0, min_words=3)
     assert engine.decide(False, 0.3, 0.4, "Why?").end
     assert not engine.decide(False, 0.3, 0.4, "presence why").end
+
+
+async def test_a_voice_heard_again_holds_a_complete_verdict_until_the_vad_confirms_it():
+    # "can I run the whole thing" reads finished and smart-turn says complete, but the STT heard
+    # the voice come back before the VAD did: the sentence goes on, one turn
+    engine = FloorEngine(grace_s=0.3, hold_s=5.0)
+    first = _utterance("can I run the whole thing", pause_s=0.0)
+    first.insert(3, VoiceHintFrame(voiced=True))  # after the VAD stop, before the transcript
+    frames = first + [SleepFrame(sleep=0.2)] + _utterance("on my own servers", pause_s=0.3)
+    floor, stops, inferences, users = await _converse(frames, [(True, 0.9), (True, 0.9)], engine)
+    assert floor.held == 1
+    assert len(stops) == 1 and len(inferences) == 1
+    assert users == ["can I run the whole thing on my own servers"]
+
+
+async def test_a_voice_blip_that_falls_quiet_again_lets_the_turn_end():
+    engine = FloorEngine(grace_s=0.3, hold_s=5.0)
+    frames = _utterance("what is presence", pause_s=0.0)
+    frames[3:3] = [VoiceHintFrame(voiced=True)]
+    frames += [VoiceHintFrame(voiced=False), SleepFrame(sleep=0.3)]
+    floor, stops, _, users = await _converse(frames, [(True, 0.95)], engine)
+    assert len(stops) == 1 and users == ["what is presence"]

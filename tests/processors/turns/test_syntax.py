@@ -18,6 +18,9 @@ FINISHED = [
     "Who made this?",
     "Does it work offline?",
     "So how do I change the voice?",
+    "Which hosted services does the cloud version rely on?",
+    "Which cloud companies can I plug in?",
+    "What is it for?",
 ]
 UNFINISHED = [
     ("so how do I", "hanging"),
@@ -27,6 +30,8 @@ UNFINISHED = [
     ("how does the renderer", "verb"),
     ("what is", "after"),
     ("I want to know about", "hanging"),
+    ("which one is the", "hanging"),
+    ("can I run it on", "hanging"),
     ("So, um", "hanging"),
     ("and the face renderer and", "hanging"),
     ("how do I run it with...", "trailing"),
