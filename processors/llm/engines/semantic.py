@@ -27,7 +27,7 @@ process (sessions start per conversation and reuse them) and on disk under
 
 Constraints: query cost is one ``Encoder.encode_query`` (~2–3 ms for a spoken question on two
 cores, see ``embedding``), a ``passages × 384`` float32 product, and the sentence products of at
-most ``2 × sentence_candidates`` passages (every passage's, up to 64 passages: exact there).
+most ``sentence_candidates`` passages (every passage's up to 64 passages: exact there).
 """
 
 from __future__ import annotations
@@ -112,9 +112,10 @@ class SemanticScorer:
             similarity only).
         cache_dir: Folder for the on-disk cache of passage vectors; None for the default, False
             to keep them in memory only.
-        sentence_candidates: Above this many passages, only this many best by whole-passage
-            similarity (and as many best by lexical score) compare their sentences; the others'
-            similarity is their whole-passage cosine. Bounds the query cost on large bases.
+        sentence_candidates: Above this many passages, only this many compare their sentences
+            (half the best by whole-passage similarity, half the best by lexical score when it
+            is given); the others' similarity is their whole-passage cosine. Bounds the query
+            cost on large bases.
 
     Raises:
         ValueError: ``weight`` is outside ``[0, 1]`` or ``sentence_candidates`` below 1.
@@ -212,13 +213,17 @@ class SemanticScorer:
             return np.zeros(0, dtype=np.float64)
         q = self.encoder.encode_query(query).astype(np.float32, copy=False)
         whole = self._dot(self._wholes, q)
-        k = self.sentence_candidates
-        if n <= k:
+        if n <= self.sentence_candidates:
             best = np.maximum.reduceat(self._dot(self._sentences, q), self._starts)
         else:  # only likely answers compare their sentences; the rest count the whole twice
-            picks = np.argpartition(-whole, k - 1)[:k]
+            k = self.sentence_candidates
             if lexical is not None:
-                picks = np.union1d(picks, np.argpartition(-lexical, k - 1)[:k])
+                k = max(k // 2, 1)
+            chosen = np.zeros(n, dtype=bool)
+            chosen[np.argpartition(-whole, k - 1)[:k]] = True
+            if lexical is not None:
+                chosen[np.argpartition(-lexical, k - 1)[:k]] = True
+            picks = np.flatnonzero(chosen)
             counts = self._ends[picks] - self._starts[picks]
             offsets = np.concatenate(([0], np.cumsum(counts)[:-1]))
             rows = np.repeat(self._starts[picks] - offsets, counts) + np.arange(counts.sum())
