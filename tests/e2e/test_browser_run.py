@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def mic_wav(path: Path) -> Path:
-    """The fake microphone, looped: 3 s of silence, a question, 4 s of silence.
+    """The fake microphone, looped: 6 s of silence, a question, 4 s of silence.
 
     Chromium starts the file when the page opens the microphone, not when the call connects, so
     the question repeats until the persona has heard it between its own turns.
@@ -28,7 +28,7 @@ def mic_wav(path: Path) -> Path:
     audio, rate = synthesize("how do I swap a provider?")
     audio = resample(audio, rate, 48000)
     silence = np.zeros(48000, dtype=np.int16)
-    pcm = np.concatenate([silence] * 3 + [audio] + [silence] * 4)
+    pcm = np.concatenate([silence] * 6 + [audio] + [silence] * 4)
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
