@@ -21,6 +21,12 @@ FINISHED = [
     "Which hosted services does the cloud version rely on?",
     "Which cloud companies can I plug in?",
     "What is it for?",
+    "Without a cloud model, how does it come up with its answers?",
+    "What do I get if I have no internet?",
+    "If I have no internet, what do I get?",
+    "Is there a command that shows me all the providers?",
+    "How does it figure out that I am done talking?",
+    "What does the local pipeline run with?",
 ]
 UNFINISHED = [
     ("so how do I", "hanging"),
@@ -37,6 +43,10 @@ UNFINISHED = [
     ("how do I run it with...", "trailing"),
     ("Hello there.", "greeting"),
     ("OK, so", "hanging"),
+    ("Without a cloud model.", "clause"),
+    ("So, if I have no internet", "clause"),
+    ("How does it figure out?", "object"),
+    ("Is there a command that shows me?", "without what"),
 ]
 
 
