@@ -35,7 +35,7 @@ from presence.framework.custom import INSERT_ALIASES, INSERT_POINTS, InsertConfi
 from presence.framework.errors import ConfigError, PresenceError
 from presence.framework.observers.latency import attach_turn_latency
 from presence.framework.persona import Persona
-from presence.framework.registry import BuildContext, VideoSettings
+from presence.framework.registry import STAGE_INSERTS, BuildContext, VideoSettings
 
 
 @dataclass
@@ -206,6 +206,8 @@ def build_session(
     ctx.extras.update(extras or {})
     stages = {name: _build(cfg, ctx, loaded) for name, cfg in loaded.stages.items()}
     points = build_inserts(loaded, ctx, insert)
+    for point, processors in ctx.extras.get(STAGE_INSERTS, {}).items():
+        points[point] = [*processors, *points[point]]  # a stage's own helpers come first
 
     context = LLMContext(seed_messages(loaded.persona))
     aggregators = LLMContextAggregatorPair(

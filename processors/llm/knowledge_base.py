@@ -53,29 +53,25 @@ def last_user_question(context: LLMContext) -> str | None:
     """Return the text of the last user message still waiting for an answer, or None.
 
     A user message followed by an assistant message has been answered already. System,
-    developer and tool messages after it (perception notes, for example) are ignored. A message
-    that only finishes the user's previous sentence ("... on my own servers", after a pause the
-    turn-taking took for the end) is read together with that previous message.
+    developer and tool messages after it (perception notes, for example) are ignored. Earlier
+    user messages are read with it when they were never answered, or when it only finishes the
+    previous sentence ("... on my own servers", after a pause the turn-taking took for the end).
     """
     texts: list[str] = []
-    answered = False
+    answered = False  # an assistant message stands between texts[0] and older user messages
     for message in reversed(context.get_messages()):
         if isinstance(message, LLMSpecificMessage):
             continue
         role = message.get("role")
         if role == "assistant":
-            if not texts:
-                return None
-            if answered:
+            if not texts or answered:
                 break
             answered = True
         elif role == "user":
-            text = standard_message_text(message).strip()
-            if texts and not continues_previous(texts[0]):
+            if texts and answered and not continues_previous(texts[0]):
                 break
-            texts.insert(0, text)
-            if not continues_previous(text):
-                break
+            texts.insert(0, standard_message_text(message).strip())
+            answered = False
     return " ".join(texts) if texts else None
 
 

@@ -17,8 +17,9 @@ from pipecat.turns.user_stop.speech_timeout_user_turn_stop_strategy import (
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pydantic import Field
 
-from presence.framework.registry import BuildContext, StageParams, register
+from presence.framework.registry import STAGE_INSERTS, BuildContext, StageParams, register
 from presence.processors.turns.floor import FloorEngine, FloorUserTurnStopStrategy
+from presence.processors.turns.resume_gate import ResumeGate
 from presence.processors.turns.speculative import speculative
 
 
@@ -60,6 +61,9 @@ class FloorParams(StageParams):
             ``adapt_max_s`` more, ``adapt_step_s`` per resumed turn).
         adapt_step_s: Extra hold per resumed turn.
         adapt_max_s: Upper bound of the extra hold.
+        resume_hold_s: Hold the start of an answer up to this long when the user's voice comes
+            back within a second of the turn's end, and drop it if the user goes on speaking (see
+            ``presence.processors.turns.resume_gate``); 0 turns the gate off.
     """
 
     grace_s: float = Field(0.35, ge=0.0, le=5.0)
@@ -68,6 +72,7 @@ class FloorParams(StageParams):
     adapt: bool = False
     adapt_step_s: float = Field(0.2, gt=0.0, le=2.0)
     adapt_max_s: float = Field(0.6, ge=0.0, le=5.0)
+    resume_hold_s: float = Field(0.35, ge=0.0, le=2.0)
 
 
 class SmartTurnStageParams(StageParams):
@@ -112,6 +117,9 @@ def build_smart_turn(params: SmartTurnStageParams, ctx: BuildContext) -> UserTur
             adapt=floor.adapt, adapt_step_s=floor.adapt_step_s, adapt_max_s=floor.adapt_max_s,
         )  # fmt: skip
         stop = FloorUserTurnStopStrategy(stop, engine)
+        if floor.resume_hold_s > 0:
+            gate = ResumeGate(hold_s=floor.resume_hold_s, window_s=engine.resume_window_s)
+            ctx.extras.setdefault(STAGE_INSERTS, {}).setdefault("before_renderer", []).append(gate)
     strategies = UserTurnStrategies(stop=[stop])
     return speculative(strategies) if params.speculative else strategies
 

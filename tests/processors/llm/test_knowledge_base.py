@@ -117,6 +117,9 @@ async def test_a_new_question_is_not_joined_to_the_last_one(persona):
         ("user", "Do I need a graphics card?"), ("assistant", "No."), ("user", "to run it"),
     )  # fmt: skip
     assert last_user_question(older) == "Do I need a graphics card? to run it"
+    # an answer cancelled before it was heard leaves two user messages in a row: both count
+    unanswered = user_context(("user", "Can I run the whole thing?"), ("user", "Is it free?"))
+    assert last_user_question(unanswered) == "Can I run the whole thing? Is it free?"
 
 
 async def test_unrelated_question_gets_the_persona_fallback(persona):
