@@ -56,6 +56,32 @@ def _fields(spec: dict[str, Any], schema: dict[str, Any]) -> list[str]:
     return out
 
 
+def _refs(spec: dict[str, Any], schema: Any, seen: dict[str, None]) -> None:
+    """Collect the component schemas ``schema`` refers to, depth first, into ``seen``."""
+    if isinstance(schema, dict):
+        ref = schema.get("$ref")
+        if ref:
+            name = ref.rsplit("/", 1)[-1]
+            if name not in seen:
+                seen[name] = None
+                _refs(spec, _resolve(spec, schema), seen)
+            return
+        for value in schema.values():
+            _refs(spec, value, seen)
+    elif isinstance(schema, list):
+        for value in schema:
+            _refs(spec, value, seen)
+
+
+def _answer(spec: dict[str, Any], op: dict[str, Any]) -> str:
+    parts = []
+    for code, answer in sorted(op.get("responses", {}).items()):
+        schema = (answer.get("content") or {}).get("application/json", {}).get("schema", {})
+        name = _type(spec, schema) if schema.get("$ref") else ""
+        parts.append(f"{code} {name}".strip())
+    return ", ".join(parts)
+
+
 def _body_lines(spec: dict[str, Any], body: dict[str, Any]) -> list[str]:
     lines = []
     for media, content in (body.get("content") or {}).items():
@@ -89,6 +115,7 @@ def render(app: FastAPI, base_url: str = "") -> str:
         "",
     ]
     by_tag: dict[str, list[str]] = {}
+    nested: dict[str, None] = {}
     for path, item in spec.get("paths", {}).items():
         for method in _METHODS:
             op = item.get(method)
@@ -104,12 +131,19 @@ def render(app: FastAPI, base_url: str = "") -> str:
             if params:
                 entry.append("  - query: " + "; ".join(params))
             entry += _body_lines(spec, op.get("requestBody") or {})
-            codes = ", ".join(sorted(op.get("responses", {})))
-            entry.append(f"  - answers: {codes}")
+            entry.append(f"  - answers: {_answer(spec, op)}")
+            _refs(spec, op.get("requestBody") or {}, nested)
             tag = (op.get("tags") or ["other"])[0]
             by_tag.setdefault(tag, []).extend(entry)
     for tag, entries in by_tag.items():
         lines += [f"## {tag}", "", *entries, ""]
+    lines += ["## Request objects", ""]
+    for name in nested:
+        schema = spec["components"]["schemas"][name]
+        doc = " ".join(str(schema.get("description", "")).split()[:40])
+        lines.append(f"- `{name}`: {doc}".rstrip())
+        lines.append("  - fields: " + "; ".join(_fields(spec, schema)))
+    lines.append("")
     lines += [
         "## Optional",
         "",

@@ -115,9 +115,7 @@ class PerceptionLayer(_StageLayer):
 class ConversationalFlowLayer(_Request):
     """``layers.conversational_flow``: Tavus's turn-taking fields, or presence's ``vad``/``turn``."""
 
-    turn_detection_model: Literal["sparrow-1", "sparrow-0", "time-based", "timebased"] | None = (
-        None
-    )
+    turn_detection_model: Literal["sparrow-1", "sparrow-0", "time-based", "timebased"] | None = None
     turn_taking_patience: Level | None = None
     turn_commitment: Level | None = None
     replica_interruptibility: Level | None = None
@@ -170,7 +168,7 @@ class Document(_Request):
 class PersonaCreate(_Request):
     """``POST /v2/personas``."""
 
-    persona_name: str = Field(min_length=1, max_length=200)
+    persona_name: str = Field(default="Assistant", min_length=1, max_length=200)
     system_prompt: str = ""
     context: str = ""
     greeting: str = ""

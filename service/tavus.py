@@ -185,7 +185,9 @@ def _llm(b: _Builder, t: dict[str, Any], own: dict[str, Any]) -> None:
             "tool calls to the client; declare server-side tools (python/http) in `tools`"
         )
     if t.get("headers"):
-        b.warn("layers.llm.headers are not applied: presence's LLM providers send no custom headers")
+        b.warn(
+            "layers.llm.headers are not applied: presence's LLM providers send no custom headers"
+        )
 
 
 def _tts(b: _Builder, t: dict[str, Any], own: dict[str, Any]) -> None:

@@ -98,8 +98,23 @@ async def _validate(request: Request, db: Session, who: str, row: PersonaRow) ->
         await asyncio.to_thread(check_pipeline, path, overrides)
     except ConfigError as exc:
         raise HTTPException(
-            422, detail=[{"loc": ["body", "layers"], "msg": str(exc), "type": "invalid_pipeline"}]
+            422, detail=[{"loc": _loc(exc.field), "msg": str(exc), "type": "invalid_pipeline"}]
         ) from None
+
+
+def _loc(field: str | None) -> list[str]:
+    """The request location of a pipeline field (``stages.tts.x`` → body.layers.tts.x)."""
+    parts = (field or "").split(".")
+    if parts[0] == "pipeline":
+        return ["body", "pipeline"]
+    if parts[0] == "layers":
+        return ["body", *parts]
+    if parts[0] == "stages" and len(parts) > 1:
+        flow = ["conversational_flow"] if parts[1] in ("vad", "turn") else []
+        return ["body", "layers", *flow, *parts[1:]]
+    if parts[0] == "transport":
+        return ["body", "layers", *parts]
+    return ["body", "layers"]
 
 
 @router.post("", response_model=PersonaOut, summary="Create a persona")
