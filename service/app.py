@@ -7,7 +7,8 @@ worker, the session supervisor and the routes:
 - ``/c/{conversation_id}/``: the browser page bound to a live conversation, and its SmallWebRTC
   signalling under ``/c/{id}/api/``. These are opened by the person joining the call, who has no
   API key: the unguessable conversation id is the capability (as a meeting link is);
-- ``/openapi.json``: the API description (also written to ``service/openapi.json``).
+- ``/openapi.json``: the API description (also written to ``service/openapi.json``);
+- ``/llms.txt``: the same description as plain text for agents (no key needed).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 from loguru import logger
 from sqlalchemy import select
 
@@ -130,6 +131,14 @@ def create_app(settings: ServiceSettings, launcher: SessionLauncher | None = Non
     app.include_router(replicas.router)
     app.include_router(conversations.router)
     app.include_router(conversations.usage_router)
+
+    @app.get("/llms.txt", include_in_schema=False, response_class=PlainTextResponse)
+    async def llms_txt():
+        if getattr(app.state, "llms_txt", None) is None:
+            from presence.service.llms_txt import render
+
+            app.state.llms_txt = render(app, settings.public_url)
+        return PlainTextResponse(app.state.llms_txt)
 
     @app.get("/c/{conversation_id}", include_in_schema=False)
     async def join_redirect(conversation_id: str):

@@ -4,6 +4,7 @@ Tables::
 
     schema_version     one row: the schema version this database holds
     personas           persona_name, system_prompt, context, layers, documents, tools, ...
+                       (tavus_fields: Tavus fields without a column of their own)
     replicas           registration status (training|ready|error) and progress
     conversations      status, properties, shutdown reason, transcript, usage
     webhook_outbox     signed webhook events waiting for (or done with) delivery
@@ -19,6 +20,7 @@ database's and the code's. A database newer than the code is refused.
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +36,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    inspect,
     select,
     text,
 )
@@ -42,10 +45,14 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from presence.framework.errors import ConfigError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 MIGRATIONS: dict[int, list[str]] = {
     2: ["ALTER TABLE conversations ADD COLUMN conversation_url VARCHAR(2000)"],
     3: ["ALTER TABLE conversations ADD COLUMN recording_storage JSON"],
+    4: [
+        "ALTER TABLE personas ADD COLUMN tavus_fields JSON",
+        "ALTER TABLE conversations ADD COLUMN tavus_fields JSON",
+    ],
 }
 """SQL to go from version ``v - 1`` to ``v``, keyed by ``v`` (version 1 is the first)."""
 
@@ -89,6 +96,8 @@ class PersonaRow(Base):
     layers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     documents: Mapped[list[Any]] = mapped_column(JSON, default=list)
     tools: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    tavus_fields: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """Tavus fields with no column of their own (pipeline_mode, document_ids, document_tags)."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -131,6 +140,8 @@ class ConversationRow(Base):
     recording_path: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     recording_storage: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     conversation_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    tavus_fields: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """Tavus request fields with no column of their own, and the request's ``warnings``."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     joined_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -197,6 +208,18 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+_ADD_COLUMN = re.compile(r"^ALTER TABLE (\w+) ADD COLUMN (\w+)", re.IGNORECASE)
+
+
+def _column_exists(db: Any, statement: str) -> bool:
+    """Whether ``statement`` adds a column the table already has (created by this version)."""
+    match = _ADD_COLUMN.match(statement)
+    if match is None:
+        return False
+    table, column = match.groups()
+    return column in {c["name"] for c in inspect(db.connection()).get_columns(table)}
+
+
 def init_db(engine: Engine) -> sessionmaker:
     """Create or upgrade the schema and return a session factory.
 
@@ -218,6 +241,7 @@ def init_db(engine: Engine) -> sessionmaker:
             )
         for version in range(current + 1, SCHEMA_VERSION + 1):
             for statement in MIGRATIONS.get(version, []):
-                db.execute(text(statement))
+                if not _column_exists(db, statement):
+                    db.execute(text(statement))
             db.add(SchemaVersion(version=version))
     return factory

@@ -24,6 +24,7 @@ from presence.service.schemas import (
     UsageOut,
 )
 from presence.service.supervisor import CapacityError
+from presence.service.tavus import conversation_warnings
 
 router = APIRouter(prefix="/v2/conversations", tags=["conversations"])
 usage_router = APIRouter(prefix="/v2/usage", tags=["usage"])
@@ -60,6 +61,7 @@ def conversation_out(request: Request, row: ConversationRow) -> ConversationOut:
         joined_at=row.joined_at,
         ended_at=row.ended_at,
         updated_at=row.updated_at,
+        warnings=(row.tavus_fields or {}).get("warnings", []),
     )
 
 
@@ -69,7 +71,21 @@ def _unprocessable(field: str, message: str) -> HTTPException:
     )
 
 
-@router.post("", response_model=ConversationOut, summary="Start a conversation")
+_TAVUS_FIELDS = (
+    "audio_only", "memory_stores", "document_ids", "document_tags", "document_retrieval_strategy",
+    "test_mode", "max_participants",
+)  # fmt: skip
+
+
+@router.post(
+    "",
+    response_model=ConversationOut,
+    summary="Start a conversation",
+    responses={
+        400: {"description": "`require_auth: true` (private rooms are not offered)."},
+        429: {"description": "The service already runs its maximum of live conversations."},
+    },
+)
 async def create_conversation(
     body: ConversationCreate,
     request: Request,
@@ -78,8 +94,17 @@ async def create_conversation(
 ) -> ConversationOut:
     """Create a conversation and get its session ready; share ``conversation_url`` to join.
 
-    Answers 429 when the service already runs its maximum of live conversations.
+    Answers 429 when the service already runs its maximum of live conversations. With
+    ``test_mode`` the conversation is created already ended and no session starts. Tavus fields
+    presence does not apply are accepted and listed in ``warnings``.
     """
+    if body.require_auth:
+        raise HTTPException(
+            400,
+            detail="require_auth: presence does not issue meeting tokens; its conversation_url "
+            "is an unguessable link (share it only with the participant), so a private room "
+            "cannot be promised. Send require_auth false or leave it out.",
+        )
     persona = None
     if body.persona_id:
         persona = owned(db.get(PersonaRow, body.persona_id), who, "persona", body.persona_id)
@@ -91,6 +116,8 @@ async def create_conversation(
             raise _unprocessable(
                 "replica_id", f"replica {replica_id} is {replica.status}, not ready"
             )
+    tavus = body.model_dump(include=set(_TAVUS_FIELDS), exclude_none=True)
+    tavus["warnings"] = conversation_warnings(body)
     row = ConversationRow(
         id=new_id("c"),
         owner=who,
@@ -100,15 +127,22 @@ async def create_conversation(
         conversational_context=body.conversational_context,
         custom_greeting=body.custom_greeting,
         callback_url=str(body.callback_url) if body.callback_url else None,
-        properties=body.properties.model_dump(),
+        properties=body.properties.model_dump(exclude_none=True),
         status="active",
         transcript=[],
+        tavus_fields=tavus,
     )
     settings = request.app.state.settings
     try:
         spec = conversation_spec(settings, row, persona, replica)
     except ConfigError as exc:
         raise _unprocessable("persona_id", str(exc)) from None
+    if body.test_mode:
+        row.status, row.shutdown_reason = "ended", "test_mode"
+        row.ended_at = utcnow()
+        db.add(row)
+        db.commit()
+        return conversation_out(request, row)
     supervisor = request.app.state.supervisor
     try:
         supervisor.reserve(spec)
@@ -160,6 +194,9 @@ def list_conversations(
 def get_conversation(
     conversation_id: str,
     request: Request,
+    verbose: bool = Query(
+        False, description="Tavus's flag; presence always includes the transcript and events."
+    ),
     who: str = Depends(owner),
     db: Session = Depends(db_session),
 ) -> ConversationOut:
@@ -249,6 +286,9 @@ def get_recording(
 async def delete_conversation(
     conversation_id: str,
     request: Request,
+    hard: bool = Query(
+        False, description="Tavus's flag; presence always deletes the record (recordings stay)."
+    ),
     who: str = Depends(owner),
     db: Session = Depends(db_session),
 ) -> Response:
