@@ -61,6 +61,8 @@ class FloorParams(StageParams):
             ``adapt_max_s`` more, ``adapt_step_s`` per resumed turn).
         adapt_step_s: Extra hold per resumed turn.
         adapt_max_s: Upper bound of the extra hold.
+        statement_words: A statement shorter than this (neither a question nor a request: "well
+            done", often a misheard start) holds the floor like unfinished words; 0: off.
         resume_hold_s: Hold the start of an answer up to this long when the user's voice comes
             back within a second of the turn's end, and drop it if the user goes on speaking (see
             ``presence.processors.turns.resume_gate``); 0 turns the gate off.
@@ -72,6 +74,7 @@ class FloorParams(StageParams):
     adapt: bool = False
     adapt_step_s: float = Field(0.2, gt=0.0, le=2.0)
     adapt_max_s: float = Field(0.6, ge=0.0, le=5.0)
+    statement_words: int = Field(8, ge=0, le=50)
     resume_hold_s: float = Field(0.35, ge=0.0, le=2.0)
 
 
@@ -115,6 +118,7 @@ def build_smart_turn(params: SmartTurnStageParams, ctx: BuildContext) -> UserTur
         engine = FloorEngine(
             grace_s=min(floor.grace_s, hold_s), hold_s=hold_s, min_words=floor.min_words,
             adapt=floor.adapt, adapt_step_s=floor.adapt_step_s, adapt_max_s=floor.adapt_max_s,
+            statement_words=floor.statement_words,
         )  # fmt: skip
         stop = FloorUserTurnStopStrategy(stop, engine)
         if floor.resume_hold_s > 0:

@@ -187,3 +187,27 @@ def _subordinate_only(text: str) -> str | None:
     if any(w in WH_WORDS or w in DO_MODALS for w in words[1:]):
         return None  # "if I have no internet can I still use it": the main clause follows
     return f"only a clause opened by '{words[0]}'"
+
+
+# Words that open a request rather than a question: "tell me about ...", "I'd like to know ...".
+_REQUEST_OPENERS = frozenset(
+    """tell show explain describe give let help please compare list walk teach i i'd id i'm im
+    can't""".split()
+)
+
+
+def asks(text: str) -> bool:
+    """Whether ``text`` reads as a question or a request (what a user ends a turn with).
+
+    True when it ends in a question mark, or opens (after "so", "ok", "hi" and the like) with a
+    wh-word, an auxiliary ("can", "does", "is") or a request ("tell me", "explain", "I'd like").
+    A statement such as "well done" or "good night" is not: in a conversation with a guide it is
+    more often a misheard start of a question, or the user is not finished.
+    """
+    if text.rstrip().endswith("?"):
+        return True
+    words = [w for w in words_of(text) if w not in _LEAD_INS]
+    if not words:
+        return False
+    first = words[0]
+    return first in WH_WORDS or first in DO_MODALS or first in BE_HAVE or first in _REQUEST_OPENERS
