@@ -98,6 +98,19 @@ class SmartTurnStageParams(StageParams):
     floor: FloorParams | bool = False
 
 
+def floor_engine(params: SmartTurnStageParams) -> FloorEngine | None:
+    """The floor's decision engine for ``params`` (None when ``floor`` is off)."""
+    floor = FloorParams() if params.floor is True else params.floor
+    if not floor:
+        return None
+    hold_s = params.stop_secs if floor.hold_s is None else floor.hold_s
+    return FloorEngine(
+        grace_s=min(floor.grace_s, hold_s), hold_s=hold_s, min_words=floor.min_words,
+        adapt=floor.adapt, adapt_step_s=floor.adapt_step_s, adapt_max_s=floor.adapt_max_s,
+        statement_words=floor.statement_words,
+    )  # fmt: skip
+
+
 @register(
     "turn",
     "smart-turn",
@@ -112,15 +125,10 @@ def build_smart_turn(params: SmartTurnStageParams, ctx: BuildContext) -> UserTur
     stop = TurnAnalyzerUserTurnStopStrategy(
         turn_analyzer=analyzer, wait_for_transcript=params.wait_for_transcript
     )
-    floor = FloorParams() if params.floor is True else params.floor
-    if floor:
-        hold_s = params.stop_secs if floor.hold_s is None else floor.hold_s
-        engine = FloorEngine(
-            grace_s=min(floor.grace_s, hold_s), hold_s=hold_s, min_words=floor.min_words,
-            adapt=floor.adapt, adapt_step_s=floor.adapt_step_s, adapt_max_s=floor.adapt_max_s,
-            statement_words=floor.statement_words,
-        )  # fmt: skip
+    engine = floor_engine(params)
+    if engine is not None:
         stop = FloorUserTurnStopStrategy(stop, engine)
+        floor = FloorParams() if params.floor is True else params.floor
         if floor.resume_hold_s > 0:
             gate = ResumeGate(hold_s=floor.resume_hold_s, window_s=engine.resume_window_s)
             ctx.extras.setdefault(STAGE_INSERTS, {}).setdefault("before_renderer", []).append(gate)
