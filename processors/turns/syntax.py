@@ -58,6 +58,19 @@ OBJECT_VERBS = frozenset(
     choose pick select give take find load call try enable disable turn switch deploy host
     measure record open send upload register plug""".split()
 )
+# Verbs common in questions to a guide, base form. "what does a pipeline file" has none after its
+# subject (and "file" is not read as one there), so the question still lacks its verb.
+COMMON_VERBS = OBJECT_VERBS | frozenset(
+    """do be have work run look mean cost need know start stop help talk sound move blink listen
+    answer reply respond support handle happen go come see hear speak say tell show explain
+    understand learn mind matter stand depend rely compare differ fit scale sync render animate
+    detect recognize recognise spot notice track follow join leave end begin last take send
+    store save keep cache require include contain offer provide ship come bundle cost charge
+    update upgrade integrate communicate decide figure think feel seem look appear handle deal
+    react wait sleep idle stream play behave fail break crash recover retry log stop pause
+    transcribe generate produce output input read stop count measure compute process mix time
+    cover test check""".split()
+)
 # Phrasal verbs that need an object ("how does it figure out" what?).
 PHRASAL_OBJECT_VERBS = frozenset(
     {("figure", "out"), ("point", "out"), ("find", "out"), ("look", "up"), ("fill", "in"),
@@ -167,6 +180,13 @@ def _after_auxiliary(aux: str, after: list[str], *, wh: str | None) -> str | Non
         subject_ends = 2  # "the renderer"
     if len(after) <= subject_ends:
         return f"no verb after '{aux} {' '.join(after)}'"
+    if (
+        aux in {"do", "does", "did"}
+        and after[0] in DETERMINERS
+        and len(after) <= 4
+        and not any(w in COMMON_VERBS or w.endswith(("ed", "ly")) for w in after[1:])
+    ):
+        return f"no verb after '{aux} {' '.join(after)}'"  # "what does a pipeline file"
     if after[0] in PRONOUNS and wh not in {"what", "which", "who", "whom"}:
         if after[-1] in OBJECT_VERBS:
             return f"'{after[-1]}' without its object"

@@ -27,6 +27,9 @@ FINISHED = [
     "Is there a command that shows me all the providers?",
     "How does it figure out that I am done talking?",
     "What does the local pipeline run with?",
+    "What does a pipeline file look like?",
+    "What do the benchmarks actually time?",
+    "How does the face blink?",
 ]
 UNFINISHED = [
     ("so how do I", "hanging"),
@@ -47,6 +50,7 @@ UNFINISHED = [
     ("So, if I have no internet", "clause"),
     ("How does it figure out?", "object"),
     ("Is there a command that shows me?", "without what"),
+    ("So what does a pipeline file?", "no verb"),
 ]
 
 
