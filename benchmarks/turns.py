@@ -13,7 +13,11 @@ The floor sees the transcript ``early_s + decode_ms`` into the silence (``--deco
 nominal decode time, so the decisions do not depend on this machine's load; the measured decode
 times are reported apart) and never before the VAD's stop. A pause is **split** when the floor ends
 the turn before the pause is over. At each question's end the **decision wait** is the silence
-after which the turn ends. Word error is Whisper's on the whole question.
+after which the turn ends. Word error is Whisper's on the whole question. When the pipeline's LLM
+is the offline knowledge-base responder, each question is also answered from its whole transcript
+and judged as ``bench conversation`` judges replies (``answered_right``); a split question is
+answered again the way the pipeline sees it after the split (its first part, an answer, then the
+rest: ``answered_right_after_split``).
 
 Usage::
 
@@ -33,7 +37,12 @@ from pathlib import Path
 
 import numpy as np
 
-from presence.benchmarks.conversation.metrics import percentiles, word_error
+from presence.benchmarks.conversation.metrics import (
+    judge_answer,
+    passage_refs,
+    percentiles,
+    word_error,
+)
 from presence.benchmarks.conversation.questions import QUESTIONS_FILE, load_questions, resample
 from presence.benchmarks.conversation.voices import synthesize_fresh
 from presence.framework.builder import build_stage, make_context
@@ -81,6 +90,11 @@ def run_turns_benchmark(pipeline: Path, *, overrides: list[str], questions_file:
     stt = build_stage(stt_cfg, ctx)  # loads the model
     vad_stop = float(getattr(vad.params, "stop_secs", 0.2)) if vad is not None else 0.2
     early_s = float(stt_cfg.params.early_s) or vad_stop
+    llm_cfg = loaded.stages.get("llm")
+    llm = (
+        build_stage(llm_cfg, ctx) if llm_cfg and llm_cfg.provider.name == "knowledge-base" else None
+    )
+    refs = passage_refs(llm.responder.index) if llm is not None else []
     analyzer = LocalSmartTurnAnalyzerV3(params=SmartTurnParams(stop_secs=turn.params.stop_secs))
     analyzer.set_sample_rate(RATE)
 
@@ -128,13 +142,36 @@ def run_turns_benchmark(pipeline: Path, *, overrides: list[str], questions_file:
                     point["split"] = ends_at < q.pause_ms / 1000
                 points.append(point)
                 heard = text
-            rows.append({"id": q.id, "voice": name, "pause_ms": q.pause_ms, "reference": q.reference,
-                         "heard": heard, **word_error(q.reference, heard), "points": points})  # fmt: skip
+            row = {"id": q.id, "voice": name, "pause_ms": q.pause_ms, "reference": q.reference,
+                   "heard": heard, **word_error(q.reference, heard), "points": points}  # fmt: skip
+            if llm is not None:
+                row.update(_answers(llm, refs, q.expect, points))
+            rows.append(row)
             print(f"{q.id} {name}: " + " | ".join(
                 f"{p['heard']!r} p={p['probability']:.2f} → {p['ends_at_ms']} ms"
                 + (" SPLIT" if p.get("split") else "") for p in points), flush=True)  # fmt: skip
     return _report(loaded, pipeline, overrides, questions_file, voices, decode_ms, early_s,
                    vad_stop, rows, decode_times)  # fmt: skip
+
+
+def _answers(llm, refs, expect, points) -> dict:
+    """The responder's answer to the whole transcript, and to it as split at the first split pause."""
+    from pipecat.processors.aggregators.llm_context import LLMContext
+
+    def judged(messages: list[dict]) -> bool:
+        return judge_answer(llm.respond(LLMContext(messages)).text, expect, refs)["right"]
+
+    whole = points[-1]["heard"]
+    out = {"answered_right": judged([{"role": "user", "content": whole}])}
+    split = next((p for p in points if p.get("split")), None)
+    if split is not None:
+        first = split["heard"]
+        rest = whole[len(first) :].strip() if whole.startswith(first) else whole
+        out["answered_right_after_split"] = judged(
+            [{"role": "user", "content": first}, {"role": "assistant", "content": "…"},
+             {"role": "user", "content": rest}]
+        )  # fmt: skip
+    return out
 
 
 def _report(loaded, pipeline, overrides, questions_file, voices, decode_ms, early_s, vad_stop,
@@ -157,6 +194,10 @@ def _report(loaded, pipeline, overrides, questions_file, voices, decode_ms, earl
             "decision_wait_ms": percentiles(waits),
             "held_past_800_ms": sum(w > 800 for w in waits),
             "wer": round(errors / words, 4) if words else 0.0,
+            "answered_right": sum(bool(r.get("answered_right")) for r in rows),
+            "answered_right_after_split": sum(
+                bool(r.get("answered_right_after_split")) for r in split_rows
+            ),
             "decode_ms": percentiles(decode_times),
         },
         "rows": rows,
@@ -186,7 +227,9 @@ def main(argv: list[str] | None = None) -> dict:
           f"{s['split_utterances']} ({100 * s['split_rate']:.1f}%; "
           f"{100 * s['split_rate_of_paused']:.1f}% of paused); decision wait p50/p95 "
           f"{s['decision_wait_ms']['p50']}/{s['decision_wait_ms']['p95']} ms; "
-          f"word error {s['wer']:.3f}; decode p50 {s['decode_ms']['p50']} ms")  # fmt: skip
+          f"word error {s['wer']:.3f}; answered right {s['answered_right']}/{s['utterances']} "
+          f"(split ones after the split: {s['answered_right_after_split']}/"
+          f"{s['split_utterances']}); decode p50 {s['decode_ms']['p50']} ms")  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps(report, indent=1) + "\n")
     return report

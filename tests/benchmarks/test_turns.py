@@ -38,6 +38,7 @@ def test_a_pause_after_a_hanging_word_is_not_a_turn_end(questions, tmp_path):
     assert paused["points"][0]["split"] is False  # "so how do I" holds the floor
     assert summary["split_utterances"] == 0
     assert "replica" in plain["heard"].lower() and plain["wer"] == 0.0
+    assert plain["answered_right"] is True and summary["answered_right"] >= 1
     # a finished question ends as soon as its transcript is in
     assert plain["points"][-1]["ends_at_ms"] == pytest.approx(
         1000 * (report["method"]["early_s"] + report["method"]["decode_ms"] / 1000)
