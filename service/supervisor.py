@@ -9,6 +9,8 @@ through ``SessionEvents``; the supervisor turns that into database state and out
                                    │  participant_absent_timeout (nobody joined since creation),
                                    │  participant_left_timeout (since the user left, unless back)
     events.joined/left/transcript/perception/recording/failed ──▶ rows + webhooks
+    events.guardrail/objective ──▶ the row's guardrails_triggered/objectives + their webhooks
+                                   (also to the guardrail's / objective's own callback_url)
     POST /{id}/end, a timeout, a failure ─▶ Supervisor.end(reason) ─▶ launcher.end(handle, reason)
                                    └─▶ one transaction: status=ended, shutdown_reason, transcript,
                                        system.shutdown + application.* events in the outbox
@@ -122,6 +124,29 @@ class _Events:
     def failed(self, stage: str | None, message: str) -> None:
         if self._live() is not None:
             self._sup._spawn(self._sup.end(self._cid, "exception", stage=stage, error=message))
+
+    def guardrail(self, trigger: dict[str, Any]) -> None:
+        live = self._live()
+        if live is not None:
+            url = _item_url(live.spec.guardrails, "guardrail_name", trigger.get("guardrail_name"))
+            self._sup._spawn(self._sup._record_guardrail(self._cid, dict(trigger), url))
+
+    def objective(self, completion: dict[str, Any], state: list[dict[str, Any]]) -> None:
+        live = self._live()
+        if live is not None:
+            name = completion.get("objective_name")
+            url = _item_url(live.spec.objectives, "objective_name", name)
+            self._sup._spawn(
+                self._sup._record_objective(self._cid, dict(completion), list(state), url)
+            )
+
+
+def _item_url(items: list[dict[str, Any]], key: str, name: Any) -> str | None:
+    """The ``callback_url`` of the guardrail or objective named ``name``, if it has one."""
+    for item in items:
+        if item.get(key) == name and item.get("callback_url"):
+            return str(item["callback_url"])
+    return None
 
 
 class Supervisor:
@@ -314,6 +339,41 @@ class Supervisor:
                     return
                 row.joined_at = row.updated_at = utcnow()
                 enqueue(db, row, "system.replica_joined", {"replica_id": row.replica_id})
+
+        await asyncio.to_thread(write)
+        if self._outbox is not None:
+            self._outbox.wake()
+
+    async def _record_guardrail(self, cid: str, trigger: dict[str, Any], url: str | None) -> None:
+        def write() -> None:
+            with self._sessions.begin() as db:
+                row = db.get(ConversationRow, cid)
+                if row is None:
+                    return
+                fired = {**trigger, "at": utcnow().isoformat()}
+                row.guardrail_events = [*(row.guardrail_events or []), fired]
+                props = {"replica_id": row.replica_id, **fired}
+                enqueue(db, row, "application.guardrail_triggered", props)
+                if url and url != row.callback_url:
+                    enqueue(db, row, "application.guardrail_triggered", props, url=url)
+
+        await asyncio.to_thread(write)
+        if self._outbox is not None:
+            self._outbox.wake()
+
+    async def _record_objective(
+        self, cid: str, completion: dict[str, Any], state: list[dict[str, Any]], url: str | None
+    ) -> None:
+        def write() -> None:
+            with self._sessions.begin() as db:
+                row = db.get(ConversationRow, cid)
+                if row is None:
+                    return
+                row.objectives = state
+                props = {"replica_id": row.replica_id, **completion}
+                enqueue(db, row, "application.objective_completed", props)
+                if url and url != row.callback_url:
+                    enqueue(db, row, "application.objective_completed", props, url=url)
 
         await asyncio.to_thread(write)
         if self._outbox is not None:
