@@ -193,7 +193,8 @@ def build_session(
         insert: Extra processors by insert point (``INSERT_POINTS`` or an alias), placed after
             the file's ``insert:`` entries at the same point. A processor with a true
             ``screens_llm_output`` attribute (the guardrails' output screen) turns off the
-            RTVI messages carrying the LLM's raw text (``bot-llm-*``, ``llm-raw-text``).
+            RTVI messages carrying the LLM's raw text (``bot-llm-*``, ``llm-raw-text``) and
+            makes every ``TranscriptObserver`` in ``observers`` ``screened``.
 
     Returns:
         The session, ready for ``WorkerRunner``. With RTVI on, its worker also has a
@@ -237,12 +238,17 @@ def build_session(
         kwargs["enable_rtvi"] = enable_rtvi
     if any(getattr(p, "screens_llm_output", False) for p in chain):
         # a processor screens the LLM's text before TTS (guardrails): the client's captions
-        # come from what is spoken, never from the LLM's unscreened tokens
+        # and the transcript come from what is screened, never from the LLM's raw tokens
         from pipecat.processors.frameworks.rtvi.observer import RTVIObserverParams
+
+        from presence.framework.observers.transcript import TranscriptObserver
 
         kwargs["rtvi_observer_params"] = RTVIObserverParams(
             bot_llm_enabled=False, llm_raw_text_enabled=False
         )
+        for observer in observers:
+            if isinstance(observer, TranscriptObserver):
+                observer.screened = True
     pipeline = Pipeline(chain)
     worker = PipelineWorker(
         pipeline,

@@ -190,8 +190,7 @@ async def run_pipeline_session(
     except Exception as exc:  # stored sets are validated; this is a last resort
         events.failed("build", f"guardrails or objectives: {exc}")
         return
-    screened = any(getattr(p, "screens_llm_output", False) for ps in insert.values() for p in ps)
-    transcript = TranscriptObserver(screened=screened)
+    transcript = TranscriptObserver()  # the builder marks it screened when guardrails are on
     observers: list[Any] = [transcript]
     try:
         if interactions is None:

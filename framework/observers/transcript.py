@@ -104,7 +104,7 @@ class TranscriptObserver(BaseObserver):
     ):
         super().__init__(observe_every_push=False, **kwargs)
         self._clock = clock
-        self._screened = screened
+        self.screened = screened
         self._seen: set[int] = set()
         self._turns: list[_Turn] = []
         self._timings: list[dict[str, float | None]] = []
@@ -131,7 +131,7 @@ class TranscriptObserver(BaseObserver):
             return
         self._seen.add(frame.id)
         unscreened = (
-            self._screened
+            self.screened
             and isinstance(frame, LLMTextFrame)
             and not getattr(data.source, "screens_llm_output", False)
         )

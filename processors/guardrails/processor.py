@@ -22,10 +22,10 @@ Each firing calls ``on_trigger(trigger)`` (the service turns it into the
 client a data-channel event in the Tavus shape::
 
     {"message_type": "conversation", "event_type": "conversation.guardrail_triggered",
-     "conversation_id": "c...", "properties": {"guardrail_name": "...", "side": "output",
-     "matched": "<the configured phrase or topic>"}}
+     "conversation_id": "c...", "properties": {"guardrail_name": "...", "side": "output"}}
 
-Logs name the guardrail and the side only, never what the user said.
+The client is not told which phrase matched (it may itself be what must stay unsaid); the
+callback (server side) is. Logs name the guardrail and the side only, never what the user said.
 """
 
 from __future__ import annotations
@@ -98,11 +98,8 @@ class _GuardBase(FrameProcessor):
                 "message_type": "conversation",
                 "event_type": EVENT_TYPE,
                 "conversation_id": self.conversation_id,
-                "properties": {
-                    "guardrail_name": trigger.guardrail_name,
-                    "side": trigger.side,
-                    "matched": trigger.matched,
-                },
+                # not ``matched``: the forbidden phrase itself may be what must stay unsaid
+                "properties": {"guardrail_name": trigger.guardrail_name, "side": trigger.side},
             }
             await self.push_frame(OutputTransportMessageUrgentFrame(message=message))
         if self._on_trigger is not None:

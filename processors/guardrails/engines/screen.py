@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from presence.processors.guardrails.engines.rules import Guardrails, Trigger
 
 _END = re.compile(r"(?:[.!?\u2026]+[\"')\]]*\s+(?=[A-Z0-9\"'(\[])|\n\s*)")
-_CLAUSE = re.compile(r"[,;:\u2013\u2014]\s+|\s+")
+_CLAUSE = re.compile(r"[,;:\u2013\u2014]\s+")
+_SPACE = re.compile(r"\s+")
 MAX_CHARS = 400
 
 
@@ -82,8 +83,11 @@ class OutputScreen:
             return match.end()
         if len(self._buffer) < self._max:
             return None
-        breaks = [m.end() for m in _CLAUSE.finditer(self._buffer, 0, self._max)]
-        return breaks[-1] if breaks else self._max
+        for pattern in (_CLAUSE, _SPACE):
+            breaks = [m.end() for m in pattern.finditer(self._buffer, 0, self._max)]
+            if breaks:
+                return breaks[-1]
+        return self._max
 
     def _release(self, sentence: str, out: Screened) -> None:
         trigger = self._rules.check(sentence, "output")
