@@ -200,3 +200,11 @@ def guardrail_prompts(items: list[dict[str, Any]]) -> str:
     if not prompts:
         return ""
     return "Guardrails (always follow these):\n" + "\n".join(f"- {p}" for p in prompts)
+
+
+def callback_for(items: list[dict[str, Any]], key: str, name: Any) -> str | None:
+    """The ``callback_url`` of the guardrail or objective whose ``key`` is ``name``, if any."""
+    for item in items:
+        if item.get(key) == name and item.get("callback_url"):
+            return str(item["callback_url"])
+    return None

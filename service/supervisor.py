@@ -35,8 +35,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from presence.service.db import ConversationRow, utcnow
+from presence.service.intelligence import callback_for
 from presence.service.session_spec import ConversationSpec, SessionEvents, SessionLauncher
-from presence.service.webhooks import OutboxWorker, emit_ended, enqueue
+from presence.service.webhooks import (
+    OutboxWorker,
+    emit_ended,
+    enqueue,
+    record_guardrail,
+    record_objective,
+)
 
 __all__ = [
     "REASONS",
@@ -128,25 +135,19 @@ class _Events:
     def guardrail(self, trigger: dict[str, Any]) -> None:
         live = self._live()
         if live is not None:
-            url = _item_url(live.spec.guardrails, "guardrail_name", trigger.get("guardrail_name"))
+            url = callback_for(
+                live.spec.guardrails, "guardrail_name", trigger.get("guardrail_name")
+            )
             self._sup._spawn(self._sup._record_guardrail(self._cid, dict(trigger), url))
 
     def objective(self, completion: dict[str, Any], state: list[dict[str, Any]]) -> None:
         live = self._live()
         if live is not None:
             name = completion.get("objective_name")
-            url = _item_url(live.spec.objectives, "objective_name", name)
+            url = callback_for(live.spec.objectives, "objective_name", name)
             self._sup._spawn(
                 self._sup._record_objective(self._cid, dict(completion), list(state), url)
             )
-
-
-def _item_url(items: list[dict[str, Any]], key: str, name: Any) -> str | None:
-    """The ``callback_url`` of the guardrail or objective named ``name``, if it has one."""
-    for item in items:
-        if item.get(key) == name and item.get("callback_url"):
-            return str(item["callback_url"])
-    return None
 
 
 class Supervisor:
@@ -217,13 +218,7 @@ class Supervisor:
             return
         url = getattr(live.handle, "conversation_url", None)
         if url:
-            await asyncio.to_thread(self._save_url, cid, url)
-
-    def _save_url(self, cid: str, url: str) -> None:
-        with self._sessions.begin() as db:
-            row = db.get(ConversationRow, cid)
-            if row is not None:
-                row.conversation_url = url
+            await self._write(cid, lambda _db, row: setattr(row, "conversation_url", url))
 
     # ---- watchdog ------------------------------------------------------------------------------
 
@@ -332,48 +327,29 @@ class Supervisor:
     # ---- persistence helpers -------------------------------------------------------------------
 
     async def _record_joined(self, cid: str) -> None:
-        def write() -> None:
-            with self._sessions.begin() as db:
-                row = db.get(ConversationRow, cid)
-                if row is None or row.joined_at is not None or row.status != "active":
-                    return
+        def change(db, row: ConversationRow) -> None:
+            if row.joined_at is None and row.status == "active":
                 row.joined_at = row.updated_at = utcnow()
                 enqueue(db, row, "system.replica_joined", {"replica_id": row.replica_id})
 
-        await asyncio.to_thread(write)
-        if self._outbox is not None:
-            self._outbox.wake()
+        await self._write(cid, change)
 
     async def _record_guardrail(self, cid: str, trigger: dict[str, Any], url: str | None) -> None:
-        def write() -> None:
-            with self._sessions.begin() as db:
-                row = db.get(ConversationRow, cid)
-                if row is None:
-                    return
-                fired = {**trigger, "at": utcnow().isoformat()}
-                row.guardrail_events = [*(row.guardrail_events or []), fired]
-                props = {"replica_id": row.replica_id, **fired}
-                enqueue(db, row, "application.guardrail_triggered", props)
-                if url and url != row.callback_url:
-                    enqueue(db, row, "application.guardrail_triggered", props, url=url)
-
-        await asyncio.to_thread(write)
-        if self._outbox is not None:
-            self._outbox.wake()
+        await self._write(cid, lambda db, row: record_guardrail(db, row, trigger, url))
 
     async def _record_objective(
         self, cid: str, completion: dict[str, Any], state: list[dict[str, Any]], url: str | None
     ) -> None:
+        await self._write(cid, lambda db, row: record_objective(db, row, completion, state, url))
+
+    async def _write(self, cid: str, change: Callable[[Any, ConversationRow], None]) -> None:
+        """Apply ``change(db, row)`` to the conversation in one transaction; wake the outbox."""
+
         def write() -> None:
             with self._sessions.begin() as db:
                 row = db.get(ConversationRow, cid)
-                if row is None:
-                    return
-                row.objectives = state
-                props = {"replica_id": row.replica_id, **completion}
-                enqueue(db, row, "application.objective_completed", props)
-                if url and url != row.callback_url:
-                    enqueue(db, row, "application.objective_completed", props, url=url)
+                if row is not None:
+                    change(db, row)
 
         await asyncio.to_thread(write)
         if self._outbox is not None:

@@ -332,3 +332,36 @@ def emit_ended(
             "application.perception_analysis",
             {"replica_id": row.replica_id, "analysis": row.perception_analysis},
         )
+
+
+def record_guardrail(
+    db: Session, row: ConversationRow, trigger: dict[str, Any], url: str | None = None
+) -> None:
+    """Log a guardrail firing on the conversation and queue ``application.guardrail_triggered``.
+
+    ``url``: the guardrail's own ``callback_url``, which gets the event too.
+    """
+    fired = {**trigger, "at": utcnow().isoformat()}
+    row.guardrail_events = [*(row.guardrail_events or []), fired]
+    props = {"replica_id": row.replica_id, **fired}
+    enqueue(db, row, "application.guardrail_triggered", props)
+    if url and url != row.callback_url:
+        enqueue(db, row, "application.guardrail_triggered", props, url=url)
+
+
+def record_objective(
+    db: Session,
+    row: ConversationRow,
+    completion: dict[str, Any],
+    state: list[dict[str, Any]],
+    url: str | None = None,
+) -> None:
+    """Store the objectives' progress and queue ``application.objective_completed``.
+
+    ``url``: the objective's own ``callback_url``, which gets the event too.
+    """
+    row.objectives = state
+    props = {"replica_id": row.replica_id, **completion}
+    enqueue(db, row, "application.objective_completed", props)
+    if url and url != row.callback_url:
+        enqueue(db, row, "application.objective_completed", props, url=url)
