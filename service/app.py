@@ -3,7 +3,8 @@
 ``create_app(settings, launcher=None)`` wires the database (versioned schema), the webhook outbox
 worker, the session supervisor and the routes:
 
-- ``/v2/personas``, ``/v2/replicas``, ``/v2/conversations``, ``/v2/usage``: need ``x-api-key``;
+- ``/v2/personas``, ``/v2/replicas``, ``/v2/conversations``, ``/v2/usage``, ``/v2/guardrails``,
+  ``/v2/objectives``: need ``x-api-key``;
 - ``/c/{conversation_id}/``: the browser page bound to a live conversation, and its SmallWebRTC
   signalling under ``/c/{id}/api/``. These are opened by the person joining the call, who has no
   API key: the unguessable conversation id is the capability (as a meeting link is);
@@ -23,7 +24,7 @@ from loguru import logger
 from sqlalchemy import select
 
 from presence.service.db import ReplicaRow, default_database_url, init_db, make_engine
-from presence.service.routes import conversations, personas, replicas
+from presence.service.routes import conversations, personas, replicas, rulesets
 from presence.service.settings import ServiceSettings
 from presence.service.storage import check_storage, store_recording
 from presence.service.supervisor import SessionLauncher, Supervisor
@@ -131,6 +132,8 @@ def create_app(settings: ServiceSettings, launcher: SessionLauncher | None = Non
     app.include_router(replicas.router)
     app.include_router(conversations.router)
     app.include_router(conversations.usage_router)
+    app.include_router(rulesets.guardrails_router)
+    app.include_router(rulesets.objectives_router)
 
     @app.get("/llms.txt", include_in_schema=False, response_class=PlainTextResponse)
     async def llms_txt():

@@ -4,9 +4,13 @@ Tables::
 
     schema_version     one row: the schema version this database holds
     personas           persona_name, system_prompt, context, layers, documents, tools, ...
-                       (tavus_fields: Tavus fields without a column of their own)
+                       guardrails_id, objectives_id (tavus_fields: Tavus fields without a
+                       column of their own)
+    guardrails         a named set of guardrails (data: the guardrail items)
+    objectives         a named set of objectives (data: the objective items)
     replicas           registration status (training|ready|error) and progress
-    conversations      status, properties, shutdown reason, transcript, usage
+    conversations      status, properties, shutdown reason, transcript, usage, the objectives'
+                       progress, guardrails fired
     webhook_outbox     signed webhook events waiting for (or done with) delivery
 
 Every row carries ``owner``: a digest of the API key that created it (keys themselves are never
@@ -45,13 +49,19 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from presence.framework.errors import ConfigError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 6
 MIGRATIONS: dict[int, list[str]] = {
     2: ["ALTER TABLE conversations ADD COLUMN conversation_url VARCHAR(2000)"],
     3: ["ALTER TABLE conversations ADD COLUMN recording_storage JSON"],
     4: [
         "ALTER TABLE personas ADD COLUMN tavus_fields JSON",
         "ALTER TABLE conversations ADD COLUMN tavus_fields JSON",
+    ],
+    6: [
+        "ALTER TABLE personas ADD COLUMN guardrails_id VARCHAR(40)",
+        "ALTER TABLE personas ADD COLUMN objectives_id VARCHAR(40)",
+        "ALTER TABLE conversations ADD COLUMN objectives JSON",
+        "ALTER TABLE conversations ADD COLUMN guardrail_events JSON",
     ],
 }
 """SQL to go from version ``v - 1`` to ``v``, keyed by ``v`` (version 1 is the first)."""
@@ -98,6 +108,8 @@ class PersonaRow(Base):
     tools: Mapped[list[Any]] = mapped_column(JSON, default=list)
     tavus_fields: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     """Tavus fields with no column of their own (pipeline_mode, document_ids, document_tags)."""
+    guardrails_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    objectives_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -142,9 +154,37 @@ class ConversationRow(Base):
     conversation_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     tavus_fields: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     """Tavus request fields with no column of their own, and the request's ``warnings``."""
+    objectives: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    """Each objective's ``{objective_name, status, output_variables, completed_turn}``."""
+    guardrail_events: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    """Each guardrail firing: ``{guardrail_name, side, matched, at}``."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     joined_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class GuardrailsRow(Base):
+    """A named set of guardrails (Tavus's ``guardrails_id``); ``data`` holds the items."""
+
+    __tablename__ = "guardrails"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    data: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ObjectivesRow(Base):
+    """A named set of objectives (Tavus's ``objectives_id``); ``data`` holds the items."""
+
+    __tablename__ = "objectives"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    data: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

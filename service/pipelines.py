@@ -142,8 +142,11 @@ def conversation_spec(
     conversation: ConversationRow,
     persona: PersonaRow | None,
     replica: ReplicaRow | None,
+    *,
+    guardrails: list[dict[str, Any]] | None = None,
+    objectives: list[dict[str, Any]] | None = None,
 ) -> ConversationSpec:
-    """The launcher's view of a conversation about to start."""
+    """The launcher's view of a conversation about to start (with its persona's rule sets)."""
     updates: dict[str, Any] = {}
     overrides: list[str] = []
     pipeline = settings.base_pipeline
@@ -176,6 +179,8 @@ def conversation_spec(
         persona=updates,
         properties=props,
         recording_path=recording,
+        guardrails=list(guardrails or []),
+        objectives=list(objectives or []),
     )
 
 

@@ -184,6 +184,11 @@ class PersonaCreate(_Request):
     pipeline_mode: Literal["full", "echo"] | None = None
     document_ids: list[str] | None = None
     document_tags: list[str] | None = None
+    guardrails_id: str | None = Field(default=None, description="A set from /v2/guardrails.")
+    guardrail_ids: list[str] | None = Field(
+        default=None, description="Individual guardrails (each a set of one) from /v2/guardrails."
+    )
+    objectives_id: str | None = Field(default=None, description="A set from /v2/objectives.")
 
 
 class PersonaPatch(_Request):
@@ -201,6 +206,9 @@ class PersonaPatch(_Request):
     pipeline_mode: Literal["full", "echo"] | None = None
     document_ids: list[str] | None = None
     document_tags: list[str] | None = None
+    guardrails_id: str | None = None
+    guardrail_ids: list[str] | None = None
+    objectives_id: str | None = None
 
 
 class JsonPatchOp(_Request):
@@ -228,6 +236,9 @@ class PersonaOut(BaseModel):
     pipeline_mode: str = "full"
     document_ids: list[str] = Field(default_factory=list)
     document_tags: list[str] = Field(default_factory=list)
+    guardrails_id: str | None = None
+    guardrail_ids: list[str] = Field(default_factory=list)
+    objectives_id: str | None = None
     warnings: list[str] = Field(
         default_factory=list,
         description="Fields accepted for Tavus compatibility that presence does not apply "
@@ -320,6 +331,16 @@ class ConversationOut(BaseModel):
     )
     duration_seconds: float | None = Field(
         default=None, description="Creation to end (or to now while active)."
+    )
+    objectives: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="The persona's objectives: objective_name, status (pending, active, "
+        "awaiting_confirmation, completed), output_variables collected, completed_turn.",
+    )
+    guardrails_triggered: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Each guardrail firing: guardrail_name, side (input or output), matched "
+        "(the configured phrase or topic), at.",
     )
     created_at: datetime
     joined_at: datetime | None = None

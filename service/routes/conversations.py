@@ -12,8 +12,18 @@ from sqlalchemy.orm import Session
 
 from presence.framework.errors import ConfigError
 from presence.service.auth import owned, owner
-from presence.service.db import ConversationRow, PersonaRow, ReplicaRow, as_utc, new_id, utcnow
+from presence.service.db import (
+    ConversationRow,
+    GuardrailsRow,
+    ObjectivesRow,
+    PersonaRow,
+    ReplicaRow,
+    as_utc,
+    new_id,
+    utcnow,
+)
 from presence.service.deps import db_session, paginate
+from presence.service.intelligence import initial_objectives
 from presence.service.pipelines import conversation_spec
 from presence.service.schemas import (
     ConversationCreate,
@@ -57,12 +67,31 @@ def conversation_out(request: Request, row: ConversationRow) -> ConversationOut:
         recording_path=row.recording_path,
         recording_storage=row.recording_storage,
         duration_seconds=round(_duration(row), 3),
+        objectives=row.objectives or [],
+        guardrails_triggered=row.guardrail_events or [],
         created_at=row.created_at,
         joined_at=row.joined_at,
         ended_at=row.ended_at,
         updated_at=row.updated_at,
         warnings=(row.tavus_fields or {}).get("warnings", []),
     )
+
+
+def _rulesets(db: Session, persona: PersonaRow | None) -> tuple[list[dict], list[dict]]:
+    """The persona's guardrail items and objective items, as stored now (a snapshot)."""
+    if persona is None:
+        return [], []
+    guardrails: list[dict] = []
+    ids = [persona.guardrails_id, *((persona.tavus_fields or {}).get("guardrail_ids") or [])]
+    for gid in dict.fromkeys(i for i in ids if i):
+        row = db.get(GuardrailsRow, gid)
+        guardrails += (row.data or []) if row is not None and row.owner == persona.owner else []
+    objectives: list[dict] = []
+    if persona.objectives_id:
+        row = db.get(ObjectivesRow, persona.objectives_id)
+        if row is not None and row.owner == persona.owner:
+            objectives = list(row.data or [])
+    return guardrails, objectives
 
 
 def _unprocessable(field: str, message: str) -> HTTPException:
@@ -116,6 +145,7 @@ async def create_conversation(
             raise _unprocessable(
                 "replica_id", f"replica {replica_id} is {replica.status}, not ready"
             )
+    guardrails, objectives = _rulesets(db, persona)
     tavus = body.model_dump(include=set(_TAVUS_FIELDS), exclude_none=True)
     tavus["warnings"] = conversation_warnings(body)
     row = ConversationRow(
@@ -131,10 +161,14 @@ async def create_conversation(
         status="active",
         transcript=[],
         tavus_fields=tavus,
+        objectives=initial_objectives(objectives),
+        guardrail_events=[],
     )
     settings = request.app.state.settings
     try:
-        spec = conversation_spec(settings, row, persona, replica)
+        spec = conversation_spec(
+            settings, row, persona, replica, guardrails=guardrails, objectives=objectives
+        )
     except ConfigError as exc:
         raise _unprocessable("persona_id", str(exc)) from None
     if body.test_mode:

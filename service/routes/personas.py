@@ -17,7 +17,14 @@ from sqlalchemy.orm import Session
 
 from presence.framework.errors import ConfigError
 from presence.service.auth import owned, owner
-from presence.service.db import PersonaRow, ReplicaRow, new_id, utcnow
+from presence.service.db import (
+    GuardrailsRow,
+    ObjectivesRow,
+    PersonaRow,
+    ReplicaRow,
+    new_id,
+    utcnow,
+)
 from presence.service.deps import db_session, paginate
 from presence.service.pipelines import (
     check_pipeline,
@@ -31,10 +38,10 @@ from presence.service.tavus import persona_field_warnings
 
 router = APIRouter(prefix="/v2/personas", tags=["personas"])
 
-_TAVUS_FIELDS = ("pipeline_mode", "document_ids", "document_tags")
+_TAVUS_FIELDS = ("pipeline_mode", "document_ids", "document_tags", "guardrail_ids")
 _COLUMNS = (
     "persona_name", "system_prompt", "context", "greeting", "default_replica_id", "pipeline",
-    "layers", "documents", "tools",
+    "layers", "documents", "tools", "guardrails_id", "objectives_id",
 )  # fmt: skip
 _CLEARED = {"system_prompt": "", "context": "", "greeting": "", "layers": {}, "tools": []}
 
@@ -68,6 +75,9 @@ def persona_out(row: PersonaRow, settings) -> PersonaOut:
         pipeline_mode=tavus.get("pipeline_mode") or "full",
         document_ids=tavus.get("document_ids") or [],
         document_tags=tavus.get("document_tags") or [],
+        guardrails_id=row.guardrails_id,
+        guardrail_ids=tavus.get("guardrail_ids") or [],
+        objectives_id=row.objectives_id,
         warnings=_warnings(row, settings),
         created_at=row.created_at,
         updated_at=row.updated_at,
@@ -92,6 +102,11 @@ async def _validate(request: Request, db: Session, who: str, row: PersonaRow) ->
     settings = request.app.state.settings
     if row.default_replica_id:
         owned(db.get(ReplicaRow, row.default_replica_id), who, "replica", row.default_replica_id)
+    for gid in [row.guardrails_id, *((row.tavus_fields or {}).get("guardrail_ids") or [])]:
+        if gid:
+            owned(db.get(GuardrailsRow, gid), who, "guardrails", gid)
+    if row.objectives_id:
+        owned(db.get(ObjectivesRow, row.objectives_id), who, "objectives", row.objectives_id)
     try:
         path = resolve_pipeline(row.pipeline, settings)
         overrides, _ = persona_layers(row.layers, path)
@@ -242,7 +257,9 @@ async def patch_persona(
         changes = {
             k: v
             for k, v in changes.items()
-            if v is not None or k in ("default_replica_id", "pipeline", "pipeline_mode")
+            if v is not None
+            or k in ("default_replica_id", "pipeline", "pipeline_mode", "guardrails_id")
+            or k in ("objectives_id", "guardrail_ids")
         }
     columns, tavus = _split_tavus(changes)
     for key, value in columns.items():
