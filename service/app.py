@@ -3,7 +3,8 @@
 ``create_app(settings, launcher=None)`` wires the database (versioned schema), the webhook outbox
 worker, the session supervisor and the routes:
 
-- ``/v2/personas``, ``/v2/replicas``, ``/v2/conversations``, ``/v2/usage``: need ``x-api-key``;
+- ``/v2/personas``, ``/v2/replicas``, ``/v2/conversations``, ``/v2/documents``,
+  ``/v2/memories``, ``/v2/usage``: need ``x-api-key``;
 - ``/c/{conversation_id}/``: the browser page bound to a live conversation, and its SmallWebRTC
   signalling under ``/c/{id}/api/``. These are opened by the person joining the call, who has no
   API key: the unguessable conversation id is the capability (as a meeting link is);
@@ -23,7 +24,8 @@ from loguru import logger
 from sqlalchemy import select
 
 from presence.service.db import ReplicaRow, default_database_url, init_db, make_engine
-from presence.service.routes import conversations, personas, replicas
+from presence.service.document_store import resume_fetches
+from presence.service.routes import conversations, documents, memories, personas, replicas
 from presence.service.settings import ServiceSettings
 from presence.service.storage import check_storage, store_recording
 from presence.service.supervisor import SessionLauncher, Supervisor
@@ -99,12 +101,14 @@ def create_app(settings: ServiceSettings, launcher: SessionLauncher | None = Non
             max_sessions=settings.max_sessions,
             public_url=settings.public_url,
             store_recording=lambda path, cid: store_recording(settings, path, cid),
+            after_end=lambda cid, spec: _after_end(sessions, settings, cid, spec),
         )
         app.state.sessions = sessions
         app.state.outbox = outbox
         app.state.supervisor = supervisor
         supervisor.recover()
         _resume_replicas(sessions, settings)
+        resume_fetches(app)
         outbox.start()
         warm = getattr(launcher, "warm", None)
         if warm is not None:
@@ -131,6 +135,8 @@ def create_app(settings: ServiceSettings, launcher: SessionLauncher | None = Non
     app.include_router(replicas.router)
     app.include_router(conversations.router)
     app.include_router(conversations.usage_router)
+    app.include_router(documents.router)
+    app.include_router(memories.router)
 
     @app.get("/llms.txt", include_in_schema=False, response_class=PlainTextResponse)
     async def llms_txt():
@@ -176,6 +182,17 @@ def default_launcher(settings: ServiceSettings) -> SessionLauncher:
     from presence.service.process_launcher import ProcessLauncher
 
     return ProcessLauncher(ice_host_addresses=settings.ice_host_addresses)
+
+
+async def _after_end(sessions, settings: ServiceSettings, cid: str, spec) -> None:
+    """An ended conversation: remember what its user shared, drop its knowledge folder."""
+    import shutil
+
+    from presence.service.knowledge import conversation_dir
+    from presence.service.memories import remember
+
+    await remember(sessions, cid, spec)
+    shutil.rmtree(conversation_dir(settings, cid), ignore_errors=True)
 
 
 def _resume_replicas(sessions, settings: ServiceSettings) -> None:

@@ -19,6 +19,7 @@ from presence.framework.errors import ConfigError
 from presence.service.auth import owned, owner
 from presence.service.db import PersonaRow, ReplicaRow, new_id, utcnow
 from presence.service.deps import db_session, paginate
+from presence.service.knowledge import UnknownDocuments, check_document_ids
 from presence.service.pipelines import (
     check_pipeline,
     knowledge_dir,
@@ -41,9 +42,7 @@ _CLEARED = {"system_prompt": "", "context": "", "greeting": "", "layers": {}, "t
 
 def _warnings(row: PersonaRow, settings) -> list[str]:
     tavus = row.tavus_fields or {}
-    out = persona_field_warnings(
-        tavus.get("pipeline_mode"), tavus.get("document_ids"), tavus.get("document_tags")
-    )
+    out = persona_field_warnings(tavus.get("pipeline_mode"))
     try:
         _, layer_warnings = persona_layers(row.layers, resolve_pipeline(row.pipeline, settings))
     except ConfigError:
@@ -88,6 +87,16 @@ def _split_tavus(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     return columns, tavus
 
 
+def _check_documents(db: Session, who: str, tavus: dict[str, Any]) -> None:
+    """422 naming the ``document_ids`` of a request that this key has no document for."""
+    try:
+        check_document_ids(db, who, tavus.get("document_ids"))
+    except UnknownDocuments as exc:
+        raise HTTPException(
+            422, detail=[{"loc": ["body", "document_ids"], "msg": str(exc), "type": "value_error"}]
+        ) from None
+
+
 async def _validate(request: Request, db: Session, who: str, row: PersonaRow) -> None:
     settings = request.app.state.settings
     if row.default_replica_id:
@@ -129,6 +138,7 @@ async def create_persona(
     Tavus fields presence does not apply are accepted and listed in ``warnings``.
     """
     columns, tavus = _split_tavus(body.model_dump(exclude_none=True, by_alias=True))
+    _check_documents(db, who, tavus)
     row = PersonaRow(
         id=new_id("p"),
         owner=who,
@@ -245,6 +255,7 @@ async def patch_persona(
             if v is not None or k in ("default_replica_id", "pipeline", "pipeline_mode")
         }
     columns, tavus = _split_tavus(changes)
+    _check_documents(db, who, tavus)
     for key, value in columns.items():
         setattr(row, key, value)
     if tavus:
