@@ -32,8 +32,8 @@ from presence.service.supervisor import SessionLauncher, Supervisor
 from presence.service.webhooks import OutboxWorker
 
 API_VERSION = "2.0.0"
-DESCRIPTION = """Self-hosted conversational video: personas, replicas and conversations with the
-nouns and fields of Tavus CVI. Every `/v2` route needs an `x-api-key` header. Webhooks to a
+DESCRIPTION = """Self-hosted conversational video: personas, replicas, conversations, documents
+(the knowledge base) and memories with the nouns and fields of Tavus CVI. Every `/v2` route needs an `x-api-key` header. Webhooks to a
 conversation's `callback_url` are signed (HMAC-SHA256, headers `x-presence-timestamp` and
 `x-presence-signature: v1=<hex>` over `"{timestamp}." + body`) and retried with exponential
 backoff from a durable outbox."""
