@@ -77,7 +77,9 @@ def test_memories_reach_the_next_conversation_of_the_store_and_can_be_forgotten(
     # a new name replaces the old one; what is already known is not repeated
     service.post(f"/v2/conversations/{second['conversation_id']}/end")
     service.post(f"/v2/conversations/{stranger['conversation_id']}/end")
-    _talk(service, launcher, {"memory_stores": ["anna_p1"]}, ["Call me Annie.", "I like green tea."])
+    _talk(
+        service, launcher, {"memory_stores": ["anna_p1"]}, ["Call me Annie.", "I like green tea."]
+    )
     deadline = time.monotonic() + 20
     while "The user's name is Annie." not in {m["content"] for m in _memories(service, "anna_p1")}:
         assert time.monotonic() < deadline
@@ -112,12 +114,17 @@ def test_a_cloud_llm_extracts_the_memories_and_the_offline_rules_stand_in_when_i
         {"memories": [{"kind": "name", "content": "The user's name is Anna."},
                       {"kind": "preference", "content": "The user prefers oolong to green tea."}]}
     )  # fmt: skip
-    fake = FakeOpenAI(Reply(text=[answer[:20], answer[20:]]), Reply(fault="500"), Reply(fault="500"))
+    fake = FakeOpenAI(
+        Reply(text=[answer[:20], answer[20:]]), Reply(fault="500"), Reply(fault="500")
+    )
     service.portal.call(fake.__aenter__)
     try:
         persona = service.post(
             "/v2/personas",
-            json={"persona_name": "P", "layers": {"llm": {"base_url": fake.base_url, "model": "m"}}},
+            json={
+                "persona_name": "P",
+                "layers": {"llm": {"base_url": fake.base_url, "model": "m"}},
+            },
         ).json()
         body = {"persona_id": persona["persona_id"], "memory_stores": ["anna"]}
         _talk(service, launcher, body, ["My name is Anna. Oolong beats green tea for me."])
