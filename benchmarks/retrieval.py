@@ -156,11 +156,13 @@ def _time_answers(responder: Responder, index: KnowledgeIndex, qs: list[str]) ->
     return out
 
 
-def run(passages: int = 1000, queries: int = 300, semantic: bool = True) -> dict:
+def run(
+    passages: int = 1000, queries: int = 300, semantic: bool = True, vocabulary: int = 6000
+) -> dict:
     """Build the base and time retrieval; returns a JSON-ready report."""
     guide = _guide_documents()
     guide_passages = sum(len(split_markdown(text)) for _, text in guide)
-    docs, words = synthetic_base(max(passages - guide_passages, 10))
+    docs, words = synthetic_base(max(passages - guide_passages, 10), vocabulary=vocabulary)
     t0 = time.perf_counter()
     index = KnowledgeIndex.from_markdown(guide + docs)
     build_ms = (time.perf_counter() - t0) * 1000
@@ -194,6 +196,7 @@ def run(passages: int = 1000, queries: int = 300, semantic: bool = True) -> dict
     report = {
         "passages": len(index),
         "vocabulary": index.vocabulary_size,
+        "synthetic_vocabulary": vocabulary,
         "queries": len(every_top),
         "build_ms": build_ms,
         "semantic": scorer is not None,
@@ -229,6 +232,12 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--passages", "--chunks", dest="passages", type=int, default=1000)
     parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument(
+        "--vocabulary",
+        type=int,
+        default=6000,
+        help="distinct words of the synthetic base (real documents: tens of thousands)",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--out", type=Path, help="also write the report as JSON to this file")
     parser.add_argument(
@@ -244,7 +253,9 @@ def main(argv: list[str] | None = None) -> dict:
         import torch
 
         torch.set_num_threads(args.torch_threads)
-    report = run(args.passages, args.queries, semantic=not args.no_semantic)
+    report = run(
+        args.passages, args.queries, semantic=not args.no_semantic, vocabulary=args.vocabulary
+    )
     if args.out is not None:
         argv_text = " ".join(sys.argv[1:] if argv is None else argv)
         report["command"] = f"python -m presence.benchmarks.retrieval {argv_text}".strip()

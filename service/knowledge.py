@@ -136,7 +136,7 @@ def _copy_markdown(source: Path | None, target: Path) -> None:
 def _memory_markdown(memories: list[str]) -> str:
     from presence.service.memories import second_person
 
-    lines = ["## About you", ""]
+    lines = ["## What I remember about you", ""]
     lines += [f"{second_person(m)}\n" for m in memories]
     return "\n".join(lines)
 

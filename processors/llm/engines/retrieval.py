@@ -36,7 +36,8 @@ passages (``benchmarks/retrieval.py``).
 
 from __future__ import annotations
 
-from collections import defaultdict
+import inspect
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,9 @@ from presence.processors.llm.engines.text import (
     terms,
     words,
 )
+
+_BUILT_SLOTS = 4  # indexes from_paths keeps (by files and settings)
+_BUILT: OrderedDict[tuple, KnowledgeIndex] = OrderedDict()
 
 __all__ = ["KnowledgeIndex", "Passage", "ScoredPassage", "split_markdown", "stem", "terms", "words"]
 
@@ -199,6 +203,10 @@ class KnowledgeIndex:
     def from_paths(cls, paths: Iterable[Path], **kwargs) -> KnowledgeIndex:
         """Build an index from markdown files and folders (searched recursively for ``*.md``).
 
+        The last few indexes built are kept, by their files' paths, sizes and modification times
+        and by ``kwargs``: a session whose offline responder and cloud LLM both read the same
+        knowledge base (a large one takes seconds to index) builds it once.
+
         Raises:
             FileNotFoundError: A path does not exist.
 
@@ -212,7 +220,24 @@ class KnowledgeIndex:
                 files.append(path)
             else:
                 raise FileNotFoundError(path)
-        return cls.from_markdown(((f.stem, f.read_text(encoding="utf-8")) for f in files), **kwargs)
+        stats = tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+        defaults = {
+            name: param.default for name, param in inspect.signature(cls).parameters.items()
+        }
+        given = sorted(
+            (k, id(v) if k == "lexicon" else v) for k, v in kwargs.items() if defaults.get(k) != v
+        )
+        key = (cls, stats, tuple(given))
+        if key in _BUILT:
+            _BUILT.move_to_end(key)
+            return _BUILT[key]
+        index = cls.from_markdown(
+            ((f.stem, f.read_text(encoding="utf-8")) for f in files), **kwargs
+        )
+        _BUILT[key] = index
+        while len(_BUILT) > _BUILT_SLOTS:
+            _BUILT.popitem(last=False)
+        return index
 
     def __len__(self) -> int:
         return len(self.passages)
