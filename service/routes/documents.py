@@ -53,7 +53,9 @@ class DocumentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     document_url: AnyHttpUrl | None = None
     text: str | None = Field(
-        default=None, description="The document's text (markdown, plain text or HTML) inline."
+        default=None,
+        max_length=MAX_BYTES,
+        description="The document's text (markdown, plain text or HTML) inline.",
     )
     document_name: str | None = Field(default=None, min_length=1, max_length=200)
     callback_url: AnyHttpUrl | None = None
@@ -230,7 +232,9 @@ async def create_document(
             )
         except DocumentError as exc:
             raise _bad("file" if file_name else "text", str(exc), exc.status) from None
-        row.original_path = save_original(_documents_dir(request, row.id), data, file_name)
+        suffix = {"markdown": "md", "text": "txt"}.get(kind, kind)
+        original = file_name or f"text.{suffix}"
+        row.original_path = save_original(_documents_dir(request, row.id), data, original)
         db.add(row)
         store_chunks(db, row, kind, chunks)
         emit(db, row)
