@@ -14,6 +14,7 @@ worker, the session supervisor and the routes:
 
 from __future__ import annotations
 
+import shutil
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,8 @@ def create_app(settings: ServiceSettings, launcher: SessionLauncher | None = Non
         app.state.outbox = outbox
         app.state.supervisor = supervisor
         supervisor.recover()
+        # knowledge folders of conversations a stopped service left behind (none is live now)
+        shutil.rmtree(settings.data_dir / "conversations", ignore_errors=True)
         _resume_replicas(sessions, settings)
         resume_fetches(app)
         outbox.start()
@@ -186,8 +189,6 @@ def default_launcher(settings: ServiceSettings) -> SessionLauncher:
 
 async def _after_end(sessions, settings: ServiceSettings, cid: str, spec) -> None:
     """An ended conversation: remember what its user shared, drop its knowledge folder."""
-    import shutil
-
     from presence.service.knowledge import conversation_dir
     from presence.service.memories import remember
 
