@@ -14,6 +14,7 @@ worker, the session supervisor and the routes:
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,7 +25,14 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 from loguru import logger
 from sqlalchemy import select
 
-from presence.service.db import ReplicaRow, default_database_url, init_db, make_engine
+from presence.service.db import (
+    ConversationRow,
+    PersonaRow,
+    ReplicaRow,
+    default_database_url,
+    init_db,
+    make_engine,
+)
 from presence.service.document_store import resume_fetches
 from presence.service.routes import conversations, documents, memories, personas, replicas
 from presence.service.settings import ServiceSettings
@@ -107,7 +115,11 @@ def create_app(settings: ServiceSettings, launcher: SessionLauncher | None = Non
         app.state.sessions = sessions
         app.state.outbox = outbox
         app.state.supervisor = supervisor
+        left_live = _live_with_memories(sessions)
         supervisor.recover()
+        recovering = [
+            asyncio.create_task(_remember_recovered(sessions, settings, cid)) for cid in left_live
+        ]
         # knowledge folders of conversations a stopped service left behind (none is live now)
         shutil.rmtree(settings.data_dir / "conversations", ignore_errors=True)
         _resume_replicas(sessions, settings)
@@ -123,6 +135,7 @@ def create_app(settings: ServiceSettings, launcher: SessionLauncher | None = Non
             yield
         finally:
             await supervisor.close()
+            await asyncio.gather(*recovering, return_exceptions=True)
             await outbox.stop()
             engine.dispose()
 
@@ -194,6 +207,32 @@ async def _after_end(sessions, settings: ServiceSettings, cid: str, spec) -> Non
 
     await remember(sessions, cid, spec)
     shutil.rmtree(conversation_dir(settings, cid), ignore_errors=True)
+
+
+def _live_with_memories(sessions) -> list[str]:
+    """Conversations a stopped service left live that have memory stores."""
+    with sessions() as db:
+        rows = db.scalars(select(ConversationRow).where(ConversationRow.status == "active"))
+        return [r.id for r in rows if (r.tavus_fields or {}).get("memory_stores")]
+
+
+async def _remember_recovered(sessions, settings: ServiceSettings, cid: str) -> None:
+    """Extract the memories of a conversation the service was stopped in (its stored transcript)."""
+    from types import SimpleNamespace
+
+    from presence.service.memories import remember
+    from presence.service.pipelines import conversation_spec
+
+    def spec():
+        with sessions() as db:
+            row = db.get(ConversationRow, cid)
+            persona = db.get(PersonaRow, row.persona_id) if row and row.persona_id else None
+            try:
+                return conversation_spec(settings, row, persona, None)
+            except Exception:  # its persona changed since: the LLM is then unknown, rules apply
+                return SimpleNamespace(pipeline=settings.base_pipeline, overrides=[])
+
+    await remember(sessions, cid, await asyncio.to_thread(spec))
 
 
 def _resume_replicas(sessions, settings: ServiceSettings) -> None:

@@ -7,9 +7,13 @@ import time
 from pathlib import Path
 
 from fakes.openai import FakeOpenAI, Reply
-from helpers.service import KEY_B
+from fastapi.testclient import TestClient
+from helpers.service import KEY_A, KEY_B, PipecatLauncher, make_settings
 
+from presence.service.app import create_app
+from presence.service.db import ConversationRow
 from presence.service.memories import extract_offline, second_person
+from presence.service.settings import owner_of
 
 ANNA = [
     "Hi! My name is Anna and I work at Acme Robotics.",
@@ -144,3 +148,22 @@ def test_a_cloud_llm_extracts_the_memories_and_the_offline_rules_stand_in_when_i
         ]
     finally:
         service.portal.call(fake.__aexit__, None, None, None)
+
+
+def test_a_conversation_the_service_was_stopped_in_still_leaves_its_memories(tmp_path):
+    settings = make_settings(tmp_path)
+    with TestClient(create_app(settings, launcher=PipecatLauncher()), headers={"x-api-key": KEY_A}) as api:  # fmt: skip
+        with api.app.state.sessions.begin() as db:  # as a killed service leaves it: still live
+            db.add(
+                ConversationRow(
+                    id="ckilled", owner=owner_of(KEY_A), status="active", properties={},
+                    transcript=[{"role": "user", "content": "My name is Anna."}],
+                    tavus_fields={"memory_stores": ["anna"]},
+                )
+            )  # fmt: skip
+    with TestClient(create_app(settings, launcher=PipecatLauncher()), headers={"x-api-key": KEY_A}) as api:  # fmt: skip
+        memories = _memories(api, "anna")
+        assert [(m["content"], m["conversation_id"]) for m in memories] == [
+            ("The user's name is Anna.", "ckilled")
+        ]
+        assert api.get("/v2/conversations/ckilled").json()["shutdown_reason"] == "service_restart"
