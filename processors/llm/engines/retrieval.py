@@ -37,8 +37,8 @@ passages (``benchmarks/retrieval.py``).
 from __future__ import annotations
 
 import inspect
-from collections import Counter, OrderedDict, defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections import OrderedDict, defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +46,12 @@ import numpy as np
 
 from presence.processors.llm.engines.fuzzy import FuzzyMatcher
 from presence.processors.llm.engines.lexicon import DEFAULT_LEXICON, ConceptLexicon
-from presence.processors.llm.engines.passages import Passage, find_definitions, passage_tokens
+from presence.processors.llm.engines.passages import (
+    Passage,
+    build_postings,
+    find_definitions,
+    passage_tokens,
+)
 from presence.processors.llm.engines.query import QueryResolver, Slot
 from presence.processors.llm.engines.question import asked_subject, clean_words, is_deictic
 from presence.processors.llm.engines.text import (
@@ -76,55 +81,6 @@ class ScoredPassage:
     score: float
     raw: float
     similarity: float | None = None
-
-
-class _Postings(Mapping[str, tuple[np.ndarray, np.ndarray]]):
-    """Token → (passage ids, BM25 contributions): slices of two flat arrays, sorted by token."""
-
-    def __init__(self, spans: dict[str, tuple[int, int]], ids: np.ndarray, contrib: np.ndarray):
-        self._spans = spans
-        self._ids = ids
-        self._contrib = contrib
-
-    def __getitem__(self, token: str) -> tuple[np.ndarray, np.ndarray]:
-        start, end = self._spans[token]
-        return self._ids[start:end], self._contrib[start:end]
-
-    def __contains__(self, token: object) -> bool:
-        return token in self._spans
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._spans)
-
-    def __len__(self) -> int:
-        return len(self._spans)
-
-
-def _postings(
-    counts: list[Counter[str]], norm: np.ndarray, k1: float
-) -> tuple[dict[str, float], _Postings]:
-    """Each token's idf, and its postings: passage ids (ascending) and BM25 contributions.
-
-    Built from one flat array of (token, passage, weight) entries sorted by token, so that a
-    base of 10,000 passages (over a million entries) is indexed without a Python step per token.
-    """
-    n = len(counts)
-    token_ids: dict[str, int] = {}
-    tok_a = np.asarray(
-        [token_ids.setdefault(t, len(token_ids)) for c in counts for t in c], dtype=np.int64
-    )
-    tf_a = np.asarray([tf for c in counts for tf in c.values()], dtype=np.float64)
-    ids = np.repeat(np.arange(n, dtype=np.int64), [len(c) for c in counts])
-    order = np.argsort(tok_a, kind="stable")  # passages stay ascending within a token
-    tok_a, tf_a, ids = tok_a[order], tf_a[order], ids[order]
-    df = np.bincount(tok_a, minlength=len(token_ids))
-    idf = np.log1p((n - df + 0.5) / (df + 0.5))
-    # Precomputed per-posting BM25 contribution: a query is a sum of gathers.
-    contrib = idf[tok_a] * tf_a * (k1 + 1.0) / (tf_a + norm[ids])
-    ends = np.cumsum(df)
-    names = list(token_ids)
-    spans = dict(zip(names, zip((ends - df).tolist(), ends.tolist(), strict=True), strict=True))
-    return dict(zip(names, idf.tolist(), strict=True)), _Postings(spans, ids, contrib)
 
 
 class KnowledgeIndex:
@@ -193,7 +149,7 @@ class KnowledgeIndex:
         avgdl = float(lengths.mean()) if n and lengths.sum() else 1.0
         self._max_idf = float(np.log1p((n - 0.5) / 1.5)) if n else 0.0
         norm = k1 * (1.0 - b + b * lengths / avgdl)
-        self._idf, self._postings = _postings(counts, norm, k1)
+        self._idf, self._postings = build_postings(counts, norm, k1)
         # Headings: which passages' heading holds a term or concept, and each heading's weight.
         heading_ids: dict[str, list[int]] = defaultdict(list)
         self._heading_weight = np.zeros(n, dtype=np.float64)
