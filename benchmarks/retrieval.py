@@ -1,4 +1,4 @@
-"""Retrieval latency of the offline knowledge-base responder on a 1,000-passage base.
+"""Retrieval latency of the offline knowledge-base responder at 1,000 to 10,000 passages (chunks).
 
 The base is the guide persona's real knowledge base plus synthetic markdown documents of 10
 passages each (≈60 words per passage, a Zipf-distributed vocabulary of pseudo-words) up to
@@ -18,12 +18,18 @@ texts, about a minute on two cores) — ``semantic_build_ms`` says which it was.
 
 Usage::
 
-    python -m presence.benchmarks.retrieval [--passages 1000] [--queries 300] [--json]
-        [--no-semantic] [--torch-threads N] [--out benchmarks/results/retrieval.json]
+    python -m presence.benchmarks.retrieval [--passages 1000 | --chunks 10000] [--queries 300]
+        [--json] [--no-semantic] [--torch-threads N] [--out benchmarks/results/retrieval.json]
 
-Prints p50/p95 milliseconds per call; the target is p95 ≤ 5 ms at 1,000 passages, for the whole
-answer path (semantic included). The torch thread count is left as the process has it unless
-``--torch-threads`` sets it (the warp renderer sets 1 in a running pipeline).
+``--chunks`` is ``--passages`` by the name the documents API uses: a conversation's knowledge
+base is the persona's passages plus its documents' chunks (``presence.service.documents``, 25 to
+120 words each, like these synthetic passages). Prints p50/p95 milliseconds per call. Targets:
+p95 ≤ 5 ms at 1,000 passages for the whole answer path (semantic included), and p95 ≤ 30 ms at
+10,000 chunks for grounding a turn (``top_passages``, what a cloud LLM's turn gets) and for the
+offline answer without embeddings (the documents' default; embedding 10,000 chunks the first time
+takes many minutes on two cores). ``build_ms`` is the index build a session pays at its start.
+The torch thread count is left as the process has it unless ``--torch-threads`` sets it (the
+warp renderer sets 1 in a running pipeline).
 """
 
 from __future__ import annotations
@@ -45,6 +51,13 @@ from presence.processors.llm.engines.text import split_markdown
 
 GUIDE_KNOWLEDGE = Path(presence.pipelines.__file__).parent / "personas" / "guide" / "knowledge"
 TARGET_P95_MS = 5.0
+TARGET_P95_MS_10K = 30.0  # grounding a turn at 10,000 chunks (Tavus's figure: ~30 ms)
+
+
+def target_ms(passages: int) -> float:
+    """The p95 target for a base of ``passages``: 5 ms up to 1,000, 30 ms up to 10,000."""
+    return TARGET_P95_MS if passages <= 1000 else TARGET_P95_MS_10K
+
 
 # Spoken questions as speech recognition hands them over (not the evaluation set).
 SPOKEN_QUESTIONS = [
@@ -143,11 +156,13 @@ def _time_answers(responder: Responder, index: KnowledgeIndex, qs: list[str]) ->
     return out
 
 
-def run(passages: int = 1000, queries: int = 300, semantic: bool = True) -> dict:
+def run(
+    passages: int = 1000, queries: int = 300, semantic: bool = True, vocabulary: int = 6000
+) -> dict:
     """Build the base and time retrieval; returns a JSON-ready report."""
     guide = _guide_documents()
     guide_passages = sum(len(split_markdown(text)) for _, text in guide)
-    docs, words = synthetic_base(max(passages - guide_passages, 10))
+    docs, words = synthetic_base(max(passages - guide_passages, 10), vocabulary=vocabulary)
     t0 = time.perf_counter()
     index = KnowledgeIndex.from_markdown(guide + docs)
     build_ms = (time.perf_counter() - t0) * 1000
@@ -181,6 +196,7 @@ def run(passages: int = 1000, queries: int = 300, semantic: bool = True) -> dict
     report = {
         "passages": len(index),
         "vocabulary": index.vocabulary_size,
+        "synthetic_vocabulary": vocabulary,
         "queries": len(every_top),
         "build_ms": build_ms,
         "semantic": scorer is not None,
@@ -198,7 +214,7 @@ def run(passages: int = 1000, queries: int = 300, semantic: bool = True) -> dict
             }
             for k in kinds
         },  # fmt: skip
-        "target_p95_ms": TARGET_P95_MS,
+        "target_p95_ms": target_ms(len(index)),
     }
     if scorer is not None:
         import torch
@@ -214,8 +230,14 @@ def run(passages: int = 1000, queries: int = 300, semantic: bool = True) -> dict
 def main(argv: list[str] | None = None) -> dict:
     """Command-line entry point; prints the report (and writes it with ``--out``)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--passages", type=int, default=1000)
+    parser.add_argument("--passages", "--chunks", dest="passages", type=int, default=1000)
     parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument(
+        "--vocabulary",
+        type=int,
+        default=6000,
+        help="distinct words of the synthetic base (real documents: tens of thousands)",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--out", type=Path, help="also write the report as JSON to this file")
     parser.add_argument(
@@ -231,7 +253,9 @@ def main(argv: list[str] | None = None) -> dict:
         import torch
 
         torch.set_num_threads(args.torch_threads)
-    report = run(args.passages, args.queries, semantic=not args.no_semantic)
+    report = run(
+        args.passages, args.queries, semantic=not args.no_semantic, vocabulary=args.vocabulary
+    )
     if args.out is not None:
         argv_text = " ".join(sys.argv[1:] if argv is None else argv)
         report["command"] = f"python -m presence.benchmarks.retrieval {argv_text}".strip()
@@ -248,7 +272,7 @@ def main(argv: list[str] | None = None) -> dict:
             f"p95 {report['top_passages']['p95_ms']:.2f} ms\n"
             f"answer:       p50 {report['answer']['p50_ms']:.2f} ms, "
             f"p95 {report['answer']['p95_ms']:.2f} ms  (cold cache; target p95 <= "
-            f"{TARGET_P95_MS:g} ms; semantic {'on' if report['semantic'] else 'off'})\n"
+            f"{report['target_p95_ms']:g} ms; semantic {'on' if report['semantic'] else 'off'})\n"
             f"answer, lexical only: p50 {report['answer_lexical']['p50_ms']:.2f} ms, "
             f"p95 {report['answer_lexical']['p95_ms']:.2f} ms"
         )

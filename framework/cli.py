@@ -299,7 +299,7 @@ def bench_renderer(ctx: typer.Context) -> None:
 
 @bench_app.command("retrieval", context_settings=PASSTHROUGH, add_help_option=False)
 def bench_retrieval(ctx: typer.Context) -> None:
-    """Knowledge-base retrieval time on a synthetic base (--passages --queries --json)."""
+    """Knowledge-base retrieval time on a synthetic base (--passages or --chunks, --queries, --json)."""
     setup_logging(0)
     from presence.benchmarks.retrieval import main as bench_main
 

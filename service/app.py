@@ -3,8 +3,8 @@
 ``create_app(settings, launcher=None)`` wires the database (versioned schema), the webhook outbox
 worker, the session supervisor and the routes:
 
-- ``/v2/personas``, ``/v2/replicas``, ``/v2/conversations``, ``/v2/usage``, ``/v2/guardrails``,
-  ``/v2/objectives``: need ``x-api-key``;
+- ``/v2/personas``, ``/v2/replicas``, ``/v2/conversations``, ``/v2/documents``,
+  ``/v2/memories``, ``/v2/usage``, ``/v2/guardrails``, ``/v2/objectives``: need ``x-api-key``;
 - ``/c/{conversation_id}/``: the browser page bound to a live conversation, and its SmallWebRTC
   signalling under ``/c/{id}/api/``. These are opened by the person joining the call, who has no
   API key: the unguessable conversation id is the capability (as a meeting link is);
@@ -14,6 +14,8 @@ worker, the session supervisor and the routes:
 
 from __future__ import annotations
 
+import asyncio
+import shutil
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -23,16 +25,24 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 from loguru import logger
 from sqlalchemy import select
 
-from presence.service.db import ReplicaRow, default_database_url, init_db, make_engine
-from presence.service.routes import conversations, personas, replicas, rulesets
+from presence.service.db import (
+    ConversationRow,
+    PersonaRow,
+    ReplicaRow,
+    default_database_url,
+    init_db,
+    make_engine,
+)
+from presence.service.document_store import resume_fetches
+from presence.service.routes import conversations, documents, memories, personas, replicas, rulesets
 from presence.service.settings import ServiceSettings
 from presence.service.storage import check_storage, store_recording
 from presence.service.supervisor import SessionLauncher, Supervisor
 from presence.service.webhooks import OutboxWorker
 
 API_VERSION = "2.0.0"
-DESCRIPTION = """Self-hosted conversational video: personas, replicas and conversations with the
-nouns and fields of Tavus CVI. Every `/v2` route needs an `x-api-key` header. Webhooks to a
+DESCRIPTION = """Self-hosted conversational video: personas, replicas, conversations, documents
+(the knowledge base) and memories with the nouns and fields of Tavus CVI. Every `/v2` route needs an `x-api-key` header. Webhooks to a
 conversation's `callback_url` are signed (HMAC-SHA256, headers `x-presence-timestamp` and
 `x-presence-signature: v1=<hex>` over `"{timestamp}." + body`) and retried with exponential
 backoff from a durable outbox."""
@@ -100,12 +110,20 @@ def create_app(settings: ServiceSettings, launcher: SessionLauncher | None = Non
             max_sessions=settings.max_sessions,
             public_url=settings.public_url,
             store_recording=lambda path, cid: store_recording(settings, path, cid),
+            after_end=lambda cid, spec: _after_end(sessions, settings, cid, spec),
         )
         app.state.sessions = sessions
         app.state.outbox = outbox
         app.state.supervisor = supervisor
+        left_live = _live_with_memories(sessions)
         supervisor.recover()
+        recovering = [
+            asyncio.create_task(_remember_recovered(sessions, settings, cid)) for cid in left_live
+        ]
+        # knowledge folders of conversations a stopped service left behind (none is live now)
+        shutil.rmtree(settings.data_dir / "conversations", ignore_errors=True)
         _resume_replicas(sessions, settings)
+        resume_fetches(app)
         outbox.start()
         warm = getattr(launcher, "warm", None)
         if warm is not None:
@@ -117,6 +135,7 @@ def create_app(settings: ServiceSettings, launcher: SessionLauncher | None = Non
             yield
         finally:
             await supervisor.close()
+            await asyncio.gather(*recovering, return_exceptions=True)
             await outbox.stop()
             engine.dispose()
 
@@ -134,6 +153,8 @@ def create_app(settings: ServiceSettings, launcher: SessionLauncher | None = Non
     app.include_router(conversations.usage_router)
     app.include_router(rulesets.guardrails_router)
     app.include_router(rulesets.objectives_router)
+    app.include_router(documents.router)
+    app.include_router(memories.router)
 
     @app.get("/llms.txt", include_in_schema=False, response_class=PlainTextResponse)
     async def llms_txt():
@@ -179,6 +200,41 @@ def default_launcher(settings: ServiceSettings) -> SessionLauncher:
     from presence.service.process_launcher import ProcessLauncher
 
     return ProcessLauncher(ice_host_addresses=settings.ice_host_addresses)
+
+
+async def _after_end(sessions, settings: ServiceSettings, cid: str, spec) -> None:
+    """An ended conversation: remember what its user shared, drop its knowledge folder."""
+    from presence.service.knowledge import conversation_dir
+    from presence.service.memories import remember
+
+    await remember(sessions, cid, spec)
+    shutil.rmtree(conversation_dir(settings, cid), ignore_errors=True)
+
+
+def _live_with_memories(sessions) -> list[str]:
+    """Conversations a stopped service left live that have memory stores."""
+    with sessions() as db:
+        rows = db.scalars(select(ConversationRow).where(ConversationRow.status == "active"))
+        return [r.id for r in rows if (r.tavus_fields or {}).get("memory_stores")]
+
+
+async def _remember_recovered(sessions, settings: ServiceSettings, cid: str) -> None:
+    """Extract the memories of a conversation the service was stopped in (its stored transcript)."""
+    from types import SimpleNamespace
+
+    from presence.service.memories import remember
+    from presence.service.pipelines import conversation_spec
+
+    def spec():
+        with sessions() as db:
+            row = db.get(ConversationRow, cid)
+            persona = db.get(PersonaRow, row.persona_id) if row and row.persona_id else None
+            try:
+                return conversation_spec(settings, row, persona, None)
+            except Exception:  # its persona changed since: the LLM is then unknown, rules apply
+                return SimpleNamespace(pipeline=settings.base_pipeline, overrides=[])
+
+    await remember(sessions, cid, await asyncio.to_thread(spec))
 
 
 def _resume_replicas(sessions, settings: ServiceSettings) -> None:

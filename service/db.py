@@ -12,6 +12,9 @@ Tables::
     conversations      status, properties, shutdown reason, transcript, usage, the objectives'
                        progress, guardrails fired
     webhook_outbox     signed webhook events waiting for (or done with) delivery
+    documents          knowledge-base documents: name, source, tags, status, size
+    document_chunks    each document's passages (title, text), in order
+    memories           what users shared, by memory store (``memory_stores`` of a conversation)
 
 Every row carries ``owner``: a digest of the API key that created it (keys themselves are never
 stored). Nothing here is SQLite-specific; ``database_url`` may be any SQLAlchemy URL
@@ -57,6 +60,7 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE personas ADD COLUMN tavus_fields JSON",
         "ALTER TABLE conversations ADD COLUMN tavus_fields JSON",
     ],
+    5: [],  # documents, document_chunks, memories: new tables, made by create_all
     6: [
         "ALTER TABLE personas ADD COLUMN guardrails_id VARCHAR(40)",
         "ALTER TABLE personas ADD COLUMN objectives_id VARCHAR(40)",
@@ -73,7 +77,7 @@ def utcnow() -> datetime:
 
 
 def new_id(prefix: str) -> str:
-    """An unguessable id such as ``c3f9a...`` (the prefix tells the kind: p, r, c)."""
+    """An unguessable id such as ``c3f9a...`` (the prefix tells the kind: p, r, c, d, m)."""
     return prefix + secrets.token_hex(12)
 
 
@@ -209,6 +213,58 @@ class WebhookEvent(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     __table_args__ = (Index("ix_outbox_pending", "status", "next_attempt_at"),)
+
+
+class DocumentRow(Base):
+    """A knowledge-base document (Tavus's ``/v2/documents``); its text lives in its chunks.
+
+    ``status``: ``processing`` (a ``document_url`` being fetched), ``ready`` or ``error``.
+    """
+
+    __tablename__ = "documents"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), index=True)
+    document_name: Mapped[str] = mapped_column(String(200))
+    document_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    file_name: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    content_type: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    callback_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(16), default="processing", index=True)
+    error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    size_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    chunk_count: Mapped[int] = mapped_column(Integer, default=0)
+    original_path: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class DocumentChunkRow(Base):
+    """One passage of a document: the nearest heading and a paragraph-sized text."""
+
+    __tablename__ = "document_chunks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    document_id: Mapped[str] = mapped_column(String(40), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text)
+
+
+class MemoryRow(Base):
+    """One thing a user shared (``kind``: name, preference, work, fact, ...), in a memory store."""
+
+    __tablename__ = "memories"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    memory_store: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32), default="fact")
+    content: Mapped[str] = mapped_column(Text)
+    conversation_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    source: Mapped[str] = mapped_column(String(16), default="offline")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    __table_args__ = (Index("ix_memories_store", "owner", "memory_store", "created_at"),)
 
 
 def as_utc(value: datetime | None) -> datetime | None:

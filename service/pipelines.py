@@ -24,6 +24,8 @@ from loguru import logger
 
 from presence.framework.errors import ConfigError
 from presence.service.db import ConversationRow, PersonaRow, ReplicaRow
+from presence.service.knowledge import Knowledge, retrieval_overrides
+from presence.service.memories import memory_context
 from presence.service.settings import ServiceSettings
 from presence.service.supervisor import ConversationSpec
 from presence.service.tavus import base_providers, translate_layers
@@ -137,16 +139,37 @@ def write_documents(settings: ServiceSettings, persona_id: str, documents: list[
         (folder / name).write_text(doc["content"])
 
 
+def llm_provider(layers: dict[str, Any] | None, pipeline: Path) -> str | None:
+    """The LLM provider a persona's layers select on ``pipeline``."""
+    base = base_providers(pipeline)
+    return (translate_layers(layers, base).layers.get("llm") or {}).get("provider") or base.get(
+        "llm"
+    )
+
+
 def conversation_spec(
     settings: ServiceSettings,
     conversation: ConversationRow,
     persona: PersonaRow | None,
     replica: ReplicaRow | None,
+    knowledge: Knowledge | None = None,
+    memories: list[str] | None = None,
     *,
     guardrails: list[dict[str, Any]] | None = None,
     objectives: list[dict[str, Any]] | None = None,
 ) -> ConversationSpec:
-    """The launcher's view of a conversation about to start (with its persona's rule sets)."""
+    """The launcher's view of a conversation about to start.
+
+    Args:
+        settings: Service settings.
+        conversation: The new conversation's row.
+        persona: Its persona, if any.
+        replica: Its replica, if any.
+        knowledge: Its knowledge folder (``presence.service.knowledge.build_knowledge``).
+        memories: Its memory stores' memories, added to its context.
+        guardrails: Its persona's guardrails.
+        objectives: Its persona's objectives.
+    """
     updates: dict[str, Any] = {}
     overrides: list[str] = []
     pipeline = settings.base_pipeline
@@ -162,8 +185,18 @@ def conversation_spec(
             updates["greeting"] = persona.greeting
         if persona.documents:
             updates["knowledge_base"] = str(knowledge_dir(settings, persona.id))
-    if conversation.conversational_context:
-        updates["conversational_context"] = conversation.conversational_context
+    if knowledge is not None and knowledge.folder is not None:
+        updates["knowledge_base"] = str(knowledge.folder)
+    strategy = (conversation.tavus_fields or {}).get("document_retrieval_strategy")
+    overrides = overrides + retrieval_overrides(
+        llm_provider(persona.layers if persona else None, pipeline),
+        strategy,
+        bool(knowledge and knowledge.document_ids),
+        persona.layers if persona else {},
+    )
+    extra = [conversation.conversational_context, memory_context(memories or [])]
+    if any(extra):
+        updates["conversational_context"] = "\n\n".join(x for x in extra if x)
     if conversation.custom_greeting is not None:
         updates["greeting"] = conversation.custom_greeting
     if replica is not None:

@@ -182,8 +182,12 @@ class PersonaCreate(_Request):
     documents: list[Document] = Field(default_factory=list)
     tools: list[dict[str, Any]] = Field(default_factory=list)
     pipeline_mode: Literal["full", "echo"] | None = None
-    document_ids: list[str] | None = None
-    document_tags: list[str] | None = None
+    document_ids: list[str] | None = Field(
+        default=None, description="Documents (POST /v2/documents) every conversation gets."
+    )
+    document_tags: list[str] | None = Field(
+        default=None, description="Tags whose ready documents every conversation gets."
+    )
     guardrails_id: str | None = Field(default=None, description="A set from /v2/guardrails.")
     guardrail_ids: list[str] | None = Field(
         default=None, description="Individual guardrails (each a set of one) from /v2/guardrails."
@@ -289,10 +293,22 @@ class ConversationCreate(_Request):
     custom_greeting: str | None = None
     properties: ConversationProperties = Field(default_factory=ConversationProperties)
     audio_only: bool | None = None
-    memory_stores: list[str] | None = None
-    document_ids: list[str] | None = None
-    document_tags: list[str] | None = None
-    document_retrieval_strategy: Literal["speed", "quality", "balanced"] | None = None
+    memory_stores: list[str] | None = Field(
+        default=None,
+        description="Stores whose memories join this conversation's context and receive what "
+        "the user shares in it (GET /v2/memories/{store}).",
+    )
+    document_ids: list[str] | None = Field(
+        default=None, description="Documents (POST /v2/documents) added to the persona's."
+    )
+    document_tags: list[str] | None = Field(
+        default=None, description="Every ready document carrying one of these tags is added."
+    )
+    document_retrieval_strategy: Literal["speed", "quality", "balanced"] | None = Field(
+        default=None,
+        description="quality: the offline responder re-ranks with embeddings; a cloud LLM's "
+        "turn gets 2/3/5 passages for speed/balanced/quality.",
+    )
     test_mode: bool = Field(
         default=False,
         description="Create the conversation already ended, with no session (Tavus semantics).",

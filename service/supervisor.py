@@ -161,6 +161,8 @@ class Supervisor:
         public_url: Base URL of the service, for links in webhooks (``recording_url``).
         store_recording: ``async (path, conversation_id) -> dict`` copying a finished recording
             elsewhere (``presence.service.storage``); its fields join ``recording_ready``.
+        after_end: ``async (conversation_id, spec)`` run in the background once an ended
+            conversation is recorded (its memories are extracted there); awaited on ``close``.
     """
 
     def __init__(
@@ -172,8 +174,10 @@ class Supervisor:
         max_sessions: int = 2,
         public_url: str | None = None,
         store_recording: Callable[[str, str], Awaitable[dict[str, Any]]] | None = None,
+        after_end: Callable[[str, ConversationSpec], Awaitable[Any]] | None = None,
     ):
         self._sessions = sessions
+        self._after_end = after_end
         self._store_recording = store_recording
         self.public_url = public_url
         self.launcher = launcher
@@ -297,6 +301,8 @@ class Supervisor:
         await asyncio.to_thread(self._finalize, cid, live, reason, stage, error)
         if self._outbox is not None:
             self._outbox.wake()
+        if self._after_end is not None:
+            self._spawn(self._after_end(cid, live.spec))
 
     def _finalize(
         self, cid: str, live: _Live, reason: str, stage: str | None, error: str | None

@@ -349,20 +349,13 @@ def translate_layers(layers: dict[str, Any] | None, base: dict[str, str]) -> Tra
     return b.out
 
 
-def persona_field_warnings(
-    pipeline_mode: str | None, document_ids: list[str] | None, document_tags: list[str] | None
-) -> list[str]:
+def persona_field_warnings(pipeline_mode: str | None) -> list[str]:
     """Warnings for a persona's top-level Tavus fields presence has no counterpart for."""
     t = Translation()
     if pipeline_mode == "echo":
         t.warn(
             "pipeline_mode 'echo' is not applied: presence runs the full pipeline; "
             "conversation.echo interactions still make the replica say a given text"
-        )
-    if document_ids or document_tags:
-        t.warn(
-            "document_ids/document_tags are stored but not applied: presence has no documents "
-            "API; send the documents' text with the persona as `documents`"
         )
     return t.warnings
 
@@ -371,13 +364,6 @@ def conversation_warnings(body: schemas.ConversationCreate) -> list[str]:
     """Warnings for a conversation request's Tavus fields that have no meaning in presence."""
     t = Translation()
     p = body.properties
-    if body.memory_stores:
-        t.warn("memory_stores are not applied: presence keeps no memories between conversations")
-    if body.document_ids or body.document_tags or body.document_retrieval_strategy:
-        t.warn(
-            "document_ids/document_tags/document_retrieval_strategy are not applied: presence "
-            "answers from the persona's `documents`"
-        )
     if body.audio_only:
         t.warn("audio_only is not applied: the replica's video is always sent")
     if body.max_participants not in (None, 2):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import datetime
 from pathlib import Path
 
@@ -24,7 +25,15 @@ from presence.service.db import (
 )
 from presence.service.deps import db_session, paginate
 from presence.service.intelligence import initial_objectives
-from presence.service.pipelines import conversation_spec
+from presence.service.knowledge import (
+    Knowledge,
+    UnknownDocuments,
+    build_knowledge,
+    check_document_ids,
+    conversation_dir,
+)
+from presence.service.memories import store_memories
+from presence.service.pipelines import conversation_spec, knowledge_dir, resolve_pipeline
 from presence.service.schemas import (
     ConversationCreate,
     ConversationOut,
@@ -100,6 +109,26 @@ def _unprocessable(field: str, message: str) -> HTTPException:
     )
 
 
+def _knowledge(
+    request: Request, db: Session, who: str, row, persona, body
+) -> tuple[Knowledge, list[str]]:
+    """The conversation's knowledge folder (documents, memories) and its stores' memories."""
+    settings = request.app.state.settings
+    pipeline = resolve_pipeline(persona.pipeline, settings) if persona else settings.base_pipeline
+    memories = store_memories(db, who, body.memory_stores or [])
+    own = knowledge_dir(settings, persona.id) if persona is not None and persona.documents else None
+    knowledge = build_knowledge(
+        db, settings, conversation_id=row.id, owner=who, persona=persona, pipeline=pipeline,
+        request=body.model_dump(include={"document_ids", "document_tags"}),
+        memories=memories, own_knowledge=own,
+    )  # fmt: skip
+    return knowledge, memories
+
+
+def _drop_files(settings, conversation_id: str) -> None:
+    shutil.rmtree(conversation_dir(settings, conversation_id), ignore_errors=True)
+
+
 _TAVUS_FIELDS = (
     "audio_only", "memory_stores", "document_ids", "document_tags", "document_retrieval_strategy",
     "test_mode", "max_participants",
@@ -146,6 +175,10 @@ async def create_conversation(
                 "replica_id", f"replica {replica_id} is {replica.status}, not ready"
             )
     guardrails, objectives = _rulesets(db, persona)
+    try:
+        check_document_ids(db, who, body.document_ids)
+    except UnknownDocuments as exc:
+        raise _unprocessable("document_ids", str(exc)) from None
     tavus = body.model_dump(include=set(_TAVUS_FIELDS), exclude_none=True)
     tavus["warnings"] = conversation_warnings(body)
     row = ConversationRow(
@@ -166,10 +199,16 @@ async def create_conversation(
     )
     settings = request.app.state.settings
     try:
+        knowledge, memories = None, []
+        if not body.test_mode:
+            knowledge, memories = _knowledge(request, db, who, row, persona, body)
+            tavus["warnings"] += knowledge.warnings
         spec = conversation_spec(
-            settings, row, persona, replica, guardrails=guardrails, objectives=objectives
-        )
+            settings, row, persona, replica, knowledge, memories,
+            guardrails=guardrails, objectives=objectives,
+        )  # fmt: skip
     except ConfigError as exc:
+        _drop_files(settings, row.id)
         raise _unprocessable("persona_id", str(exc)) from None
     if body.test_mode:
         row.status, row.shutdown_reason = "ended", "test_mode"
@@ -181,6 +220,7 @@ async def create_conversation(
     try:
         supervisor.reserve(spec)
     except CapacityError as exc:
+        _drop_files(settings, row.id)
         raise HTTPException(429, detail=str(exc)) from None
     try:
         db.add(row)

@@ -26,6 +26,7 @@ from presence.service.db import (
     utcnow,
 )
 from presence.service.deps import db_session, paginate
+from presence.service.knowledge import UnknownDocuments, check_document_ids
 from presence.service.pipelines import (
     check_pipeline,
     knowledge_dir,
@@ -48,9 +49,7 @@ _CLEARED = {"system_prompt": "", "context": "", "greeting": "", "layers": {}, "t
 
 def _warnings(row: PersonaRow, settings) -> list[str]:
     tavus = row.tavus_fields or {}
-    out = persona_field_warnings(
-        tavus.get("pipeline_mode"), tavus.get("document_ids"), tavus.get("document_tags")
-    )
+    out = persona_field_warnings(tavus.get("pipeline_mode"))
     try:
         _, layer_warnings = persona_layers(row.layers, resolve_pipeline(row.pipeline, settings))
     except ConfigError:
@@ -96,6 +95,16 @@ def _split_tavus(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
                 tavus[key] = [*(tavus.get(key) or []), *(layers.pop(key) or [])]
         columns["layers"] = layers
     return columns, tavus
+
+
+def _check_documents(db: Session, who: str, tavus: dict[str, Any]) -> None:
+    """422 naming the ``document_ids`` of a request that this key has no document for."""
+    try:
+        check_document_ids(db, who, tavus.get("document_ids"))
+    except UnknownDocuments as exc:
+        raise HTTPException(
+            422, detail=[{"loc": ["body", "document_ids"], "msg": str(exc), "type": "value_error"}]
+        ) from None
 
 
 async def _validate(request: Request, db: Session, who: str, row: PersonaRow) -> None:
@@ -144,6 +153,7 @@ async def create_persona(
     Tavus fields presence does not apply are accepted and listed in ``warnings``.
     """
     columns, tavus = _split_tavus(body.model_dump(exclude_none=True, by_alias=True))
+    _check_documents(db, who, tavus)
     row = PersonaRow(
         id=new_id("p"),
         owner=who,
@@ -262,6 +272,7 @@ async def patch_persona(
             or k in ("objectives_id", "guardrail_ids")
         }
     columns, tavus = _split_tavus(changes)
+    _check_documents(db, who, tavus)
     for key, value in columns.items():
         setattr(row, key, value)
     if tavus:

@@ -31,6 +31,16 @@ def test_every_route_needs_a_valid_key(service):
         ("get", "/v2/conversations/c1/recording"),
         ("delete", "/v2/conversations/c1"),
         ("get", "/v2/usage"),
+        ("post", "/v2/documents"),
+        ("get", "/v2/documents"),
+        ("get", "/v2/documents/d1"),
+        ("patch", "/v2/documents/d1"),
+        ("delete", "/v2/documents/d1"),
+        ("get", "/v2/memories"),
+        ("get", "/v2/memories/s1"),
+        ("post", "/v2/memories/s1"),
+        ("delete", "/v2/memories/s1"),
+        ("delete", "/v2/memories/s1/m1"),
     ]
     for method, path in routes:
         missing = service.request(method, path, headers={"x-api-key": ""})

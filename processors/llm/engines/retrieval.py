@@ -36,7 +36,8 @@ passages (``benchmarks/retrieval.py``).
 
 from __future__ import annotations
 
-from collections import defaultdict
+import inspect
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +46,12 @@ import numpy as np
 
 from presence.processors.llm.engines.fuzzy import FuzzyMatcher
 from presence.processors.llm.engines.lexicon import DEFAULT_LEXICON, ConceptLexicon
-from presence.processors.llm.engines.passages import Passage, find_definitions, passage_tokens
+from presence.processors.llm.engines.passages import (
+    Passage,
+    build_postings,
+    find_definitions,
+    passage_tokens,
+)
 from presence.processors.llm.engines.query import QueryResolver, Slot
 from presence.processors.llm.engines.question import asked_subject, clean_words, is_deictic
 from presence.processors.llm.engines.text import (
@@ -56,6 +62,9 @@ from presence.processors.llm.engines.text import (
     terms,
     words,
 )
+
+_BUILT_SLOTS = 4  # indexes from_paths keeps (by files and settings)
+_BUILT: OrderedDict[tuple, KnowledgeIndex] = OrderedDict()
 
 __all__ = ["KnowledgeIndex", "Passage", "ScoredPassage", "split_markdown", "stem", "terms", "words"]
 
@@ -138,23 +147,9 @@ class KnowledgeIndex:
             lexicon=lexicon,
         )
         avgdl = float(lengths.mean()) if n and lengths.sum() else 1.0
-        postings: dict[str, tuple[list[int], list[float]]] = defaultdict(lambda: ([], []))
-        for i, c in enumerate(counts):
-            for t, tf in c.items():
-                ids, tfs = postings[t]
-                ids.append(i)
-                tfs.append(tf)
         self._max_idf = float(np.log1p((n - 0.5) / 1.5)) if n else 0.0
-        self._idf: dict[str, float] = {}
-        self._postings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         norm = k1 * (1.0 - b + b * lengths / avgdl)
-        for t, (ids, tfs) in postings.items():
-            ids_a = np.asarray(ids, dtype=np.int64)
-            tf_a = np.asarray(tfs, dtype=np.float64)
-            idf = float(np.log1p((n - len(ids) + 0.5) / (len(ids) + 0.5)))
-            self._idf[t] = idf
-            # Precomputed per-posting BM25 contribution: a query is a sum of gathers.
-            self._postings[t] = (ids_a, idf * tf_a * (k1 + 1.0) / (tf_a + norm[ids_a]))
+        self._idf, self._postings = build_postings(counts, norm, k1)
         # Headings: which passages' heading holds a term or concept, and each heading's weight.
         heading_ids: dict[str, list[int]] = defaultdict(list)
         self._heading_weight = np.zeros(n, dtype=np.float64)
@@ -199,6 +194,10 @@ class KnowledgeIndex:
     def from_paths(cls, paths: Iterable[Path], **kwargs) -> KnowledgeIndex:
         """Build an index from markdown files and folders (searched recursively for ``*.md``).
 
+        The last few indexes built are kept, by their files' paths, sizes and modification times
+        and by ``kwargs``: a session whose offline responder and cloud LLM both read the same
+        knowledge base (a large one takes seconds to index) builds it once.
+
         Raises:
             FileNotFoundError: A path does not exist.
 
@@ -212,7 +211,24 @@ class KnowledgeIndex:
                 files.append(path)
             else:
                 raise FileNotFoundError(path)
-        return cls.from_markdown(((f.stem, f.read_text(encoding="utf-8")) for f in files), **kwargs)
+        stats = tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files)
+        defaults = {
+            name: param.default for name, param in inspect.signature(cls).parameters.items()
+        }
+        given = sorted(
+            (k, id(v) if k == "lexicon" else v) for k, v in kwargs.items() if defaults.get(k) != v
+        )
+        key = (cls, stats, tuple(given))
+        if key in _BUILT:
+            _BUILT.move_to_end(key)
+            return _BUILT[key]
+        index = cls.from_markdown(
+            ((f.stem, f.read_text(encoding="utf-8")) for f in files), **kwargs
+        )
+        _BUILT[key] = index
+        while len(_BUILT) > _BUILT_SLOTS:
+            _BUILT.popitem(last=False)
+        return index
 
     def __len__(self) -> int:
         return len(self.passages)

@@ -7,6 +7,7 @@ functions, so consistency matters more than linguistic accuracy.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 STOPWORDS = frozenset(
     """a about above after again against all also am an and any are aren as at be because been
@@ -38,6 +39,7 @@ _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
 _MARKUP = re.compile(r"(\*\*|__|\*|`)")
 
 
+@lru_cache(maxsize=1 << 17)  # a base's vocabulary is far smaller; building re-stems every word
 def stem(word: str) -> str:
     """Fold common English suffixes so that inflections of one word share a key.
 
@@ -66,6 +68,7 @@ def stem(word: str) -> str:
     return w
 
 
+@lru_cache(maxsize=1 << 17)
 def sound_key(word: str) -> str:
     """Return a rough phonetic key: ``sink`` and ``sync`` → ``snk``; ``presents`` → ``prsnts``.
 

@@ -137,3 +137,15 @@ def test_benchmark_reports_percentiles_on_a_small_base():
     report = retrieval_benchmark.run(passages=60, queries=12)
     assert report["passages"] == 60
     assert report["top_passages"]["p50_ms"] <= report["top_passages"]["p95_ms"]
+
+
+def test_the_same_files_are_indexed_once_and_an_edit_is_seen(tmp_path):
+    doc = tmp_path / "kettle.md"
+    doc.write_text("# Kettle\n\nThe kettle boils in ninety seconds.\n")
+    first = KnowledgeIndex.from_paths([tmp_path])
+    assert KnowledgeIndex.from_paths([doc], spoken_sentences=2) is first  # same files, defaults
+    assert KnowledgeIndex.from_paths([tmp_path], spoken_sentences=1) is not first
+    doc.write_text("# Kettle\n\nThe kettle boils in sixty seconds, faster than before.\n")
+    edited = KnowledgeIndex.from_paths([tmp_path])
+    assert edited is not first
+    assert "sixty" in edited.top_passages("how fast does the kettle boil", 1)[0].passage.text
