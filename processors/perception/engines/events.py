@@ -2,9 +2,10 @@
 
 ``PerceptionTracker.update(t, observation)`` is called once per sampled frame with a time in
 seconds and returns the events that this sample caused; ``observation`` is ``None`` for a moment
-when no camera frame arrived at all (the processor's camera watchdog sends those). Each boolean cue is a ``HysteresisFlag``:
-it switches on when at least ``on`` of the samples in the last ``window_s`` agree and off when at
-most ``off`` of them do, so one missed detection does not flicker an event.
+when no camera frame arrived at all (the processor's camera watchdog sends those). Each boolean
+cue is a ``HysteresisFlag``: it switches on when at least ``on`` of the samples in the last
+``window_s`` agree and off when at most ``off`` of them do, so one missed detection does not
+flicker an event.
 
 The first decision of a flag is an event for presence and attention (a call that starts with
 nobody on camera reports ``user_absent``); for the other cues only a first *on* is (no opening
