@@ -36,7 +36,7 @@ from presence.processors.perception.processor import PerceptionProcessor
 
 #: Default scripted clip: (segment kind, seconds).
 DEFAULT_SCRIPT = (("present", 4.0), ("absent", 3.0), ("side", 3.0))
-SEGMENT_KINDS = ("present", "absent", "side", "dark", "nod")
+SEGMENT_KINDS = ("present", "absent", "side", "dark", "covered", "nod")
 
 
 def _portrait() -> tuple[np.ndarray, np.ndarray]:
@@ -56,8 +56,9 @@ def scripted_clip(
     """Animate the portrait into RGB frames following ``script``.
 
     Segment kinds: ``present`` (face centred, gentle sway), ``absent`` (background only),
-    ``side`` (face pushed to the left edge), ``dark`` (all black), ``nod`` (face bobbing up and
-    down at 1.25 Hz). Every frame gets mild sensor noise.
+    ``side`` (face pushed to the left edge), ``dark`` (all black), ``covered`` (a lens under a
+    finger: lit, reddish and featureless), ``nod`` (face bobbing up and down at 1.25 Hz). Every
+    frame but the black ones gets mild sensor noise.
 
     Returns:
         ``(frames, segments)`` with segments as ``(kind, start_s, end_s)``.
@@ -79,6 +80,8 @@ def scripted_clip(
             frame = background.copy()
             if kind == "dark":
                 frame[:] = 0
+            elif kind == "covered":
+                frame[:] = (170, 95, 80)
             elif kind != "absent":
                 ox = (40 if kind != "side" else -60) + round(2 * np.sin(phase * 0.5))
                 oy = round(12 * np.sin(phase * 1.25)) if kind == "nod" else 0

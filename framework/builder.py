@@ -5,7 +5,12 @@ The pipeline reads straight down the data path::
     transport.input → stt → user aggregator (vad + turn) → perception → llm → tts
                     → renderer → transport.output → assistant aggregator
 
-Stage factories come from the registry; nothing here knows a provider by name. Extra processors
+Stage factories come from the registry; nothing here knows a provider by name. Building the
+stages (loading models) is the slow part and needs no transport: ``prepare_stages`` does it ahead
+of time (in a worker thread, before a browser connects), and ``build_session(prepared=...)`` only
+wires the prepared stages around the transport. A stage that defines ``warm_up()`` (a blocking,
+idempotent method: e.g. one throw-away decode, since a model's first run is slow) has it called
+during preparation, so its ``start`` does not pay for it when the call begins. Extra processors
 go in at the named points of ``presence.framework.custom.INSERT_POINTS``: from the file's
 ``insert:`` list, then from the ``insert`` argument of ``build_session`` (a point may be empty
 when its stage is left out: the processors keep their place in the order).
@@ -163,6 +168,61 @@ def seed_messages(persona: Persona) -> list[dict[str, Any]]:
     return [{"role": "system", "content": system}] if system else []
 
 
+@dataclass
+class PreparedStages:
+    """A session's stages and inserted processors, built (and warmed up) before its transport.
+
+    Attributes:
+        ctx: The build context the factories saw.
+        stages: The processor (or component) built for each stage.
+        points: The processors inserted at each point.
+    """
+
+    ctx: BuildContext
+    stages: dict[str, Any]
+    points: dict[str, list[FrameProcessor]]
+
+
+def prepare_stages(
+    loaded: LoadedPipeline,
+    *,
+    fast: bool = False,
+    extras: dict[str, Any] | None = None,
+    insert: Mapping[str, Sequence[FrameProcessor]] | None = None,
+    warm_up: bool = True,
+) -> PreparedStages:
+    """Build every stage of one session and warm up those that can, without a transport.
+
+    Blocking (it loads models): call it in a worker thread (``asyncio.to_thread``) from async
+    code. The result is for one session only; stages are not shared.
+
+    Args:
+        loaded: The validated pipeline file.
+        fast: Whether media runs faster than real time (file transport only).
+        extras: Values shared with the factories through ``BuildContext.extras``.
+        insert: Extra processors by insert point (see ``build_session``).
+        warm_up: Call each stage's ``warm_up()``, where it has one.
+
+    Raises:
+        ConfigError: A stage failed to build, or ``insert`` names an unknown point.
+    """
+    ctx = make_context(loaded, fast=fast)
+    ctx.extras.update(extras or {})
+    stages = {name: _build(cfg, ctx, loaded) for name, cfg in loaded.stages.items()}
+    points = build_inserts(loaded, ctx, insert)
+    for point, processors in ctx.extras.get(STAGE_INSERTS, {}).items():
+        points[point] = [*processors, *points[point]]  # a stage's own helpers come first
+    if warm_up:
+        for name, built in stages.items():
+            warm = getattr(built, "warm_up", None)
+            if callable(warm):
+                try:
+                    warm()
+                except Exception as exc:  # a cold start is slower, not broken
+                    logger.warning(f"stage {name}: warm-up failed, it starts cold: {exc}")
+    return PreparedStages(ctx, stages, points)
+
+
 def build_session(
     loaded: LoadedPipeline,
     transport: BaseTransport,
@@ -174,6 +234,7 @@ def build_session(
     extras: dict[str, Any] | None = None,
     after_input: Sequence[FrameProcessor] = (),
     insert: Mapping[str, Sequence[FrameProcessor]] | None = None,
+    prepared: PreparedStages | None = None,
 ) -> Session:
     """Build the pipeline and its worker for one conversation over ``transport``.
 
@@ -195,6 +256,8 @@ def build_session(
             ``screens_llm_output`` attribute (the guardrails' output screen) turns off the
             RTVI messages carrying the LLM's raw text (``bot-llm-*``, ``llm-raw-text``) and
             makes every ``TranscriptObserver`` in ``observers`` ``screened``.
+        prepared: Stages built ahead by ``prepare_stages`` (then ``fast``, ``extras`` and
+            ``insert`` were given there and must not be given here); only the wiring is left.
 
     Returns:
         The session, ready for ``WorkerRunner``. With RTVI on, its worker also has a
@@ -204,13 +267,13 @@ def build_session(
     Raises:
         ConfigError: A stage or an inserted processor built something of the wrong kind, or
             ``insert`` names an unknown point.
+        ValueError: ``prepared`` was given together with ``fast``, ``extras`` or ``insert``.
     """
-    ctx = make_context(loaded, fast=fast)
-    ctx.extras.update(extras or {})
-    stages = {name: _build(cfg, ctx, loaded) for name, cfg in loaded.stages.items()}
-    points = build_inserts(loaded, ctx, insert)
-    for point, processors in ctx.extras.get(STAGE_INSERTS, {}).items():
-        points[point] = [*processors, *points[point]]  # a stage's own helpers come first
+    if prepared is None:
+        prepared = prepare_stages(loaded, fast=fast, extras=extras, insert=insert, warm_up=False)
+    elif fast or extras or insert:
+        raise ValueError("give fast, extras and insert to prepare_stages, not with prepared=")
+    ctx, stages, points = prepared.ctx, prepared.stages, prepared.points
 
     context = LLMContext(seed_messages(loaded.persona))
     aggregators = LLMContextAggregatorPair(

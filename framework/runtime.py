@@ -2,10 +2,16 @@
 
 The CLI and the conversations service both start conversations through these functions, so a
 pipeline behaves the same wherever it is started from.
+
+The browser page's server keeps the next session's stages built and warmed up (``SpareStages``):
+loading models takes seconds, and done on the event loop when the offer arrives it would stall
+the very ICE/DTLS handshake the browser is waiting on. With a spare ready, a connection only wires
+the stages around its transport, and the first persona frame follows the handshake.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 
 from loguru import logger
@@ -13,7 +19,7 @@ from pipecat.observers.base_observer import BaseObserver
 from pipecat.transports.base_transport import BaseTransport
 from pipecat.workers.runner import WorkerRunner
 
-from presence.framework.builder import Session, build_session
+from presence.framework.builder import PreparedStages, Session, build_session, prepare_stages
 from presence.framework.config import LoadedPipeline
 
 
@@ -60,6 +66,7 @@ async def run_connected_session(
     *,
     observers: Sequence[BaseObserver] = (),
     on_built: Callable[[Session], None] | None = None,
+    prepared: PreparedStages | None = None,
 ) -> Session:
     """Build a session over a live transport, greet on connect, and run it to its end.
 
@@ -68,17 +75,73 @@ async def run_connected_session(
         transport: A live transport (browser WebRTC, Daily, WebSocket, local audio).
         observers: Extra observers for the worker.
         on_built: Called with the session before it runs (e.g. to keep a handle to it).
+        prepared: Stages built ahead by ``prepare_stages``; built here (blocking) when None.
 
     Returns:
         The finished session.
     """
-    session = build_session(loaded, transport, observers=observers)
+    session = build_session(loaded, transport, observers=observers, prepared=prepared)
     greet_on_connect(session, transport)
     hang_up_on_disconnect(session, transport)
     if on_built:
         on_built(session)
     await run_worker(session)
     return session
+
+
+class SpareStages:
+    """One session's stages, built and warmed up in a worker thread before they are needed.
+
+    ``take()`` hands the spare over (waiting for it, without blocking the event loop, if it is
+    still being built). The caller starts the next one with ``start()`` once the call that took
+    it is running, so that a model load does not compete with that call's start.
+
+    Args:
+        loaded: The pipeline whose stages to prepare.
+    """
+
+    def __init__(self, loaded: LoadedPipeline):
+        self._loaded = loaded
+        self._next: asyncio.Future | None = None
+        self._closed = False
+
+    def start(self) -> None:
+        """Start building a spare now, unless one is built or being built."""
+        if self._next is None and not self._closed:
+            self._next = asyncio.ensure_future(asyncio.to_thread(prepare_stages, self._loaded))
+
+    async def ready(self) -> None:
+        """Wait until a spare is built (starting one if needed).
+
+        Raises:
+            PresenceError: A stage failed to build (the next ``start()`` tries again).
+        """
+        self.start()
+        assert self._next is not None
+        try:
+            await asyncio.shield(self._next)
+        except BaseException:
+            if self._next is not None and self._next.done():
+                self._next = None
+            raise
+
+    async def take(self) -> PreparedStages:
+        """The spare stages (built now if none was started).
+
+        Raises:
+            PresenceError: A stage failed to build.
+        """
+        self.start()
+        spare, self._next = self._next, None
+        assert spare is not None
+        return await asyncio.shield(spare)
+
+    def close(self) -> None:
+        """Build no more spares (one being built finishes in its thread and is dropped)."""
+        self._closed = True
+        if self._next is not None:
+            self._next.cancel()
+            self._next = None
 
 
 async def serve_browser(
@@ -94,25 +157,42 @@ async def serve_browser(
         loaded: A pipeline whose transport kind is ``webrtc``.
         host: Interface to listen on (default: the file's, else 127.0.0.1).
         port: TCP port (default: the file's, else 7860; 0 picks a free one).
-        on_ready: Called with the page URL once it accepts connections.
+        on_ready: Called with the page URL once it accepts connections, which is once the first
+            session's stages are built and warm (a connection then waits only for the handshake).
+
+    Raises:
+        PresenceError: A stage cannot be built (before anything is served).
     """
     from presence.transports.factory import webrtc_server
 
     spec = loaded.transport
+    spare = SpareStages(loaded)
 
     async def on_session(transport, session_id: str) -> None:
         logger.info(f"session {session_id} started")
+
+        def on_built(session: Session) -> None:
+            @session.worker.event_handler("on_pipeline_started")
+            async def build_next(*_args) -> None:
+                spare.start()  # this call is live: the next one's stages can load now
+
         try:
-            await run_connected_session(loaded, transport)
+            prepared = await spare.take()
+            await run_connected_session(loaded, transport, prepared=prepared, on_built=on_built)
         finally:
+            spare.start()  # in case this call never got as far as starting
             logger.info(f"session {session_id} ended")
 
     server = webrtc_server(spec, on_session, title=loaded.persona.name)
-    await server.serve(
-        host if host is not None else spec.host,
-        port if port is not None else spec.port,
-        on_ready=on_ready,
+    sock = server.bind(  # a taken port fails at once, before the models load
+        host if host is not None else spec.host, port if port is not None else spec.port
     )
+    try:
+        await spare.ready()  # a stage that cannot build fails here, before the page is served
+        await server.serve(on_ready=on_ready, sock=sock)
+    finally:
+        sock.close()
+        spare.close()
 
 
 async def run_single_transport(loaded: LoadedPipeline) -> None:

@@ -26,7 +26,7 @@ class PerceptionEventFrame(SystemFrame):
 
     Parameters:
         kind: Event name, e.g. ``smiling``, ``too_dark``, ``nod`` (see ``engines.events``).
-        at: Seconds since the first sampled camera frame of the session.
+        at: Seconds since perception started (live), or since the first camera frame (file input).
         detail: Small JSON-able extras (e.g. the face centre).
     """
 
@@ -66,7 +66,7 @@ class PerceptionDescriptionFrame(SystemFrame):
 
     Parameters:
         text: The description, e.g. "leaning back, arms crossed, looks skeptical".
-        at: Seconds since the first sampled camera frame of the session.
+        at: Seconds since perception started (live), or since the first camera frame (file input).
     """
 
     text: str = ""

@@ -21,6 +21,11 @@ perception summary into the context of each user turn without an extra LLM run:
   ``media_fps`` set (file input, tests) time is counted from the frames received and every due
   sample is analysed in order, and a user turn waits for the samples before it, so results do
   not depend on the machine's speed.
+* **No camera.** On the wall clock a watchdog counts time from the pipeline's start: when no camera
+  frame has arrived for ``camera_timeout_s`` (the camera stopped, or never sent anything), it feeds
+  the tracker a "no frame" sample every ``every_ms``, so ``user_absent`` (reason ``no_camera``)
+  follows after the presence debounce just as it does for a black or covered camera. With
+  ``media_fps`` time exists only as frames, so a stopped camera is not seen there.
 * **Events.** Debounced events (``engines.events``) become ``PerceptionEventFrame``s pushed
   downstream (``UserPresenceFrame`` for presence, ``UserAttentionFrame`` for attention) and the
   event handlers ``on_perception_event(processor, frame)`` and
@@ -54,6 +59,7 @@ from pipecat.frames.frames import (
     InputImageRawFrame,
     LLMContextFrame,
     LLMMessagesAppendFrame,
+    StartFrame,
     TTSSpeakFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
@@ -111,6 +117,8 @@ class PerceptionProcessor(FrameProcessor):
         media_fps: Count time from received frames at this rate instead of the wall clock, and
             analyse every due sample (file input, tests).
         clock: Wall clock in seconds (``time.monotonic``); ignored with ``media_fps``.
+        camera_timeout_s: On the wall clock, seconds without any camera frame after which the
+            camera counts as gone (samples say ``no_camera`` until frames come back).
         tracker: Debouncing tracker (default thresholds when ``None``).
         engine_name: Name shown in the analysis.
     """
@@ -126,6 +134,7 @@ class PerceptionProcessor(FrameProcessor):
         context_note: Literal["changed", "every_turn", "off"] = "changed",
         media_fps: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        camera_timeout_s: float = 1.0,
         tracker: PerceptionTracker | None = None,
         engine_name: str = "opencv",
         **kwargs,
@@ -139,6 +148,9 @@ class PerceptionProcessor(FrameProcessor):
         self._context_note = context_note
         self._media_fps = media_fps
         self._clock = clock
+        self._camera_timeout_s = camera_timeout_s
+        self._last_frame_at: float | None = None
+        self._watchdog: asyncio.Task | None = None
         self._tracker = tracker or PerceptionTracker()
         self._analysis = CallAnalysis()
         self._engine_name = engine_name
@@ -183,6 +195,8 @@ class PerceptionProcessor(FrameProcessor):
         await super().process_frame(frame, direction)
         if isinstance(frame, InputImageRawFrame) and direction == FrameDirection.DOWNSTREAM:
             await self._on_image(frame)
+        elif isinstance(frame, StartFrame):
+            self._start_watchdog()
         elif isinstance(frame, LLMContextFrame) and direction == FrameDirection.DOWNSTREAM:
             if self._media_fps and self._pending is not None:
                 await self._drain(5.0)  # media time: the turn sees every frame before it
@@ -201,25 +215,44 @@ class PerceptionProcessor(FrameProcessor):
             await self._finish(drain=False)
         await self.push_frame(frame, direction)
 
+    def _queue(self) -> asyncio.Queue[tuple[float, Any]]:
+        if self._pending is None:
+            self._pending = asyncio.Queue()
+            self._worker = self.create_task(self._work(), name="perception-worker")
+        return self._pending
+
+    def _start_watchdog(self) -> None:
+        if self._media_fps or self._watchdog is not None:
+            return
+        self._t0 = self._clock()  # live: time counts from the start, camera or not
+        self._watchdog = self.create_task(self._watch_camera(), name="perception-camera-watchdog")
+
+    async def _watch_camera(self) -> None:
+        """Feed "no frame" samples while the camera sends nothing (see the module docstring)."""
+        while True:
+            await asyncio.sleep(self._every_s)
+            now = self._clock()
+            last = self._t0 if self._last_frame_at is None else self._last_frame_at
+            if last is not None and now - last >= self._camera_timeout_s and self._queue().empty():
+                self._queue().put_nowait((now, None))
+
     async def _on_image(self, frame: InputImageRawFrame) -> None:
         self._frames_seen += 1
         if self._media_fps:
             t = (self._frames_seen - 1) / self._media_fps
         else:
-            t = self._clock()
+            t = self._last_frame_at = self._clock()
         if self._next_due is not None and t < self._next_due - 1e-6:
             return
         # keep a steady cadence despite frame jitter, but do not try to catch up after a gap
         due = t if self._next_due is None else self._next_due
         self._next_due = max(due + self._every_s, t + self._every_s / 2)
-        if self._pending is None:
-            self._pending = asyncio.Queue()
-            self._worker = self.create_task(self._work(), name="perception-worker")
-        if not self._media_fps and not self._pending.empty():
-            self._pending.get_nowait()  # live: keep only the newest frame
-            self._pending.task_done()
+        pending = self._queue()
+        if not self._media_fps and not pending.empty():
+            pending.get_nowait()  # live: keep only the newest frame
+            pending.task_done()
             self._analysis.dropped += 1
-        self._pending.put_nowait((t, frame))
+        pending.put_nowait((t, frame))
 
     async def _work(self) -> None:
         assert self._pending is not None
@@ -234,22 +267,25 @@ class PerceptionProcessor(FrameProcessor):
             finally:
                 self._pending.task_done()
 
-    async def _sample(self, t: float, frame: InputImageRawFrame) -> None:
-        rgb = to_rgb(frame.image, frame.size, frame.format)
-        search_profile = self._tracker.state("present") is not False
-        obs = await asyncio.to_thread(
-            self._engine.analyze, rgb, search_profile=search_profile, hint=self._last_face
-        )
-        self._last_face = obs.face if obs.frontal else None
+    async def _sample(self, t: float, frame: InputImageRawFrame | None) -> None:
+        """Analyse one frame (``None``: no camera frame arrived) and act on the events."""
+        rgb, obs = None, None
+        if frame is not None:
+            rgb = to_rgb(frame.image, frame.size, frame.format)
+            search_profile = self._tracker.state("present") is not False
+            obs = await asyncio.to_thread(
+                self._engine.analyze, rgb, search_profile=search_profile, hint=self._last_face
+            )
+        self._last_face = obs.face if obs is not None and obs.frontal else None
         if self._t0 is None:
             self._t0 = t
         self._now = t - self._t0
         events = self._tracker.update(self._now, obs)
-        self._analysis.record(self._now, self._tracker, events, obs.ms)
+        self._analysis.record(self._now, self._tracker, events, obs.ms if obs else None)
         for event in events:
             await self._emit(event)
         await self._check_triggers(events)
-        if self._describer is not None:
+        if self._describer is not None and rgb is not None:
             self._maybe_describe(rgb, notable=any(e.kind.startswith("user_") for e in events))
 
     async def _emit(self, event: PerceptionEvent) -> None:
@@ -344,6 +380,8 @@ class PerceptionProcessor(FrameProcessor):
             logger.warning(f"{self}: camera samples still queued after {timeout:g} s; skipped")
 
     async def _finish(self, *, drain: bool) -> None:
+        if self._watchdog is not None and not self._watchdog.done():
+            await self.cancel_task(self._watchdog)  # no "no frame" samples after the end
         if drain:
             await self._drain(10.0)
         if drain and self._describing is not None and not self._describing.done():
@@ -354,7 +392,7 @@ class PerceptionProcessor(FrameProcessor):
         for task in (self._worker, self._describing):
             if task is not None and not task.done():
                 await self.cancel_task(task)
-        self._worker = self._describing = None
+        self._watchdog = self._worker = self._describing = None
         self._pending = None
         close = getattr(self._describer, "close", None)
         if close is not None and not self._describer_closed:

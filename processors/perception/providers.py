@@ -45,6 +45,8 @@ class PerceptionParams(StageParams):
         dark_luma: Mean brightness (0-255) under which the image counts as too dark.
         center_tolerance: Largest face-centre offset from the middle (fraction of the width) that
             still counts as looking at the persona.
+        camera_timeout_s: Seconds without any camera frame after which the camera counts as gone
+            (the user then reads absent, reason ``no_camera``, after the presence debounce).
     """
 
     every_ms: int = Field(200, ge=20, le=10_000)
@@ -54,6 +56,7 @@ class PerceptionParams(StageParams):
     profile: bool = True
     dark_luma: float = Field(45.0, ge=0.0, le=255.0)
     center_tolerance: float = Field(0.3, gt=0.0, le=0.5)
+    camera_timeout_s: float = Field(1.0, gt=0.0, le=60.0)
 
 
 class DescriberParams(BaseModel):
@@ -101,6 +104,7 @@ def _processor(params: PerceptionParams, ctx: BuildContext, **extra) -> Percepti
         triggers=params.triggers,
         context_note=params.context_note,
         media_fps=_media_fps(ctx),
+        camera_timeout_s=params.camera_timeout_s,
         tracker=tracker,
         **extra,
     )

@@ -171,6 +171,7 @@ class PresenceWhisperSTTService(WhisperSTTService):
             **kwargs,
         )
         self._decode_lock = asyncio.Lock()
+        self._warm = False  # warm_up() ran (see the builder's prepare_stages)
         self._generation = 0  # bumped when a pending decode is withdrawn
         self._pending: asyncio.Task | None = None  # the decode of the last segment
         self._pending_pcm = b""  # that segment's audio, kept until its transcript is delivered
@@ -193,15 +194,19 @@ class PresenceWhisperSTTService(WhisperSTTService):
         )  # fmt: skip
         logger.debug(f"{self}: loaded Whisper {self._resolved.kind} model on {self._device}")
 
+    def warm_up(self) -> None:
+        """Decode a second of silence once (blocking; the model's first decode is slow)."""
+        if self._model is None or self._warm:
+            return
+        silence = np.zeros(16000, dtype=np.float32)
+        list(self._model.transcribe(silence, language="en", beam_size=1)[0])
+        self._warm = True
+
     async def start(self, frame: StartFrame):
-        """Start, then decode a second of silence off the event loop (the first decode is slow)."""
+        """Start, then warm up off the event loop unless the session was prepared warm."""
         await super().start(frame)
-        if self._model is not None:
-            model = self._model
-            silence = np.zeros(16000, dtype=np.float32)
-            await asyncio.to_thread(
-                lambda: list(model.transcribe(silence, language="en", beam_size=1)[0])
-            )
+        if not self._warm:
+            await asyncio.to_thread(self.warm_up)
 
     async def stop(self, frame: EndFrame):
         """Deliver a decode still running, then stop."""

@@ -162,11 +162,19 @@ class PresencePiperTTSService(PiperTTSService):
         self._first_clause_words = first_clause_words
         self._piper_resampler = create_stream_resampler(clear_after_secs=None)
         self._last_context: str | None = None
+        self._warm = False  # warm_up() ran (see the builder's prepare_stages)
+
+    def warm_up(self) -> None:
+        """Synthesise a word once (blocking) so that the first answer is not a cold one."""
+        if not self._warm:
+            self._synthesize("Hello.")
+            self._warm = True
 
     async def start(self, frame):
-        """Start, then synthesise a word off the event loop so the first answer is not a cold one."""
+        """Start, then warm up off the event loop unless the session was prepared warm."""
         await super().start(frame)
-        await asyncio.to_thread(self._synthesize, "Hello.")
+        if not self._warm:
+            await asyncio.to_thread(self.warm_up)
 
     async def run_tts(self, text: str, context_id: str) -> AsyncGenerator[Frame, None]:
         """Synthesise one sentence, yielding ~40 ms audio frames tagged with visemes.

@@ -58,3 +58,35 @@ async def test_camera_clip_gives_presence_then_absence_in_the_analysis(tmp_path)
     assert present_at < 1.5 and 3.0 <= absent_at < 4.5, events
     assert 30 <= analysis["presence_pct"] <= 75, analysis["presence_pct"]
     assert analysis["left_frame"] == 1
+
+
+async def test_black_camera_mid_call_is_absence_not_presence(tmp_path):
+    """A face for 5 s, 5 s of black, the face again: as `presence run --camera` reports it."""
+    fps = 10
+    script = (("present", 5.0), ("dark", 5.0), ("present", 5.0))
+    frames, _ = scripted_clip(script, fps=fps, size=(320, 240))
+    camera = write_y4m(tmp_path / "cam.y4m", frames, fps)
+    audio, rate = synthesize("hello")
+    pcm = np.concatenate([np.zeros(rate // 2, np.int16), audio, np.zeros(rate * 15, np.int16)])
+    wav = tmp_path / "q.wav"
+    with wave.open(str(wav), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+    loaded = load_pipeline(REPO / "pipelines/local.yaml", ["stages.perception.provider=opencv"])
+    report = await run_file_session(loaded, wav, tmp_path / "a.mp4", camera=camera, fast=True)
+    analysis = report["perception"]
+    moments = [(m["event"], m["t"]) for m in analysis["moments"]]
+    presence = [(e, t) for e, t in moments if e in ("user_present", "user_absent")]
+    assert [e for e, _ in presence] == ["user_present", "user_absent", "user_present"], moments
+    assert 5.0 <= presence[1][1] < 6.5 and 10.0 <= presence[2][1] < 11.5, presence
+    assert analysis["left_frame"] == 1
+    assert [m.get("reason") for m in analysis["moments"] if m["event"] == "user_absent"] == [
+        "too_dark"
+    ]
+    # about a third of the call could not be judged; that third is not counted as presence
+    assert 55 <= analysis["presence_pct"] <= 75, analysis
+    assert 25 <= analysis["unjudgeable_pct"] <= 45, analysis
+    assert analysis["unjudgeable_s"]["too_dark"] >= 4.0
+    assert analysis["absent_pct"] == 0.0

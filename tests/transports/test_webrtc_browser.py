@@ -214,7 +214,12 @@ async def test_page_receives_persona_media_captions_and_latency(tmp_path):
         await asyncio.wait_for(ended.wait(), timeout=10)
         live_sessions = len(server.sessions)
 
-    # The persona's media reached the page.
+    # The persona's media reached the page, and the page timed the connect in order.
+    timing = state["timing"]
+    steps = ["offer_sent", "answer", "connected", "first_frame"]
+    assert [timing[s] for s in steps] == sorted(timing[s] for s in steps), timing
+    assert state["connectMs"] == timing["first_frame"] - timing["offer_sent"]
+    assert after["again"]["timing"]["offer_sent"] < after["again"]["timing"]["first_frame"]
     assert state["remoteAudio"] and state["remoteVideo"]
     assert state["remoteVideoFrames"] >= 25
     assert state["remoteVideoSize"] == [W, H]

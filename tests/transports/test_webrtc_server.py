@@ -96,3 +96,31 @@ async def test_an_offer_starts_one_session_with_a_smallwebrtc_transport_and_clos
     assert config["iceServers"] == [{"urls": "stun:stun.invalid:3478"}]
     await server.close()
     assert cancelled.is_set() and server.sessions == {}
+
+
+async def test_without_ice_servers_the_answer_offers_host_candidates_and_waits_on_no_stun():
+    """No STUN/TURN configured: nothing to wait for before answering (aiortc would otherwise fall
+    back to a public STUN server and, offline, wait for its timeout)."""
+    server = WebRTCServer(idle_session)
+    limit_ice_host_addresses(["127.0.0.1"])
+    pc = RTCPeerConnection()
+    try:
+        pc.addTransceiver("audio", direction="sendrecv")
+        pc.addTransceiver("video", direction="sendrecv")
+        pc.createDataChannel("chat")
+        await pc.setLocalDescription(await pc.createOffer())
+        offer = {"sdp": pc.localDescription.sdp, "type": "offer"}
+        async with client(server) as http:
+            answer = (await http.post("/api/offer", json=offer)).json()
+            config = (await http.get("/api/config")).json()
+        connection = server._handler._pcs_map[answer["pc_id"]]
+        ice_servers = connection.ice_servers  # what pipecat hands to aiortc's RTCConfiguration
+    finally:
+        await pc.close()
+        limit_ice_host_addresses(None)
+        await server.close()
+    candidates = re.findall(r"a=candidate:.*", answer["sdp"])
+    assert candidates and all(" typ host" in c for c in candidates), candidates
+    assert all(" 127.0.0.1 " in c for c in candidates)
+    assert ice_servers == []  # not None: aiortc's default would be a public STUN server
+    assert config["iceServers"] == []

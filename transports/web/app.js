@@ -18,7 +18,11 @@
   const RTVI_VERSION = "2.2.0"; // the RTVI protocol version pipecat 1.14 speaks
   const AUDIO_INDEX = 0; // transceiver order is fixed by pipecat: audio, video
   const VIDEO_INDEX = 1;
+  // Without STUN/TURN servers only host candidates are gathered, at once. With them, the offer
+  // leaves after at most ICE_TRICKLE_AFTER_MS and later candidates follow by PATCH (trickle ICE):
+  // an unreachable STUN server must never hold the call up for its timeout.
   const ICE_GATHER_TIMEOUT_MS = 2000;
+  const ICE_TRICKLE_AFTER_MS = 250;
   const PING_INTERVAL_MS = 1000;
   const HANGUP_TIMEOUT_MS = 5000;
 
@@ -64,6 +68,10 @@
     errors: [],
     messages: {}, // count of RTVI messages received, by type
     interactions: [], // conversation.* events received (utterances, speaking, errors)
+    // Connect timeline of the current call, ms since Connect was pressed (performance.now()):
+    // offer_sent, answer, ice_connected, connected, first_frame (first persona frame painted).
+    timing: {},
+    connectMs: null, // offer sent -> first persona frame painted, for the current call
   };
   window.presence = state;
   // not enumerable: the JSON copy tests take of the state stays plain data
@@ -87,6 +95,16 @@
   let sawUserInput = false;
   let sawBotOutput = false;
   let iceServers = [];
+  let connectStartedAt = 0;
+
+  // ---- connect timeline ---------------------------------------------------------------------
+
+  function mark(name) {
+    if (state.timing[name] === undefined) state.timing[name] = Math.round(performance.now() - connectStartedAt);
+    if (name === "first_frame" && state.timing.offer_sent !== undefined) {
+      state.connectMs = state.timing.first_frame - state.timing.offer_sent;
+    }
+  }
 
   // ---- UI helpers ---------------------------------------------------------------------------
 
@@ -253,6 +271,7 @@
     state.messages[msg.type] = (state.messages[msg.type] || 0) + 1;
     switch (msg.type) {
       case "bot-ready":
+        mark("bot_ready");
         setState("ready");
         break;
       case "user-started-speaking":
@@ -363,7 +382,7 @@
   function waitForIceGathering() {
     if (pc.iceGatheringState === "complete") return Promise.resolve();
     return new Promise((resolve) => {
-      const timer = setTimeout(done, ICE_GATHER_TIMEOUT_MS);
+      const timer = setTimeout(done, iceServers.length ? ICE_TRICKLE_AFTER_MS : ICE_GATHER_TIMEOUT_MS);
       function done() {
         clearTimeout(timer);
         pc.removeEventListener("icegatheringstatechange", check);
@@ -380,7 +399,9 @@
     const offer = await pc.createOffer();
     await pc.setLocalDescription(offer);
     await waitForIceGathering();
+    mark("gathered");
     offerSent = true; // later candidates go by PATCH once the answer names the connection
+    mark("offer_sent");
     const response = await fetch("api/offer", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
@@ -393,6 +414,7 @@
     const answer = await response.json();
     state.pcId = answer.pc_id;
     await pc.setRemoteDescription({ type: answer.type, sdp: answer.sdp });
+    mark("answer");
     flushCandidates();
   }
 
@@ -418,6 +440,7 @@
       ui.personaAudio.play().catch(() => {});
     } else {
       state.remoteVideo = true;
+      mark("video_track");
       ui.personaVideo.srcObject = new MediaStream([track]);
       ui.personaVideo.play().catch(() => {});
       ui.placeholder.hidden = true;
@@ -430,6 +453,7 @@
     if (!("requestVideoFrameCallback" in HTMLVideoElement.prototype)) return;
     const onFrame = () => {
       state.remoteVideoRendered += 1;
+      mark("first_frame");
       if (pc) video.requestVideoFrameCallback(onFrame);
     };
     video.requestVideoFrameCallback(onFrame);
@@ -453,11 +477,15 @@
 
   async function connect() {
     clearError();
+    connectStartedAt = performance.now();
+    state.timing = {};
+    state.connectMs = null;
     setState("connecting");
     state.captions = [];
     renderCaptions();
     try {
       localStream = await getLocalMedia();
+      mark("media");
       const audio = localStream && localStream.getAudioTracks()[0];
       const video = localStream && localStream.getVideoTracks()[0];
       state.localAudio = !!audio;
@@ -475,8 +503,12 @@
           flushCandidates();
         }
       });
+      pc.addEventListener("iceconnectionstatechange", () => {
+        if (pc && pc.iceConnectionState === "connected") mark("ice_connected");
+      });
       pc.addEventListener("connectionstatechange", () => {
         if (!pc) return;
+        if (pc.connectionState === "connected") mark("connected");
         if (pc.connectionState === "connected" && state.state === "connecting") setState("connected");
         if (pc.connectionState === "failed") {
           showError("The connection to the persona failed (no network path between browser and server).");
@@ -487,6 +519,7 @@
       dc = pc.createDataChannel("chat", { ordered: true });
       dc.addEventListener("message", onDataMessage);
       dc.addEventListener("open", () => {
+        mark("channel_open");
         pingTimer = setInterval(() => dc && dc.readyState === "open" && dc.send(`ping: ${Date.now()}`), PING_INTERVAL_MS);
         sendTrackStatus(AUDIO_INDEX, state.localAudio && !state.micMuted);
         sendTrackStatus(VIDEO_INDEX, state.localVideo);

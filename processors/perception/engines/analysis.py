@@ -1,24 +1,30 @@
 """End-of-call perception analysis (pure Python, no pipecat).
 
-``CallAnalysis`` integrates the tracker's state between samples (time is credited to the state
-that held since the previous sample) and keeps a timeline of notable moments. ``report()`` returns
-a JSON-able dict::
+``CallAnalysis`` integrates what each sample showed and the tracker's state between samples (the
+time up to the next sample is credited to this one) and keeps a timeline of notable moments.
+``report()`` returns a JSON-able dict::
 
     {
       "duration_s": 60.2,          # first to last sample
-      "samples": 301, "dropped": 0,
-      "presence_pct": 91.0,        # share of the call with the user on camera
+      "samples": 301, "dropped": 0,  # camera frames analysed / skipped while the engine was busy
+      "presence_pct": 81.0,        # share of the call in which the user's face was seen
+      "absent_pct": 9.0,           # ... in which the image was usable and showed no face
+      "unjudgeable_pct": 10.0,     # ... in which the camera could not tell (dark, covered, none)
+      "unjudgeable_s": {"too_dark": 6.0, "covered": 0.0, "no_camera": 0.0},
       "attention_pct": 78.5,       # share of the on-camera time spent looking at the persona
       "smiling_pct": 12.0,         # share of the on-camera time spent smiling
       "smiles": 3, "nods": 1, "shakes": 0,
       "eyes_closed_s": 0.0, "too_dark_pct": 0.0,
       "engine_ms": {"p50": 12.1, "p95": 19.8, "max": 31.0},
-      "moments": [{"t": 0.6, "event": "user_present"}, ...],   # capped at ``max_moments``
+      "moments": [{"t": 0.6, "event": "user_present"},         # capped at ``max_moments``
+                  {"t": 9.1, "event": "user_absent", "reason": "too_dark"}, ...],
       "descriptions": [{"t": 5.0, "text": "..."}]
     }
 
-Percentages are of the time that was observed; time before the first decision counts as unknown
-and is left out of both the numerator and the denominator.
+``presence_pct``, ``absent_pct`` and ``unjudgeable_pct`` are shares of the whole call and add up
+to 100: a black, covered or silent camera never counts as presence. Attention and smiling are
+shares of the time the user was (debounced) on camera; time before the tracker's first decision is
+left out of those.
 """
 
 from __future__ import annotations
@@ -26,7 +32,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from presence.processors.perception.engines.events import PerceptionEvent, PerceptionTracker
+from presence.processors.perception.engines.events import (
+    UNJUDGEABLE,
+    PerceptionEvent,
+    PerceptionTracker,
+)
 
 
 def _pct(part: float, whole: float) -> float | None:
@@ -59,26 +69,43 @@ class CallAnalysis:
     descriptions: list[dict[str, Any]] = field(default_factory=list)
     engine_ms: list[float] = field(default_factory=list)
     _state: dict[str, bool | None] = field(default_factory=dict)
+    _seen: str | None = None
 
     def record(
-        self, t: float, tracker: PerceptionTracker, events: list[PerceptionEvent], ms: float
+        self,
+        t: float,
+        tracker: PerceptionTracker,
+        events: list[PerceptionEvent],
+        ms: float | None,
     ):
-        """Account one sample at time ``t`` after the tracker processed it."""
+        """Account one sample at time ``t`` after the tracker processed it.
+
+        Args:
+            t: Time of the sample, in seconds.
+            tracker: The tracker, after it took the sample (its ``last_seen`` and flags are read).
+            events: The events the sample caused.
+            ms: Time the engine took, or ``None`` for a moment without a camera frame.
+        """
         if self.start is None:
             self.start = t
         if self.last is not None and t > self.last:
             self._credit(t - self.last)
         self.last = t
-        self.samples += 1
-        if len(self.engine_ms) < 100_000:
-            self.engine_ms.append(ms)
+        if ms is not None:
+            self.samples += 1
+            if len(self.engine_ms) < 100_000:
+                self.engine_ms.append(ms)
         for event in events:
             self.counts[event.kind] = self.counts.get(event.kind, 0) + 1
             if len(self.moments) < self.max_moments:
-                self.moments.append({"t": round(event.t - self.start, 2), "event": event.kind})
+                moment = {"t": round(event.t - self.start, 2), "event": event.kind}
+                if event.detail.get("reason"):
+                    moment["reason"] = event.detail["reason"]  # why the user was not seen
+                self.moments.append(moment)
             else:
                 self.moments_left_out += 1
         self._state = {name: tracker.state(name) for name in tracker.flags}
+        self._seen = tracker.last_seen
 
     def describe(self, t: float, text: str) -> None:
         """Add a describer's one-line description taken at time ``t``."""
@@ -87,14 +114,11 @@ class CallAnalysis:
             self.descriptions.append({"t": round(t - base, 2), "text": text})
 
     def _credit(self, dt: float) -> None:
+        self._add("call", dt)
+        if self._seen is not None:
+            self._add(f"seen:{self._seen}", dt)
         state = self._state
-        if state.get("too_dark"):
-            self._add("too_dark", dt)
-        present = state.get("present")
-        if present is None or state.get("too_dark"):
-            return
-        self._add("observed", dt)
-        if not present:
+        if not state.get("present"):
             return
         self._add("present", dt)
         if state.get("attending") is not None:
@@ -112,14 +136,16 @@ class CallAnalysis:
     def report(self) -> dict[str, Any]:
         """The analysis as a JSON-able dict (see the module docstring)."""
         s = self.seconds
-        duration = (
-            (self.last - self.start) if self.start is not None and self.last is not None else 0.0
-        )
+        duration = s.get("call", 0.0)
+        unjudgeable = {r: round(s.get(f"seen:{r}", 0.0), 2) for r in UNJUDGEABLE}
         report: dict[str, Any] = {
             "duration_s": round(duration, 2),
             "samples": self.samples,
             "dropped": self.dropped,
-            "presence_pct": _pct(s.get("present", 0.0), s.get("observed", 0.0)),
+            "presence_pct": _pct(s.get("seen:face", 0.0), duration),
+            "absent_pct": _pct(s.get("seen:no_face", 0.0), duration),
+            "unjudgeable_pct": _pct(sum(s.get(f"seen:{r}", 0.0) for r in UNJUDGEABLE), duration),
+            "unjudgeable_s": unjudgeable,
             "attention_pct": _pct(s.get("attending", 0.0), s.get("attention_observed", 0.0)),
             "smiling_pct": _pct(s.get("smiling", 0.0), s.get("present", 0.0)),
             "smiles": self.counts.get("smiling", 0),
@@ -128,7 +154,7 @@ class CallAnalysis:
             "looked_away": self.counts.get("looking_away", 0),
             "left_frame": self.counts.get("user_absent", 0),
             "eyes_closed_s": round(s.get("eyes_closed", 0.0), 2),
-            "too_dark_pct": _pct(s.get("too_dark", 0.0), duration) or 0.0,
+            "too_dark_pct": _pct(s.get("seen:too_dark", 0.0), duration) or 0.0,
             "engine_ms": (
                 {
                     "p50": _percentile(self.engine_ms, 0.5),

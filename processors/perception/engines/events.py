@@ -1,9 +1,11 @@
 """From per-frame observations to debounced perception events (pure Python, no pipecat).
 
 ``PerceptionTracker.update(t, observation)`` is called once per sampled frame with a time in
-seconds and returns the events that this sample caused. Each boolean cue is a ``HysteresisFlag``:
-it switches on when at least ``on`` of the samples in the last ``window_s`` agree and off when at
-most ``off`` of them do, so one missed detection does not flicker an event.
+seconds and returns the events that this sample caused; ``observation`` is ``None`` for a moment
+when no camera frame arrived at all (the processor's camera watchdog sends those). Each boolean
+cue is a ``HysteresisFlag``: it switches on when at least ``on`` of the samples in the last
+``window_s`` agree and off when at most ``off`` of them do, so one missed detection does not
+flicker an event.
 
 The first decision of a flag is an event for presence and attention (a call that starts with
 nobody on camera reports ``user_absent``); for the other cues only a first *on* is (no opening
@@ -12,16 +14,28 @@ nobody on camera reports ``user_absent``); for the other cues only a first *on* 
 Event vocabulary (``PerceptionEvent.kind``)::
 
     user_present / user_absent      a face is (not) seen               window 1.0 s
+                                    (user_absent's detail: {"reason": ...}, see below)
     attending / looking_away        frontal face near the centre (or not), only while present
     smiling / not_smiling           smile cascade inside a frontal face
     eyes_closed / eyes_open         no open eye found in a frontal face for ~1.5 s
     too_dark / lighting_ok          mean luma under ``dark_luma``
     nod / shake                     face-box centre swings up-down / left-right (instantaneous)
 
-While the frame is too dark, presence and attention are *held* (no events): a disabled camera track
-sends black frames, and a dark room is not an empty one. Nods and shakes need a sampling period of
-about 100 ms or less to be seen reliably (a nod lasts ~0.5 s); at the default 200 ms only slow,
-deliberate ones register.
+Presence is what the camera shows, nothing more: a sample counts as present only when a face was
+seen in it. Every other sample says *why* no face was seen (``judge``)::
+
+    no_face      a usable image without a face: the user left
+    too_dark     mean luma under ``dark_luma``: a dark room, a black or disabled camera track
+    covered      almost no contrast (``covered_contrast``): a covered lens or a blank surface
+    no_camera    no camera frame arrived (the camera stopped, or never started)
+
+The last three are *unjudgeable*: the user may be there, but cannot be seen. After the presence
+debounce they raise ``user_absent`` like an empty room does, with the most common reason of the
+window in the event's detail (a persona should say "I can't see you", not pretend it can), and the
+call's analysis keeps them apart from real absence. ``user_present`` follows when a face returns.
+
+Nods and shakes need a sampling period of about 100 ms or less to be seen reliably (a nod lasts
+~0.5 s); at the default 200 ms only slow, deliberate ones register.
 """
 
 from __future__ import annotations
@@ -43,6 +57,9 @@ FLAG_EVENTS = {
 GESTURES = ("nod", "shake")
 #: Every event kind the tracker can emit.
 EVENT_KINDS = tuple(name for pair in FLAG_EVENTS.values() for name in pair) + GESTURES
+#: Why a sample showed no face (``judge``); all but ``no_face`` mean the camera could not tell.
+NO_FACE_REASONS = ("no_face", "too_dark", "covered", "no_camera")
+UNJUDGEABLE = ("too_dark", "covered", "no_camera")
 #: Events that describe a lasting condition (usable as trigger conditions with a duration).
 CONDITIONS = {on: (flag, True) for flag, (on, _) in FLAG_EVENTS.items()} | {
     off: (flag, False) for flag, (_, off) in FLAG_EVENTS.items()
@@ -121,13 +138,30 @@ class TrackerConfig:
             attending; smaller faces are people leaning far back or walking past.
         gesture_window_s: Face-centre history used for nods and shakes.
         gesture_amplitude: Smallest swing, in face heights, that counts towards a nod or shake.
+        covered_contrast: Brightness standard deviation (0..128) under which a frame without a
+            face counts as covered rather than empty (a lens under a finger or a cap is nearly
+            uniform; a room is not).
     """
 
     dark_luma: float = 45.0
+    covered_contrast: float = 8.0
     center_tolerance: float = 0.3
     min_face_height: float = 0.15
     gesture_window_s: float = 1.6
     gesture_amplitude: float = 0.06
+
+
+def judge(obs: Observation | None, config: TrackerConfig) -> str:
+    """What one sample showed: ``face``, or why no face was seen (one of ``NO_FACE_REASONS``)."""
+    if obs is None:
+        return "no_camera"
+    if obs.face is not None:
+        return "face"
+    if obs.luma < config.dark_luma:
+        return "too_dark"
+    if obs.contrast < config.covered_contrast:
+        return "covered"
+    return "no_face"
 
 
 class PerceptionTracker:
@@ -148,6 +182,11 @@ class PerceptionTracker:
         }
         self.since: dict[str, float] = {}
         self.last_gesture: PerceptionEvent | None = None
+        #: What the last sample showed (``judge``); ``None`` before the first.
+        self.last_seen: str | None = None
+        #: Why the user is not seen, while ``present`` is False (one of ``NO_FACE_REASONS``).
+        self.absent_reason: str | None = None
+        self._reasons: deque[tuple[float, str]] = deque()
         self._track: deque[tuple[float, float, float, float]] = deque()
         self._gesture_quiet_until = float("-inf")
 
@@ -155,23 +194,32 @@ class PerceptionTracker:
         """Current value of a flag (``present``, ``attending``, …), ``None`` if undecided."""
         return self.flags[name].state
 
-    def update(self, t: float, obs: Observation) -> list[PerceptionEvent]:
-        """Feed one observation taken at time ``t`` (seconds); return the events it caused."""
+    def update(self, t: float, obs: Observation | None) -> list[PerceptionEvent]:
+        """Feed one observation taken at time ``t`` (seconds); return the events it caused.
+
+        Args:
+            t: Time of the sample in seconds.
+            obs: What the engine saw, or ``None`` when no camera frame arrived at all.
+        """
         cfg = self.config
         events: list[PerceptionEvent] = []
-        self._apply("too_dark", t, obs.luma < cfg.dark_luma, events, {"luma": round(obs.luma, 1)})
-        if self.flags["too_dark"].state:
-            return events  # hold presence and attention: darkness is not absence
-        face = obs.face
-        changed = self._apply("present", t, face is not None, events)
+        seen = self.last_seen = judge(obs, cfg)
+        if obs is not None:
+            luma = {"luma": round(obs.luma, 1)}
+            self._apply("too_dark", t, obs.luma < cfg.dark_luma, events, luma)
+        reason = self._note_reason(t, seen)
+        changed = self._apply("present", t, seen == "face", events, {"reason": reason})
         if changed is False:
             for name in ("attending", "smiling", "eyes_closed"):
                 self.flags[name].reset()
                 self.since.pop(name, None)
             self._track.clear()
         if not self.flags["present"].state:
+            self.absent_reason = reason or self.absent_reason
             return events
-        if face is None:
+        self.absent_reason = None
+        face = obs.face if obs is not None else None
+        if obs is None or face is None:
             return events  # a missed detection while present: no opinion on the face cues
         attending = (
             obs.frontal
@@ -189,6 +237,19 @@ class PerceptionTracker:
             self.last_gesture = gesture
         return events
 
+    def _note_reason(self, t: float, seen: str) -> str | None:
+        """The most common reason no face was seen in the presence window (latest on a tie)."""
+        reasons = self._reasons
+        if seen != "face":
+            reasons.append((t, seen))
+        while reasons and reasons[0][0] <= t - self.flags["present"].window_s:
+            reasons.popleft()
+        counts: dict[str, int] = {}
+        for _, r in reasons:
+            counts[r] = counts.get(r, 0) + 1
+        latest = reasons[-1][1] if reasons else None
+        return max(counts, key=lambda r: (counts[r], r == latest)) if counts else None
+
     def _apply(self, name: str, t: float, value: bool, events: list, detail=None) -> bool | None:
         flag = self.flags[name]
         first = flag.state is None
@@ -197,7 +258,8 @@ class PerceptionTracker:
             self.since[name] = t
             on, off = FLAG_EVENTS[name]
             if changed or not first or name in ("present", "attending"):
-                events.append(PerceptionEvent(on if changed else off, t, dict(detail or {})))
+                extra = dict(detail or {}) if name != "present" or not changed else {}
+                events.append(PerceptionEvent(on if changed else off, t, extra))
         return changed
 
     def _gesture(self, t: float, cx: float, cy: float, size: float) -> PerceptionEvent | None:
@@ -262,11 +324,17 @@ def summary_text(tracker: PerceptionTracker, now: float, description: str | None
         return f" for {now - since:.0f} s" if since is not None and now - since >= 3 else ""
 
     parts: list[str] = []
-    if tracker.state("too_dark"):
+    dark = tracker.state("too_dark")
+    if dark:
         parts.append("The camera image is too dark to see the user" + held("too_dark"))
     present = tracker.state("present")
     if present is False:
-        parts.append("The user is not visible on camera" + held("present"))
+        why = {
+            "too_dark": "" if dark else " (the image is too dark)",
+            "covered": " (the camera seems covered)",
+            "no_camera": " (no camera frames are arriving)",
+        }.get(tracker.absent_reason or "", "")
+        parts.append("The user is not visible on camera" + why + held("present"))
     elif present:
         cues = ["The user is on camera"]
         attending = tracker.state("attending")

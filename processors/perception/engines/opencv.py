@@ -26,7 +26,8 @@ Limits of Haar cascades (honest list):
 * The smile cascade fires on wide, teeth-showing smiles; a closed-mouth smile is usually missed and
   beards or moustaches give false smiles.
 * Backlight, heavy shadows and low light (mean luma under ~45/255) make every detector unreliable;
-  the engine reports brightness so that the tracker can say *too dark* instead of *absent*.
+  the engine reports brightness and contrast so that the tracker can give the reason no face was
+  seen (*too dark*, *covered*) along with *absent*.
 * Posters and photographs of faces count as faces; several people pick the largest face.
 """
 
@@ -86,6 +87,8 @@ class Observation:
         eyes: Open eyes found in the upper half of a frontal face (0 when not searched).
         smile: A smile was found in the lower half of a frontal face.
         luma: Mean brightness of the frame, 0..255.
+        contrast: Standard deviation of the frame's brightness, 0..128 (near 0: a uniform image,
+            such as a covered lens).
         ms: Time the analysis took, in milliseconds.
     """
 
@@ -95,6 +98,7 @@ class Observation:
     eyes: int = 0
     smile: bool = False
     luma: float = 128.0
+    contrast: float = 64.0
     ms: float = 0.0
 
 
@@ -193,7 +197,8 @@ class HaarEngine:
                 interpolation=cv2.INTER_AREA,
             )
             height, width = gray.shape
-        luma = float(gray.mean())
+        mean, std = cv2.meanStdDev(gray)
+        luma, contrast = float(mean[0, 0]), float(std[0, 0])
         equalized = cv2.equalizeHist(gray)
         box = self._near(equalized, hint) if hint is not None else None
         frontal, profile = box is not None, False
@@ -207,7 +212,7 @@ class HaarEngine:
             x, y, w, h = box
             face = FaceBox(x / width, y / height, w / width, h / height)
         ms = (time.perf_counter() - start) * 1000
-        return Observation(face, frontal, profile, eyes, smile, luma, ms)
+        return Observation(face, frontal, profile, eyes, smile, luma, contrast, ms)
 
     def _find_face(
         self, gray: np.ndarray, search_profile: bool

@@ -63,13 +63,51 @@ def test_no_face_reads_absent_from_the_start(engine):
     assert "not visible" in summary_text(tracker, 2.0)
 
 
-def test_black_frames_read_too_dark_not_absent(engine):
-    events, _, tracker = run_clip(engine, (("present", 2.0), ("dark", 2.0)))
-    kinds = [e.kind for e in events]
-    assert "too_dark" in kinds
-    assert "user_absent" not in kinds  # darkness holds presence
-    assert tracker.state("present") is True
-    assert "too dark" in summary_text(tracker, 4.0)
+def absences(events):
+    return [(e.t, e.detail.get("reason")) for e in events if e.kind == "user_absent"]
+
+
+def test_black_frames_read_absent_because_too_dark_then_present_when_the_face_returns(engine):
+    events, segments, _ = run_clip(engine, (("present", 2.0), ("dark", 2.0), ("present", 2.0)))
+    presence = [e.kind for e in events if e.kind in ("user_present", "user_absent")]
+    assert presence == ["user_present", "user_absent", "user_present"]
+    ((absent_at, reason),) = absences(events)
+    assert reason == "too_dark"
+    dark_start, dark_end = segments[1][1], segments[1][2]
+    assert dark_start <= absent_at <= dark_start + 1.2
+    back = [e.t for e in events if e.kind == "user_present"][1]
+    assert dark_end <= back <= dark_end + 1.2
+    assert "too_dark" in [e.kind for e in events]
+
+
+def test_black_camera_summary_says_the_user_cannot_be_seen(engine):
+    _, _, tracker = run_clip(engine, (("present", 2.0), ("dark", 2.0)))
+    assert tracker.state("present") is False and tracker.absent_reason == "too_dark"
+    text = summary_text(tracker, 4.0)
+    assert "too dark" in text and "not visible" in text and "on camera," not in text
+
+
+def test_covered_lens_reads_absent_because_covered(engine):
+    events, _, tracker = run_clip(engine, (("present", 2.0), ("covered", 2.0)))
+    assert [r for _, r in absences(events)] == ["covered"]
+    assert "too_dark" not in [e.kind for e in events]  # a lit, featureless image is not dark
+    assert "camera seems covered" in summary_text(tracker, 4.0)
+
+
+def test_no_camera_frames_read_absent_because_no_camera():
+    tracker = PerceptionTracker()
+    seen = Observation(FaceBox(0.35, 0.3, 0.3, 0.4), frontal=True, eyes=2, luma=120)
+    events = []
+    for i in range(20):
+        events += tracker.update(i * 0.2, seen if i < 8 else None)  # the camera stops at 1.6 s
+    assert [e.kind for e in events if e.kind.startswith("user_")] == ["user_present", "user_absent"]
+    assert [r for _, r in absences(events)] == ["no_camera"]
+    assert "no camera frames" in summary_text(tracker, 4.0)
+
+
+def test_an_empty_room_reads_absent_because_no_face(engine):
+    events, _, _ = run_clip(engine, (("present", 2.0), ("absent", 2.0)))
+    assert [r for _, r in absences(events)] == ["no_face"]
 
 
 def test_head_bobbing_reads_as_nod_not_shake(engine):

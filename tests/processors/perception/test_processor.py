@@ -24,7 +24,7 @@ from pipecat.processors.aggregators.llm_response_universal import (
     LLMContextAggregatorPair,
     LLMUserAggregatorParams,
 )
-from pipecat.tests.utils import run_test
+from pipecat.tests.utils import SleepFrame, run_test
 from pipecat.turns.user_turn_strategies import ExternalUserTurnStrategies
 
 from presence.benchmarks.perception import scripted_clip
@@ -93,6 +93,8 @@ async def test_analysis_matches_the_scripted_clip():
     report = processor.analysis()
     # on camera 6 of 9 s; looking at the persona 3 of the 6 on-camera seconds
     assert report["presence_pct"] == pytest.approx(66.7, abs=10)
+    assert report["absent_pct"] == pytest.approx(33.3, abs=10)  # a usable image, nobody in it
+    assert report["unjudgeable_pct"] == 0.0
     assert report["attention_pct"] == pytest.approx(50.0, abs=15)
     assert report["left_frame"] == 1 and report["looked_away"] == 1
     assert report["smiles"] >= 1  # the portrait smiles
@@ -102,10 +104,49 @@ async def test_analysis_matches_the_scripted_clip():
     assert report["engine_ms"]["p50"] > 0
 
 
-async def test_black_camera_reports_too_dark_and_no_presence_change():
-    down, _ = await run_test(perception(), frames_to_send=camera((("dark", 2.0),)))
-    kinds = [f.kind for f in of_type(down, PerceptionEventFrame)]
-    assert kinds == ["too_dark"]
+async def test_black_camera_is_never_presence():
+    processor = perception()
+    script = (("present", 3.0), ("dark", 3.0), ("present", 3.0))
+    down, _ = await run_test(processor, frames_to_send=camera(script))
+    presence = of_type(down, UserPresenceFrame)
+    assert [f.present for f in presence] == [True, False, True]
+    assert presence[1].detail == {"reason": "too_dark"}
+    report = processor.analysis()
+    # the face was seen for 6 of 9 s; the 3 black seconds are unjudgeable, not presence
+    assert report["presence_pct"] == pytest.approx(66.7, abs=8)
+    assert report["unjudgeable_pct"] == pytest.approx(33.3, abs=8)
+    assert report["unjudgeable_s"]["too_dark"] == pytest.approx(3.0, abs=0.7)
+    assert report["absent_pct"] == 0.0
+    assert report["presence_pct"] + report["absent_pct"] + report["unjudgeable_pct"] == (
+        pytest.approx(100, abs=0.2)
+    )
+
+
+async def test_camera_that_sends_nothing_reads_absent_then_present_then_absent_again():
+    """On the wall clock: no frames at first, then the face for a while, then the camera stops."""
+    processor = PerceptionProcessor(engine=HaarEngine(), every_ms=100, camera_timeout_s=0.5)
+    changes = []
+
+    @processor.event_handler("on_presence_change")
+    async def on_change(_processor, present, at):
+        changes.append(present)
+
+    face = camera((("present", 1.6),), fps=10)
+    paced = [f for frame in face for f in (frame, SleepFrame(sleep=0.1))]
+    frames = [SleepFrame(sleep=2.0), *paced, SleepFrame(sleep=2.0)]
+    down, _ = await run_test(processor, frames_to_send=frames)
+    presence = of_type(down, UserPresenceFrame)
+    assert [(f.present, f.detail.get("reason")) for f in presence] == [
+        (False, "no_camera"),
+        (True, None),
+        (False, "no_camera"),
+    ]
+    assert changes == [False, True, False]
+    assert "no camera frames" in processor.summary()
+    report = processor.analysis()
+    assert report["unjudgeable_s"]["no_camera"] > 1.0
+    assert 0 < report["presence_pct"] < 100
+    assert report["samples"] > 0 and report["samples"] <= len(face)  # only real frames count
 
 
 async def test_say_trigger_speaks_after_looking_away_for_a_while():
