@@ -109,13 +109,13 @@ def _shown(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
-def _field_path(loc: tuple[Any, ...], data: Any) -> list[str]:
+def field_path(loc: tuple[Any, ...], data: Any) -> list[Any]:
     """The keys of ``loc`` a user can find in ``data``.
 
     pydantic puts a tagged union's tag in the error location (``transport.webrtc.video``); the
     file has no such key (it says ``kind: webrtc``), so tags are left out.
     """
-    out: list[str] = []
+    out: list[Any] = []
     node = data
     for part in loc:
         if (
@@ -125,7 +125,7 @@ def _field_path(loc: tuple[Any, ...], data: Any) -> list[str]:
             and part in [v for v in node.values() if isinstance(v, str)]
         ):
             continue
-        out.append(str(part))
+        out.append(part)
         if isinstance(node, dict):
             node = node.get(part)
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
@@ -148,7 +148,7 @@ def describe_validation_error(
     """
     err = exc.errors()[0]
     parts = (prefix.split(".") if prefix else []) + (
-        _field_path(tuple(err["loc"]), data) if data is not None else [str(p) for p in err["loc"]]
+        field_path(tuple(err["loc"]), data) if data is not None else [str(p) for p in err["loc"]]
     )
     loc = ".".join(parts)
     kind = err["type"]

@@ -1,21 +1,62 @@
 """Request and response models of the REST API (Tavus CVI nouns and field names).
 
 Requests forbid unknown fields, so a typo is a 422 that names the field rather than a silent
-default.
+default. Times go out as RFC 3339 in UTC (``2026-01-31T09:30:00Z``), whatever the database
+returns; refusals carry ``ErrorOut`` (``{"detail": "..."}``), documented per route with
+``errors(...)``.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field
+
+from presence.processors.interactions.engines.protocol import MAX_TEXT_CHARS
 
 T = TypeVar("T")
 
 
+def _utc(value: datetime) -> datetime:
+    # SQLite gives back naive datetimes for aware columns; every stored time is UTC
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UtcDateTime = Annotated[datetime, AfterValidator(_utc)]
+"""A time that serialises with its UTC offset (a naive one is taken as UTC)."""
+
+
+class ErrorOut(BaseModel):
+    """A refused request: ``detail`` says what is wrong."""
+
+    detail: str
+
+
+ERROR_TEXT = {
+    400: "The body cannot be parsed (not JSON, or not UTF-8).",
+    401: "The x-api-key header is missing or not accepted.",
+    403: "The resource belongs to another API key.",
+    404: "No such resource.",
+    409: "The conversation is not live, or nobody has joined yet.",
+    429: "The service already runs its maximum of live conversations; retry later.",
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the refusals a route may answer with (``ErrorOut`` bodies)."""
+    return {code: {"model": ErrorOut, "description": ERROR_TEXT[code]} for code in codes}
+
+
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class ConversationalFlow(_Request):
+    """Turn-taking layers: the ``vad`` and ``turn`` stages' mappings."""
+
+    vad: dict[str, Any] | None = None
+    turn: dict[str, Any] | None = None
 
 
 class Layers(_Request):
@@ -31,7 +72,7 @@ class Layers(_Request):
     tts: dict[str, Any] | None = None
     stt: dict[str, Any] | None = None
     perception: dict[str, Any] | None = None
-    conversational_flow: dict[str, dict[str, Any]] | None = None
+    conversational_flow: ConversationalFlow | None = None
     transport: dict[str, Any] | None = None
 
 
@@ -87,8 +128,8 @@ class PersonaOut(BaseModel):
     layers: dict[str, Any]
     documents: list[dict[str, Any]]
     tools: list[dict[str, Any]]
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
 class ReplicaOut(BaseModel):
@@ -101,8 +142,8 @@ class ReplicaOut(BaseModel):
     progress: float = Field(description="Fraction done, 0..1.")
     progress_message: str
     error_message: str | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
 class ConversationProperties(_Request):
@@ -155,10 +196,10 @@ class ConversationOut(BaseModel):
     duration_seconds: float | None = Field(
         default=None, description="Creation to end (or to now while active)."
     )
-    created_at: datetime
-    joined_at: datetime | None = None
-    ended_at: datetime | None = None
-    updated_at: datetime
+    created_at: UtcDateTime
+    joined_at: UtcDateTime | None = None
+    ended_at: UtcDateTime | None = None
+    updated_at: UtcDateTime
 
 
 class Page(BaseModel, Generic[T]):
@@ -168,30 +209,91 @@ class Page(BaseModel, Generic[T]):
     total_count: int
 
 
+class UsageItem(BaseModel):
+    """One conversation's minutes (creation to end, or to now while live)."""
+
+    conversation_id: str
+    status: Literal["active", "ended"]
+    minutes: float
+    created_at: UtcDateTime
+    ended_at: UtcDateTime | None
+
+
 class UsageOut(BaseModel):
     """Minutes of conversation per conversation and in total for this key."""
 
     total_minutes: float
-    conversations: list[dict[str, Any]]
+    conversations: list[UsageItem]
 
 
-class InteractionIn(_Request):
-    """An interaction sent by a server-side caller (the data channel's message, over REST).
+class TextProperties(BaseModel):
+    """``properties`` of echo and respond (other keys, e.g. Tavus's ``modality``, are ignored)."""
 
-    ``properties``: ``{text}`` for echo/respond, ``{context}`` for the context events, nothing
-    for interrupt. ``message_type`` and ``conversation_id`` may be given (as on the data channel).
-    """
+    text: str = Field(
+        min_length=1,
+        max_length=MAX_TEXT_CHARS,
+        pattern=r"\S",
+        description="What the replica says (echo) or what the user said (respond).",
+    )
 
+
+class ContextProperties(BaseModel):
+    """``properties`` of the context events (other keys are ignored)."""
+
+    context: str = Field(max_length=MAX_TEXT_CHARS * 4)
+
+
+class _Interaction(_Request):
     message_type: Literal["conversation"] = "conversation"
-    event_type: Literal[
-        "conversation.echo",
-        "conversation.respond",
-        "conversation.interrupt",
-        "conversation.overwrite_llm_context",
-        "conversation.append_llm_context",
-    ]
-    conversation_id: str | None = None
+    conversation_id: str | None = Field(
+        default=None, description="When given, it must be this conversation's id."
+    )
+
+
+class EchoInteraction(_Interaction):
+    """``conversation.echo``: the replica says ``properties.text`` (no LLM turn)."""
+
+    event_type: Literal["conversation.echo"]
+    properties: TextProperties
+
+
+class RespondInteraction(_Interaction):
+    """``conversation.respond``: answered as if the user said ``properties.text``."""
+
+    event_type: Literal["conversation.respond"]
+    properties: TextProperties
+
+
+class InterruptInteraction(_Interaction):
+    """``conversation.interrupt``: the replica stops speaking now."""
+
+    event_type: Literal["conversation.interrupt"]
     properties: dict[str, Any] = Field(default_factory=dict)
+
+
+class OverwriteContextInteraction(_Interaction):
+    """``conversation.overwrite_llm_context``: ``properties.context`` replaces the context."""
+
+    event_type: Literal["conversation.overwrite_llm_context"]
+    properties: ContextProperties
+
+
+class AppendContextInteraction(_Interaction):
+    """``conversation.append_llm_context``: ``properties.context`` is added to the context."""
+
+    event_type: Literal["conversation.append_llm_context"]
+    properties: ContextProperties
+
+
+InteractionIn = Annotated[
+    EchoInteraction
+    | RespondInteraction
+    | InterruptInteraction
+    | OverwriteContextInteraction
+    | AppendContextInteraction,
+    Field(discriminator="event_type"),
+]
+"""An interaction sent by a server-side caller (the data channel's message, over REST)."""
 
 
 class InteractionOut(BaseModel):

@@ -15,14 +15,15 @@ from presence.service.db import PersonaRow, ReplicaRow, new_id, utcnow
 from presence.service.deps import db_session, paginate
 from presence.service.pipelines import (
     check_pipeline,
+    config_problem,
     knowledge_dir,
     layer_overrides,
     resolve_pipeline,
     write_documents,
 )
-from presence.service.schemas import Page, PersonaCreate, PersonaOut, PersonaPatch
+from presence.service.schemas import Page, PersonaCreate, PersonaOut, PersonaPatch, errors
 
-router = APIRouter(prefix="/v2/personas", tags=["personas"])
+router = APIRouter(prefix="/v2/personas", tags=["personas"], responses=errors(401))
 
 
 def persona_out(row: PersonaRow) -> PersonaOut:
@@ -52,12 +53,18 @@ async def _validate(request: Request, db: Session, who: str, row: PersonaRow) ->
         overrides = layer_overrides(row.layers)
         await asyncio.to_thread(check_pipeline, path, overrides)
     except ConfigError as exc:
+        where = "pipeline" if exc.field == "pipeline" else "layers"
         raise HTTPException(
-            422, detail=[{"loc": ["body", "layers"], "msg": str(exc), "type": "invalid_pipeline"}]
+            422,
+            detail=[
+                {"loc": ["body", where], "msg": config_problem(exc), "type": "invalid_pipeline"}
+            ],
         ) from None
 
 
-@router.post("", response_model=PersonaOut, summary="Create a persona")
+@router.post(
+    "", response_model=PersonaOut, summary="Create a persona", responses=errors(400, 403, 404)
+)
 async def create_persona(
     body: PersonaCreate,
     request: Request,
@@ -89,13 +96,20 @@ def list_personas(
     return Page(data=[persona_out(r) for r in rows], total_count=total or 0)
 
 
-@router.get("/{persona_id}", response_model=PersonaOut, summary="Get a persona")
+@router.get(
+    "/{persona_id}", response_model=PersonaOut, summary="Get a persona", responses=errors(403, 404)
+)
 def get_persona(persona_id: str, who: str = Depends(owner), db: Session = Depends(db_session)):
     """One persona."""
     return persona_out(owned(db.get(PersonaRow, persona_id), who, "persona", persona_id))
 
 
-@router.patch("/{persona_id}", response_model=PersonaOut, summary="Update a persona")
+@router.patch(
+    "/{persona_id}",
+    response_model=PersonaOut,
+    summary="Update a persona",
+    responses=errors(400, 403, 404),
+)
 async def patch_persona(
     persona_id: str,
     body: PersonaPatch,
@@ -122,7 +136,9 @@ async def patch_persona(
     return persona_out(row)
 
 
-@router.delete("/{persona_id}", status_code=204, summary="Delete a persona")
+@router.delete(
+    "/{persona_id}", status_code=204, summary="Delete a persona", responses=errors(403, 404)
+)
 def delete_persona(
     persona_id: str, request: Request, who: str = Depends(owner), db: Session = Depends(db_session)
 ) -> Response:
