@@ -148,7 +148,9 @@ def describe_validation_error(
     """
     err = exc.errors()[0]
     parts = (prefix.split(".") if prefix else []) + (
-        field_path(tuple(err["loc"]), data) if data is not None else [str(p) for p in err["loc"]]
+        [str(p) for p in field_path(tuple(err["loc"]), data)]
+        if data is not None
+        else [str(p) for p in err["loc"]]
     )
     loc = ".".join(parts)
     kind = err["type"]
