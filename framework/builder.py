@@ -35,7 +35,7 @@ from presence.framework.custom import INSERT_ALIASES, INSERT_POINTS, InsertConfi
 from presence.framework.errors import ConfigError, PresenceError
 from presence.framework.observers.latency import attach_turn_latency
 from presence.framework.persona import Persona
-from presence.framework.registry import BuildContext, VideoSettings
+from presence.framework.registry import STAGE_INSERTS, BuildContext, VideoSettings
 
 
 @dataclass
@@ -191,7 +191,10 @@ def build_session(
             and must see them before STT and the user aggregator); before any ``after_input``
             insert.
         insert: Extra processors by insert point (``INSERT_POINTS`` or an alias), placed after
-            the file's ``insert:`` entries at the same point.
+            the file's ``insert:`` entries at the same point. A processor with a true
+            ``screens_llm_output`` attribute (the guardrails' output screen) turns off the
+            RTVI messages carrying the LLM's raw text (``bot-llm-*``, ``llm-raw-text``) and
+            makes every ``TranscriptObserver`` in ``observers`` ``screened``.
 
     Returns:
         The session, ready for ``WorkerRunner``. With RTVI on, its worker also has a
@@ -206,6 +209,8 @@ def build_session(
     ctx.extras.update(extras or {})
     stages = {name: _build(cfg, ctx, loaded) for name, cfg in loaded.stages.items()}
     points = build_inserts(loaded, ctx, insert)
+    for point, processors in ctx.extras.get(STAGE_INSERTS, {}).items():
+        points[point] = [*processors, *points[point]]  # a stage's own helpers come first
 
     context = LLMContext(seed_messages(loaded.persona))
     aggregators = LLMContextAggregatorPair(
@@ -231,6 +236,19 @@ def build_session(
     kwargs: dict[str, Any] = {}
     if enable_rtvi is not None:
         kwargs["enable_rtvi"] = enable_rtvi
+    if any(getattr(p, "screens_llm_output", False) for p in chain):
+        # a processor screens the LLM's text before TTS (guardrails): the client's captions
+        # and the transcript come from what is screened, never from the LLM's raw tokens
+        from pipecat.processors.frameworks.rtvi.observer import RTVIObserverParams
+
+        from presence.framework.observers.transcript import TranscriptObserver
+
+        kwargs["rtvi_observer_params"] = RTVIObserverParams(
+            bot_llm_enabled=False, llm_raw_text_enabled=False
+        )
+        for observer in observers:
+            if isinstance(observer, TranscriptObserver):
+                observer.screened = True
     pipeline = Pipeline(chain)
     worker = PipelineWorker(
         pipeline,

@@ -19,7 +19,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-bench_app = typer.Typer(help="Benchmarks: latency, conversation, renderer, perception, retrieval.")
+bench_app = typer.Typer(
+    help="Benchmarks: latency, conversation, turns, renderer, perception, retrieval."
+)
 replica_app = typer.Typer(help="Register replicas (the faces personas wear).")
 app.add_typer(bench_app, name="bench")
 app.add_typer(replica_app, name="replica")
@@ -307,6 +309,18 @@ def bench_retrieval(ctx: typer.Context) -> None:
     from presence.benchmarks.retrieval import main as bench_main
 
     bench_main(list(ctx.args))
+
+
+@bench_app.command("turns", context_settings=PASSTHROUGH, add_help_option=False)
+def bench_turns(ctx: typer.Context) -> None:
+    """End-of-turn decisions on every voice, offline (--voices --questions --decode-ms --json)."""
+    setup_logging(0)
+    from presence.benchmarks.turns import main as bench_main
+
+    try:
+        bench_main(list(ctx.args))
+    except PresenceError as exc:
+        raise fail(exc) from None
 
 
 @bench_app.command("perception")

@@ -93,6 +93,11 @@ class BuildContext:
 
 Factory = Callable[[Any, BuildContext], Any]
 
+# ``BuildContext.extras`` key where a factory leaves processors its stage needs elsewhere in the
+# chain: ``{insert point: [processors]}`` (points as in ``presence.framework.custom``). The
+# session builder places them first at that point.
+STAGE_INSERTS = "stage_inserts"
+
 
 @dataclass(frozen=True)
 class Provider:

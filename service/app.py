@@ -3,11 +3,13 @@
 ``create_app(settings, launcher=None)`` wires the database (versioned schema), the webhook outbox
 worker, the session supervisor and the routes:
 
-- ``/v2/personas``, ``/v2/replicas``, ``/v2/conversations``, ``/v2/usage``: need ``x-api-key``;
+- ``/v2/personas``, ``/v2/replicas``, ``/v2/conversations``, ``/v2/usage``, ``/v2/guardrails``,
+  ``/v2/objectives``: need ``x-api-key``;
 - ``/c/{conversation_id}/``: the browser page bound to a live conversation, and its SmallWebRTC
   signalling under ``/c/{id}/api/``. These are opened by the person joining the call, who has no
   API key: the unguessable conversation id is the capability (as a meeting link is);
-- ``/openapi.json``: the API description (also written to ``service/openapi.json``).
+- ``/openapi.json``: the API description (also written to ``service/openapi.json``);
+- ``/llms.txt``: the same description as plain text for agents (no key needed).
 """
 
 from __future__ import annotations
@@ -21,14 +23,14 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
 from loguru import logger
 from sqlalchemy import select
 from starlette.exceptions import HTTPException
 
 from presence.framework.yamlio import field_path
 from presence.service.db import ReplicaRow, default_database_url, init_db, make_engine
-from presence.service.routes import conversations, personas, replicas
+from presence.service.routes import conversations, personas, replicas, rulesets
 from presence.service.settings import ServiceSettings
 from presence.service.storage import check_storage, store_recording
 from presence.service.supervisor import SessionLauncher, Supervisor
@@ -181,6 +183,16 @@ def create_app(settings: ServiceSettings, launcher: SessionLauncher | None = Non
     app.include_router(replicas.router)
     app.include_router(conversations.router)
     app.include_router(conversations.usage_router)
+    app.include_router(rulesets.guardrails_router)
+    app.include_router(rulesets.objectives_router)
+
+    @app.get("/llms.txt", include_in_schema=False, response_class=PlainTextResponse)
+    async def llms_txt():
+        if getattr(app.state, "llms_txt", None) is None:
+            from presence.service.llms_txt import render
+
+            app.state.llms_txt = render(app, settings.public_url)
+        return PlainTextResponse(app.state.llms_txt)
 
     @app.get("/c/{conversation_id}", include_in_schema=False)
     async def join_redirect(conversation_id: str):

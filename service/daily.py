@@ -263,6 +263,7 @@ async def run_daily_session(
     *,
     recording_path: Path | None = None,
     interactions: Any = None,
+    spec: Any = None,
 ) -> None:
     """Run the conversation's pipeline in ``room`` until it ends or the task is cancelled.
 
@@ -276,6 +277,7 @@ async def run_daily_session(
         events: Where the session reports (see ``run_pipeline_session``).
         recording_path: Record the call there (MP4) when set.
         interactions: The session's ``InteractionsProcessor`` (``make_interactions``).
+        spec: The conversation (its guardrails and objectives).
     """
     try:
         transport = build_room_transport(loaded, room)
@@ -289,4 +291,5 @@ async def run_daily_session(
         events,
         recording_path=recording_path,
         interactions=interactions,
+        spec=spec,
     )

@@ -4,8 +4,13 @@ Tables::
 
     schema_version     one row: the schema version this database holds
     personas           persona_name, system_prompt, context, layers, documents, tools, ...
+                       guardrails_id, objectives_id (tavus_fields: Tavus fields without a
+                       column of their own)
+    guardrails         a named set of guardrails (data: the guardrail items)
+    objectives         a named set of objectives (data: the objective items)
     replicas           registration status (training|ready|error) and progress
-    conversations      status, properties, shutdown reason, transcript, usage
+    conversations      status, properties, shutdown reason, transcript, usage, the objectives'
+                       progress, guardrails fired
     webhook_outbox     signed webhook events waiting for (or done with) delivery
 
 Every row carries ``owner``: a digest of the API key that created it (keys themselves are never
@@ -19,6 +24,7 @@ database's and the code's. A database newer than the code is refused.
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +40,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    inspect,
     select,
     text,
 )
@@ -42,10 +49,20 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from presence.framework.errors import ConfigError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 6
 MIGRATIONS: dict[int, list[str]] = {
     2: ["ALTER TABLE conversations ADD COLUMN conversation_url VARCHAR(2000)"],
     3: ["ALTER TABLE conversations ADD COLUMN recording_storage JSON"],
+    4: [
+        "ALTER TABLE personas ADD COLUMN tavus_fields JSON",
+        "ALTER TABLE conversations ADD COLUMN tavus_fields JSON",
+    ],
+    6: [
+        "ALTER TABLE personas ADD COLUMN guardrails_id VARCHAR(40)",
+        "ALTER TABLE personas ADD COLUMN objectives_id VARCHAR(40)",
+        "ALTER TABLE conversations ADD COLUMN objectives JSON",
+        "ALTER TABLE conversations ADD COLUMN guardrail_events JSON",
+    ],
 }
 """SQL to go from version ``v - 1`` to ``v``, keyed by ``v`` (version 1 is the first)."""
 
@@ -89,6 +106,10 @@ class PersonaRow(Base):
     layers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     documents: Mapped[list[Any]] = mapped_column(JSON, default=list)
     tools: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    tavus_fields: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """Tavus fields with no column of their own (pipeline_mode, document_ids, document_tags)."""
+    guardrails_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    objectives_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -131,9 +152,39 @@ class ConversationRow(Base):
     recording_path: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     recording_storage: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     conversation_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    tavus_fields: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """Tavus request fields with no column of their own, and the request's ``warnings``."""
+    objectives: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    """Each objective's ``{objective_name, status, output_variables, completed_turn}``."""
+    guardrail_events: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    """Each guardrail firing: ``{guardrail_name, side, matched, at}``."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     joined_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class GuardrailsRow(Base):
+    """A named set of guardrails (Tavus's ``guardrails_id``); ``data`` holds the items."""
+
+    __tablename__ = "guardrails"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    data: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ObjectivesRow(Base):
+    """A named set of objectives (Tavus's ``objectives_id``); ``data`` holds the items."""
+
+    __tablename__ = "objectives"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    data: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -197,6 +248,18 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+_ADD_COLUMN = re.compile(r"^ALTER TABLE (\w+) ADD COLUMN (\w+)", re.IGNORECASE)
+
+
+def _column_exists(db: Any, statement: str) -> bool:
+    """Whether ``statement`` adds a column the table already has (created by this version)."""
+    match = _ADD_COLUMN.match(statement)
+    if match is None:
+        return False
+    table, column = match.groups()
+    return column in {c["name"] for c in inspect(db.connection()).get_columns(table)}
+
+
 def init_db(engine: Engine) -> sessionmaker:
     """Create or upgrade the schema and return a session factory.
 
@@ -218,6 +281,7 @@ def init_db(engine: Engine) -> sessionmaker:
             )
         for version in range(current + 1, SCHEMA_VERSION + 1):
             for statement in MIGRATIONS.get(version, []):
-                db.execute(text(statement))
+                if not _column_exists(db, statement):
+                    db.execute(text(statement))
             db.add(SchemaVersion(version=version))
     return factory

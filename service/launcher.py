@@ -60,6 +60,7 @@ class _BrowserSession:
             self.events,
             recording_path=self.spec.recording_path,
             interactions=self.interactions,
+            spec=self.spec,
         )
 
 
@@ -158,6 +159,7 @@ class WebRTCLauncher:
                 events,
                 recording_path=spec.recording_path,
                 interactions=session.interactions,
+                spec=spec,
             ),
             name=f"daily-{spec.conversation_id}",
         )

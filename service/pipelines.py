@@ -1,5 +1,8 @@
 """From API rows to a runnable pipeline: persona layers become ``--set`` overrides on a base YAML.
 
+A persona's stored layers may use Tavus's field names; ``persona_layers`` first translates them
+(``presence.service.tavus``) into the own format below and collects the warnings.
+
 ``layers.llm = {provider: anthropic, model: m}`` replaces ``stages.llm`` wholesale (a new provider
 has its own parameters); ``layers.tts = {voice: en-us}`` (no ``provider``) overrides only those
 keys of the base stage. ``conversational_flow.vad`` / ``.turn`` map to ``stages.vad`` /
@@ -23,6 +26,7 @@ from presence.framework.errors import ConfigError
 from presence.service.db import ConversationRow, PersonaRow, ReplicaRow
 from presence.service.settings import ServiceSettings
 from presence.service.supervisor import ConversationSpec
+from presence.service.tavus import base_providers, translate_layers
 
 _NAME = re.compile(r"^[\w-]+(\.ya?ml)?$")
 
@@ -98,6 +102,16 @@ def layer_overrides(layers: dict[str, Any] | None) -> list[str]:
     return out
 
 
+def persona_layers(layers: dict[str, Any] | None, pipeline: Path) -> tuple[list[str], list[str]]:
+    """``(overrides, warnings)`` for a persona's stored layers on the pipeline file ``pipeline``.
+
+    Raises:
+        ConfigError: A layer key is not allowed, or a layer names a provider by import path.
+    """
+    translation = translate_layers(layers, base_providers(pipeline))
+    return layer_overrides(translation.layers), translation.warnings
+
+
 def check_pipeline(path: Path, overrides: list[str]) -> None:
     """Validate a pipeline with overrides exactly as a session would load it.
 
@@ -134,14 +148,17 @@ def conversation_spec(
     conversation: ConversationRow,
     persona: PersonaRow | None,
     replica: ReplicaRow | None,
+    *,
+    guardrails: list[dict[str, Any]] | None = None,
+    objectives: list[dict[str, Any]] | None = None,
 ) -> ConversationSpec:
-    """The launcher's view of a conversation about to start."""
+    """The launcher's view of a conversation about to start (with its persona's rule sets)."""
     updates: dict[str, Any] = {}
     overrides: list[str] = []
     pipeline = settings.base_pipeline
     if persona is not None:
         pipeline = resolve_pipeline(persona.pipeline, settings)
-        overrides = layer_overrides(persona.layers)
+        overrides, _ = persona_layers(persona.layers, pipeline)
         updates["name"] = persona.persona_name
         if persona.system_prompt:
             updates["system_prompt"] = persona.system_prompt
@@ -168,6 +185,8 @@ def conversation_spec(
         persona=updates,
         properties=props,
         recording_path=recording,
+        guardrails=list(guardrails or []),
+        objectives=list(objectives or []),
     )
 
 

@@ -51,7 +51,9 @@ from presence.service.session_spec import ConversationSpec, SessionEvents
 
 START_TIMEOUT_SECS = 60.0
 END_TIMEOUT_SECS = 8.0
-EVENTS = ("joined", "left", "transcript", "perception", "recording", "failed")
+EVENTS = (
+    "joined", "left", "transcript", "perception", "recording", "failed", "guardrail", "objective",
+)  # fmt: skip
 
 
 @dataclass

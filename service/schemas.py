@@ -1,9 +1,27 @@
 """Request and response models of the REST API (Tavus CVI nouns and field names).
 
 Requests forbid unknown fields, so a typo is a 422 that names the field rather than a silent
-default. Times go out as RFC 3339 in UTC (``2026-01-31T09:30:00Z``), whatever the database
-returns; refusals carry ``ErrorOut`` (``{"detail": "..."}``), documented per route with
-``errors(...)``.
+default. Every field Tavus documents for personas and conversations is accepted under Tavus's
+name and type (a wrong type or enum value is still a 422); ``presence.service.tavus`` maps each
+onto presence's pipeline or lists it under ``warnings`` when it has no meaning here. A layer
+also takes presence's own stage keys (``provider``, ``voice``, ...), validated against the
+pipeline like ``presence validate --set``, so a misspelt key is still refused. Times go out as
+RFC 3339 in UTC (``2026-01-31T09:30:00Z``), whatever the database returns; refusals carry
+``ErrorOut`` (``{"detail": "..."}``), documented per route with ``errors(...)``.
+
+Tavus documentation these models follow (read 2026):
+
+- https://docs.tavus.io/api-reference/personas/create-persona
+- https://docs.tavus.io/api-reference/personas/patch-persona (RFC 6902 JSON Patch)
+- https://docs.tavus.io/api-reference/personas/get-personas (limit, page, persona_type)
+- https://docs.tavus.io/api-reference/conversations/create-conversation
+- https://docs.tavus.io/api-reference/conversations/get-conversations (limit, page, status)
+- https://docs.tavus.io/api-reference/conversations/get-conversation (verbose)
+- https://docs.tavus.io/api-reference/conversations/delete-conversation (hard)
+- https://docs.tavus.io/sections/conversational-video-interface/persona/llm,
+  .../persona/tts, .../persona/stt, .../persona/perception, .../persona/perception-tool,
+  .../persona/conversational-flow, .../custom-llm-onboarding (``layers.vqa``,
+  ``tts_engine: playht``), .../pal/tts (``azure``), .../pal/stt (STT engine names)
 """
 
 from __future__ import annotations
@@ -52,28 +70,126 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ConversationalFlow(_Request):
-    """Turn-taking layers: the ``vad`` and ``turn`` stages' mappings."""
+Level = Literal["low", "medium", "high"]
 
-    vad: dict[str, Any] | None = None
-    turn: dict[str, Any] | None = None
+
+class _StageLayer(BaseModel):
+    """A layer: Tavus's fields below, plus presence's own stage keys as extra fields.
+
+    Extra keys (``provider``, ``voice``, ``model``, ...) are presence's stage parameters: with
+    ``provider`` they replace the base pipeline's stage, without it they override its keys; the
+    pipeline check refuses unknown ones with a 422 naming them.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+
+class LLMLayer(_StageLayer):
+    """``layers.llm``: Tavus's LLM fields (an OpenAI-compatible ``base_url`` selects ``openai``)."""
+
+    model: str | None = None
+    base_url: str | None = None
+    api_key: str | None = None
+    speculative_inference: bool | None = None
+    tools: list[dict[str, Any]] | None = None
+    headers: dict[str, str] | None = None
+    extra_body: dict[str, Any] | None = None
+
+
+class TTSLayer(_StageLayer):
+    """``layers.tts``: Tavus's TTS fields (``tts_engine: elevenlabs`` selects ElevenLabs)."""
+
+    tts_engine: Literal["cartesia", "elevenlabs", "playht", "azure"] | None = None
+    api_key: str | None = None
+    external_voice_id: str | None = None
+    voice_id: str | None = None
+    voice_settings: dict[str, Any] | None = None
+    tts_emotion_control: bool | None = None
+    tts_model_name: str | None = None
+    playht_user_id: str | None = None
+
+
+class STTLayer(_StageLayer):
+    """``layers.stt``: Tavus's STT fields, including the legacy (Sparrow-0) turn-taking ones."""
+
+    stt_engine: (
+        Literal[
+            "tavus-auto",
+            "tavus-turbo",
+            "tavus-advanced",
+            "tavus-parakeet",
+            "tavus-soniox",
+            "tavus-whisper",
+            "tavus-deepgram-medical",
+        ]
+        | None
+    ) = None
+    hotwords: str | None = None
+    participant_pause_sensitivity: Level | None = None
+    participant_interrupt_sensitivity: Level | None = None
+    smart_turn_detection: bool | None = None
+
+
+class PerceptionLayer(_StageLayer):
+    """``layers.perception``: Tavus's Raven fields (raven-0 and raven-1 names)."""
+
+    perception_model: Literal["raven-1", "raven-0", "basic", "off"] | None = None
+    ambient_awareness_queries: list[str] | None = None
+    visual_awareness_queries: list[str] | None = None
+    audio_awareness_queries: list[str] | None = None
+    perception_analysis_queries: list[str] | None = None
+    perception_tool_prompt: str | None = None
+    perception_tools: list[dict[str, Any]] | None = None
+    visual_tool_prompt: str | None = None
+    visual_tools: list[dict[str, Any]] | None = None
+    audio_tool_prompt: str | None = None
+    audio_tools: list[dict[str, Any]] | None = None
+
+
+class ConversationalFlowLayer(_Request):
+    """``layers.conversational_flow``: Tavus's turn-taking fields, or presence's ``vad``/``turn``."""
+
+    turn_detection_model: Literal["sparrow-1", "sparrow-0", "time-based", "timebased"] | None = None
+    turn_taking_patience: Level | None = None
+    turn_commitment: Level | None = None
+    replica_interruptibility: Level | None = None
+    active_listening: Literal["off", "low", "medium", "high"] | None = None
+    vad: dict[str, Any] | None = Field(default=None, description="presence: stages.vad keys.")
+    turn: dict[str, Any] | None = Field(default=None, description="presence: stages.turn keys.")
+
+
+class TransportLayer(_StageLayer):
+    """``layers.transport``: Tavus's ``transport_type``, or presence's transport keys."""
+
+    transport_type: str | None = None
+
+
+class VQALayer(_Request):
+    """``layers.vqa`` (legacy Tavus vision switch)."""
+
+    enabled: bool | None = None
 
 
 class Layers(_Request):
-    """Per-stage settings mapped onto the base pipeline.
+    """Per-stage settings mapped onto the base pipeline (Tavus's layers and presence's own).
 
-    Each layer is a stage mapping as in a pipeline file: with ``provider`` it replaces the base
-    pipeline's stage, without it its keys override the base stage's parameters.
-    ``conversational_flow`` takes ``{vad: {...}, turn: {...}}``; ``transport`` the pipeline's
-    ``transport`` mapping (e.g. ``{kind: daily, ...}``).
+    Each layer takes Tavus's field names (mapped by ``presence.service.tavus``) and presence's
+    stage mapping as in a pipeline file: with ``provider`` it replaces the base pipeline's stage,
+    without it its keys override the base stage's parameters. ``conversational_flow`` also takes
+    ``{vad: {...}, turn: {...}}``; ``transport`` the pipeline's ``transport`` mapping (e.g.
+    ``{kind: daily, ...}``). ``document_ids``/``document_tags`` are accepted here too, as
+    Tavus's own create-persona example places them.
     """
 
-    llm: dict[str, Any] | None = None
-    tts: dict[str, Any] | None = None
-    stt: dict[str, Any] | None = None
-    perception: dict[str, Any] | None = None
-    conversational_flow: ConversationalFlow | None = None
-    transport: dict[str, Any] | None = None
+    llm: LLMLayer | None = None
+    tts: TTSLayer | None = None
+    stt: STTLayer | None = None
+    perception: PerceptionLayer | None = None
+    conversational_flow: ConversationalFlowLayer | None = None
+    transport: TransportLayer | None = None
+    vqa: VQALayer | None = None
+    document_ids: list[str] | None = None
+    document_tags: list[str] | None = None
 
 
 class Document(_Request):
@@ -86,7 +202,7 @@ class Document(_Request):
 class PersonaCreate(_Request):
     """``POST /v2/personas``."""
 
-    persona_name: str = Field(min_length=1, max_length=200)
+    persona_name: str = Field(default="Assistant", min_length=1, max_length=200)
     system_prompt: str = ""
     context: str = ""
     greeting: str = ""
@@ -99,6 +215,14 @@ class PersonaCreate(_Request):
     layers: Layers | None = None
     documents: list[Document] = Field(default_factory=list)
     tools: list[dict[str, Any]] = Field(default_factory=list)
+    pipeline_mode: Literal["full", "echo"] | None = None
+    document_ids: list[str] | None = None
+    document_tags: list[str] | None = None
+    guardrails_id: str | None = Field(default=None, description="A set from /v2/guardrails.")
+    guardrail_ids: list[str] | None = Field(
+        default=None, description="Individual guardrails (each a set of one) from /v2/guardrails."
+    )
+    objectives_id: str | None = Field(default=None, description="A set from /v2/objectives.")
 
 
 class PersonaPatch(_Request):
@@ -113,6 +237,21 @@ class PersonaPatch(_Request):
     layers: Layers | None = None
     documents: list[Document] | None = None
     tools: list[dict[str, Any]] | None = None
+    pipeline_mode: Literal["full", "echo"] | None = None
+    document_ids: list[str] | None = None
+    document_tags: list[str] | None = None
+    guardrails_id: str | None = None
+    guardrail_ids: list[str] | None = None
+    objectives_id: str | None = None
+
+
+class JsonPatchOp(_Request):
+    """One RFC 6902 operation (Tavus's ``PATCH /v2/personas/{id}`` body is a list of them)."""
+
+    op: Literal["add", "remove", "replace", "copy", "move", "test"]
+    path: str = Field(pattern=r"^(/.*)?$", description="JSON Pointer, e.g. /layers/llm/model.")
+    value: Any = None
+    from_: str | None = Field(default=None, alias="from")
 
 
 class PersonaOut(BaseModel):
@@ -128,6 +267,17 @@ class PersonaOut(BaseModel):
     layers: dict[str, Any]
     documents: list[dict[str, Any]]
     tools: list[dict[str, Any]]
+    pipeline_mode: str = "full"
+    document_ids: list[str] = Field(default_factory=list)
+    document_tags: list[str] = Field(default_factory=list)
+    guardrails_id: str | None = None
+    guardrail_ids: list[str] = Field(default_factory=list)
+    objectives_id: str | None = None
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Fields accepted for Tavus compatibility that presence does not apply "
+        "(or applies differently), one sentence each.",
+    )
     created_at: UtcDateTime
     updated_at: UtcDateTime
 
@@ -155,6 +305,11 @@ class ConversationProperties(_Request):
     enable_recording: bool = False
     enable_transcription: bool = True
     language: str = "english"
+    enable_closed_captions: bool | None = None
+    apply_greenscreen: bool | None = None
+    recording_s3_bucket_name: str | None = None
+    recording_s3_bucket_region: str | None = None
+    aws_assume_role_arn: str | None = None
 
 
 class ConversationCreate(_Request):
@@ -167,6 +322,21 @@ class ConversationCreate(_Request):
     conversational_context: str = ""
     custom_greeting: str | None = None
     properties: ConversationProperties = Field(default_factory=ConversationProperties)
+    audio_only: bool | None = None
+    memory_stores: list[str] | None = None
+    document_ids: list[str] | None = None
+    document_tags: list[str] | None = None
+    document_retrieval_strategy: Literal["speed", "quality", "balanced"] | None = None
+    test_mode: bool = Field(
+        default=False,
+        description="Create the conversation already ended, with no session (Tavus semantics).",
+    )
+    require_auth: bool | None = Field(
+        default=None,
+        description="Tavus's private rooms; presence refuses true with a 400 (its join link is "
+        "an unguessable capability, not a token-protected room).",
+    )
+    max_participants: int | None = Field(default=None, ge=2)
 
 
 class ConversationOut(BaseModel):
@@ -196,10 +366,25 @@ class ConversationOut(BaseModel):
     duration_seconds: float | None = Field(
         default=None, description="Creation to end (or to now while active)."
     )
+    objectives: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="The persona's objectives: objective_name, status (pending, active, "
+        "awaiting_confirmation, completed), output_variables collected, completed_turn.",
+    )
+    guardrails_triggered: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Each guardrail firing: guardrail_name, side (input or output), matched "
+        "(the configured phrase or topic), at.",
+    )
     created_at: UtcDateTime
     joined_at: UtcDateTime | None = None
     ended_at: UtcDateTime | None = None
     updated_at: UtcDateTime
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Request fields accepted for Tavus compatibility that presence does not "
+        "apply (or applies differently), one sentence each.",
+    )
 
 
 class Page(BaseModel, Generic[T]):

@@ -77,6 +77,14 @@ class QueueEvents:
         """A stage failed."""
         self._put("failed", stage, str(message))
 
+    def guardrail(self, trigger: dict[str, Any]) -> None:
+        """A guardrail fired."""
+        self._put("guardrail", dict(trigger))
+
+    def objective(self, completion: dict[str, Any], state: list[dict[str, Any]]) -> None:
+        """An objective completed."""
+        self._put("objective", dict(completion), [dict(s) for s in state])
+
 
 def noop() -> None:
     """A process that does nothing (``ProcessLauncher.warm`` starts one to load the forkserver)."""

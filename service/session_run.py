@@ -10,6 +10,11 @@ Interactions (``presence.processors.interactions``): every session has an
 ``InteractionsProcessor`` right after the transport input, so the user's page (data channel) and
 server-side callers can make the replica echo text, respond as if the user spoke, stop, or change
 its conversational context, and the page receives ``conversation.utterance`` and speaking events.
+
+Guardrails and objectives (``spec.guardrails``/``spec.objectives``, from the persona's sets):
+``conversation_processors`` adds the guardrails' input check before the LLM and output screen
+before TTS, and the objectives tracker after the user aggregator; each firing and completion is
+reported through ``events.guardrail``/``events.objective``.
 """
 
 from __future__ import annotations
@@ -51,7 +56,58 @@ def load_conversation_pipeline(spec: ConversationSpec) -> Any:
     except ConfigError as exc:
         raise LaunchError(str(exc), stage="config") from None
     loaded.persona = apply_persona(loaded.persona, spec.persona)
+    if spec.guardrails:
+        from presence.service.intelligence import guardrail_prompts
+
+        note = guardrail_prompts(spec.guardrails)
+        if note:  # Tavus's guardrail prompts steer an LLM; phrases and topics are enforced
+            context = f"{loaded.persona.context}\n\n{note}".strip()
+            loaded.persona = loaded.persona.model_copy(update={"context": context})
     return loaded
+
+
+def conversation_processors(spec: ConversationSpec, events: SessionEvents) -> dict[str, list]:
+    """The guardrail and objective processors of a conversation, by insert point."""
+    from presence.processors.guardrails.engines.rules import Guardrails
+    from presence.processors.guardrails.processor import make_guards
+    from presence.processors.objectives.engines.tracker import ObjectiveTracker
+    from presence.processors.objectives.processor import ObjectivesProcessor
+
+    cid = spec.conversation_id
+    points: dict[str, list] = {}
+    if spec.guardrails:
+
+        def report(trigger) -> None:
+            events.guardrail(
+                {"guardrail_name": trigger.guardrail_name, "side": trigger.side,
+                 "matched": trigger.matched}
+            )  # fmt: skip
+
+        # the client event is on unless every guardrail turned it off (Tavus's app_message)
+        app_message = any(g.get("app_message", True) for g in spec.guardrails)
+        guards = make_guards(
+            Guardrails.from_dicts(spec.guardrails),
+            conversation_id=cid,
+            on_trigger=report,
+            app_message=app_message,
+        )
+        for point, processors in guards.items():
+            points.setdefault(point, []).extend(processors)
+    if spec.objectives:
+
+        def completed(completion, state) -> None:
+            events.objective(
+                {"objective_name": completion.objective_name,
+                 "output_variables": completion.output_variables,
+                 "next_objectives": completion.activated},
+                state,
+            )  # fmt: skip
+
+        tracker = ObjectiveTracker.from_dicts(spec.objectives)
+        points.setdefault("after_user_aggregator", []).append(
+            ObjectivesProcessor(tracker, conversation_id=cid, on_completed=completed)
+        )
+    return points
 
 
 def make_interactions(loaded: Any, conversation_id: str | None = None) -> Any:
@@ -108,8 +164,12 @@ async def run_pipeline_session(
     recording_path: Path | None = None,
     extras: dict[str, Any] | None = None,
     interactions: Any = None,
+    spec: ConversationSpec | None = None,
 ) -> None:
     """Build and run one session over ``transport``, reporting to ``events`` until it ends.
+
+    ``spec`` (the conversation) adds its guardrails and objectives
+    (``conversation_processors``).
 
     ``interactions`` is the session's ``InteractionsProcessor`` (``make_interactions``; one is
     made when ``None``): it goes right after the transport input, its observer on the worker.
@@ -124,9 +184,14 @@ async def run_pipeline_session(
     from presence.framework.builder import build_session
     from presence.framework.observers.transcript import TranscriptObserver
 
-    transcript = TranscriptObserver()
-    observers: list[Any] = [transcript]
     recorder = None
+    try:
+        insert = conversation_processors(spec, events) if spec is not None else {}
+    except Exception as exc:  # stored sets are validated; this is a last resort
+        events.failed("build", f"guardrails or objectives: {exc}")
+        return
+    transcript = TranscriptObserver()  # the builder marks it screened when guardrails are on
+    observers: list[Any] = [transcript]
     try:
         if interactions is None:
             interactions = make_interactions(loaded)
@@ -141,6 +206,7 @@ async def run_pipeline_session(
             fast=fast,
             extras=extras,
             after_input=[interactions],
+            insert=insert,
         )
     except Exception as exc:
         failed_recorder = recording_path is not None and recorder is None

@@ -23,6 +23,8 @@ class ConversationSpec:
             ``context``, ``greeting``, ``name``, ``knowledge_base``, ``replica``).
         properties: The conversation's ``properties`` (timeouts, recording, language).
         recording_path: Where to write the MP4 when recording is on, else ``None``.
+        guardrails: The persona's guardrail items (``/v2/guardrails`` data), in order.
+        objectives: The persona's objective items (``/v2/objectives`` data).
     """
 
     conversation_id: str
@@ -31,6 +33,8 @@ class ConversationSpec:
     persona: dict[str, Any] = field(default_factory=dict)
     properties: dict[str, Any] = field(default_factory=dict)
     recording_path: Path | None = None
+    guardrails: list[dict[str, Any]] = field(default_factory=list)
+    objectives: list[dict[str, Any]] = field(default_factory=list)
 
 
 class SessionEvents(Protocol):
@@ -53,6 +57,15 @@ class SessionEvents(Protocol):
 
     def failed(self, stage: str | None, message: str) -> None:
         """A stage failed; the conversation ends with reason ``exception``."""
+
+    def guardrail(self, trigger: dict[str, Any]) -> None:
+        """A guardrail fired: ``{guardrail_name, side, matched}``."""
+
+    def objective(self, completion: dict[str, Any], state: list[dict[str, Any]]) -> None:
+        """An objective completed; ``state`` is every objective's progress.
+
+        ``completion`` is ``{objective_name, output_variables, next_objectives}``.
+        """
 
 
 class SessionLauncher(Protocol):

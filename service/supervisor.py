@@ -9,6 +9,8 @@ through ``SessionEvents``; the supervisor turns that into database state and out
                                    │  participant_absent_timeout (nobody joined since creation),
                                    │  participant_left_timeout (since the user left, unless back)
     events.joined/left/transcript/perception/recording/failed ──▶ rows + webhooks
+    events.guardrail/objective ──▶ the row's guardrails_triggered/objectives + their webhooks
+                                   (also to the guardrail's / objective's own callback_url)
     POST /{id}/end, a timeout, a failure ─▶ Supervisor.end(reason) ─▶ launcher.end(handle, reason)
                                    └─▶ one transaction: status=ended, shutdown_reason, transcript,
                                        system.shutdown + application.* events in the outbox
@@ -33,8 +35,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from presence.service.db import ConversationRow, utcnow
+from presence.service.intelligence import callback_for
 from presence.service.session_spec import ConversationSpec, SessionEvents, SessionLauncher
-from presence.service.webhooks import OutboxWorker, emit_ended, enqueue
+from presence.service.webhooks import (
+    OutboxWorker,
+    emit_ended,
+    enqueue,
+    record_guardrail,
+    record_objective,
+)
 
 __all__ = [
     "REASONS",
@@ -123,6 +132,23 @@ class _Events:
         if self._live() is not None:
             self._sup._spawn(self._sup.end(self._cid, "exception", stage=stage, error=message))
 
+    def guardrail(self, trigger: dict[str, Any]) -> None:
+        live = self._live()
+        if live is not None:
+            url = callback_for(
+                live.spec.guardrails, "guardrail_name", trigger.get("guardrail_name")
+            )
+            self._sup._spawn(self._sup._record_guardrail(self._cid, dict(trigger), url))
+
+    def objective(self, completion: dict[str, Any], state: list[dict[str, Any]]) -> None:
+        live = self._live()
+        if live is not None:
+            name = completion.get("objective_name")
+            url = callback_for(live.spec.objectives, "objective_name", name)
+            self._sup._spawn(
+                self._sup._record_objective(self._cid, dict(completion), list(state), url)
+            )
+
 
 class Supervisor:
     """Starts, watches and ends conversations.
@@ -192,13 +218,7 @@ class Supervisor:
             return
         url = getattr(live.handle, "conversation_url", None)
         if url:
-            await asyncio.to_thread(self._save_url, cid, url)
-
-    def _save_url(self, cid: str, url: str) -> None:
-        with self._sessions.begin() as db:
-            row = db.get(ConversationRow, cid)
-            if row is not None:
-                row.conversation_url = url
+            await self._write(cid, lambda _db, row: setattr(row, "conversation_url", url))
 
     # ---- watchdog ------------------------------------------------------------------------------
 
@@ -310,13 +330,29 @@ class Supervisor:
     # ---- persistence helpers -------------------------------------------------------------------
 
     async def _record_joined(self, cid: str) -> None:
+        def change(db, row: ConversationRow) -> None:
+            if row.joined_at is None and row.status == "active":
+                row.joined_at = row.updated_at = utcnow()
+                enqueue(db, row, "system.replica_joined", {"replica_id": row.replica_id})
+
+        await self._write(cid, change)
+
+    async def _record_guardrail(self, cid: str, trigger: dict[str, Any], url: str | None) -> None:
+        await self._write(cid, lambda db, row: record_guardrail(db, row, trigger, url))
+
+    async def _record_objective(
+        self, cid: str, completion: dict[str, Any], state: list[dict[str, Any]], url: str | None
+    ) -> None:
+        await self._write(cid, lambda db, row: record_objective(db, row, completion, state, url))
+
+    async def _write(self, cid: str, change: Callable[[Any, ConversationRow], None]) -> None:
+        """Apply ``change(db, row)`` to the conversation in one transaction; wake the outbox."""
+
         def write() -> None:
             with self._sessions.begin() as db:
                 row = db.get(ConversationRow, cid)
-                if row is None or row.joined_at is not None or row.status != "active":
-                    return
-                row.joined_at = row.updated_at = utcnow()
-                enqueue(db, row, "system.replica_joined", {"replica_id": row.replica_id})
+                if row is not None:
+                    change(db, row)
 
         await asyncio.to_thread(write)
         if self._outbox is not None:

@@ -2,8 +2,10 @@
 
 A state change and its webhook are written in one database transaction (``enqueue``), so an event
 exists exactly when its change does. ``OutboxWorker`` delivers pending events to their
-``callback_url``: one at a time per conversation, in the order they were written (a later event of
-a conversation waits while an earlier one is retried), with exponential backoff
+``callback_url``: one at a time per conversation and receiver, in the order they were written (a
+later event of a conversation waits while an earlier one to the same URL is retried; a guardrail's
+or an objective's own ``callback_url`` is a receiver of its own, so one that is down delays
+nothing else), with exponential backoff
 (``initial · 2^(attempt-1)``, capped) until a 2xx answer or the retry horizon. Undelivered events
 survive a restart: they are rows, and the worker picks them up when the service starts again.
 Delivery is at-least-once (a crash between the receiver's 2xx and the row update resends);
@@ -59,6 +61,8 @@ EVENT_TYPES = (
     "application.transcription_ready",
     "application.recording_ready",
     "application.perception_analysis",
+    "application.guardrail_triggered",
+    "application.objective_completed",
 )
 
 
@@ -82,29 +86,43 @@ def verify_signature(
 
 
 def enqueue(
-    db: Session, conversation: ConversationRow, event_type: str, properties: dict[str, Any]
+    db: Session,
+    conversation: ConversationRow,
+    event_type: str,
+    properties: dict[str, Any],
+    *,
+    url: str | None = None,
 ) -> WebhookEvent | None:
     """Add an event for ``conversation`` to the outbox in the caller's transaction.
 
+    Args:
+        db: The caller's session (the event commits with the change it reports).
+        conversation: The conversation the event is about.
+        event_type: One of ``EVENT_TYPES``.
+        properties: The envelope's ``properties``.
+        url: Send it here instead of the conversation's ``callback_url`` (a guardrail's or an
+            objective's own ``callback_url``).
+
     Returns:
-        The outbox row, or ``None`` when the conversation has no ``callback_url``.
+        The outbox row, or ``None`` when there is nowhere to send it.
     """
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown webhook event type {event_type!r}")
-    if not conversation.callback_url:
+    target = url or conversation.callback_url
+    if not target:
         return None
     now = utcnow()
     envelope = {
         "properties": properties,
         "conversation_id": conversation.id,
-        "webhook_url": conversation.callback_url,
+        "webhook_url": target,
         "event_type": event_type,
         "message_type": event_type.split(".", 1)[0],
         "timestamp": now.isoformat(),
     }
     row = WebhookEvent(
         conversation_id=conversation.id,
-        url=conversation.callback_url,
+        url=target,
         event_type=event_type,
         body=json.dumps(envelope, separators=(",", ":"), ensure_ascii=False, default=str),
         status="pending",
@@ -205,9 +223,9 @@ class OutboxWorker:
                 .order_by(WebhookEvent.id)
                 .limit(1000)
             ).all()
-        heads: dict[str, WebhookEvent] = {}
-        for event in pending:
-            heads.setdefault(event.conversation_id, event)
+        heads: dict[tuple[str, str], WebhookEvent] = {}
+        for event in pending:  # in order per conversation and receiver
+            heads.setdefault((event.conversation_id, event.url), event)
         due = [e for e in heads.values() if as_utc(e.next_attempt_at) <= now]
         later = [(as_utc(e.next_attempt_at) - now).total_seconds() for e in heads.values()]
         wait = min([self._poll, *[t for t in later if t > 0]])
@@ -314,3 +332,36 @@ def emit_ended(
             "application.perception_analysis",
             {"replica_id": row.replica_id, "analysis": row.perception_analysis},
         )
+
+
+def record_guardrail(
+    db: Session, row: ConversationRow, trigger: dict[str, Any], url: str | None = None
+) -> None:
+    """Log a guardrail firing on the conversation and queue ``application.guardrail_triggered``.
+
+    ``url``: the guardrail's own ``callback_url``, which gets the event too.
+    """
+    fired = {**trigger, "at": utcnow().isoformat()}
+    row.guardrail_events = [*(row.guardrail_events or []), fired]
+    props = {"replica_id": row.replica_id, **fired}
+    enqueue(db, row, "application.guardrail_triggered", props)
+    if url and url != row.callback_url:
+        enqueue(db, row, "application.guardrail_triggered", props, url=url)
+
+
+def record_objective(
+    db: Session,
+    row: ConversationRow,
+    completion: dict[str, Any],
+    state: list[dict[str, Any]],
+    url: str | None = None,
+) -> None:
+    """Store the objectives' progress and queue ``application.objective_completed``.
+
+    ``url``: the objective's own ``callback_url``, which gets the event too.
+    """
+    row.objectives = state
+    props = {"replica_id": row.replica_id, **completion}
+    enqueue(db, row, "application.objective_completed", props)
+    if url and url != row.callback_url:
+        enqueue(db, row, "application.objective_completed", props, url=url)

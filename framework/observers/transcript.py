@@ -90,11 +90,21 @@ class TranscriptObserver(BaseObserver):
     Args:
         clock: Maps a ``time.monotonic()`` instant to session seconds; ``None`` uses the
             pipeline clock.
+        screened: The LLM's text is screened before TTS (guardrails): its text counts only
+            as pushed by the screen (a processor with ``screens_llm_output``), so a sentence
+            the screen withheld never reaches the transcript, even when nothing was spoken.
     """
 
-    def __init__(self, *, clock: Callable[[float], float] | None = None, **kwargs):
+    def __init__(
+        self,
+        *,
+        clock: Callable[[float], float] | None = None,
+        screened: bool = False,
+        **kwargs,
+    ):
         super().__init__(observe_every_push=False, **kwargs)
         self._clock = clock
+        self.screened = screened
         self._seen: set[int] = set()
         self._turns: list[_Turn] = []
         self._timings: list[dict[str, float | None]] = []
@@ -120,7 +130,12 @@ class TranscriptObserver(BaseObserver):
         if isinstance(frame, TTSAudioRawFrame) and isinstance(data.source, BaseOutputTransport):
             return
         self._seen.add(frame.id)
-        self.observe(frame, self._now_ms(data))
+        unscreened = (
+            self.screened
+            and isinstance(frame, LLMTextFrame)
+            and not getattr(data.source, "screens_llm_output", False)
+        )
+        self.observe(frame, self._now_ms(data), text=not unscreened)
 
     def _now_ms(self, data: FramePushed) -> float:
         if self._clock is None:
@@ -131,8 +146,11 @@ class TranscriptObserver(BaseObserver):
             age_s = 0.0
         return self._clock(time.monotonic() - age_s) * 1000.0
 
-    def observe(self, frame: Frame, t_ms: float) -> None:
-        """Record ``frame`` as seen at ``t_ms`` (the entry point ``on_push_frame`` uses)."""
+    def observe(self, frame: Frame, t_ms: float, *, text: bool = True) -> None:
+        """Record ``frame`` as seen at ``t_ms`` (the entry point ``on_push_frame`` uses).
+
+        With ``text`` false an ``LLMTextFrame`` counts for timings only.
+        """
         if isinstance(frame, VADUserStartedSpeakingFrame):
             self._user_started(t_ms)
         elif isinstance(frame, VADUserStoppedSpeakingFrame):
@@ -157,7 +175,8 @@ class TranscriptObserver(BaseObserver):
                 turn.text = _append(turn.text, frame.text, spaced=frame.includes_inter_frame_spaces)
         elif isinstance(frame, LLMTextFrame):
             turn = self._open_assistant(t_ms)
-            turn.llm_text = _append(turn.llm_text, frame.text, spaced=True)
+            if text:
+                turn.llm_text = _append(turn.llm_text, frame.text, spaced=True)
             self._mark("llm_first_token", t_ms)
         elif isinstance(frame, TTSAudioRawFrame):
             self._open_assistant(t_ms)

@@ -43,6 +43,7 @@ from pydantic import Field
 
 from presence.framework.errors import ConfigError
 from presence.framework.registry import BuildContext, StageParams, register
+from presence.processors.llm.engines.question import continues_previous
 from presence.processors.llm.engines.responder import Answer, Responder
 from presence.processors.llm.engines.retrieval import KnowledgeIndex, ScoredPassage
 from presence.processors.llm.engines.semantic import load_semantic
@@ -52,17 +53,26 @@ def last_user_question(context: LLMContext) -> str | None:
     """Return the text of the last user message still waiting for an answer, or None.
 
     A user message followed by an assistant message has been answered already. System,
-    developer and tool messages after it (perception notes, for example) are ignored.
+    developer and tool messages after it (perception notes, for example) are ignored. Earlier
+    user messages are read with it when they were never answered, or when it only finishes the
+    previous sentence ("... on my own servers", after a pause the turn-taking took for the end).
     """
+    texts: list[str] = []
+    answered = False  # an assistant message stands between texts[0] and older user messages
     for message in reversed(context.get_messages()):
         if isinstance(message, LLMSpecificMessage):
             continue
         role = message.get("role")
         if role == "assistant":
-            return None
-        if role == "user":
-            return standard_message_text(message).strip()
-    return None
+            if not texts or answered:
+                break
+            answered = True
+        elif role == "user":
+            if texts and answered and not continues_previous(texts[0]):
+                break
+            texts.insert(0, standard_message_text(message).strip())
+            answered = False
+    return " ".join(texts) if texts else None
 
 
 def _has_conversation(context: LLMContext) -> bool:

@@ -303,12 +303,7 @@ class PresenceWhisperSTTService(WhisperSTTService):
         language = str(self._settings.language) if self._settings.language else None
 
         def transcribe():
-            segments, _info = model.transcribe(
-                audio, language=language, beam_size=self._beam_size,
-                initial_prompt=prompt, without_timestamps=True, vad_filter=False,
-                condition_on_previous_text=False,
-            )  # fmt: skip
-            return list(segments)
+            return self.decode(audio, prompt, model=model)
 
         async with self._decode_lock:
             if generation != self._generation:
@@ -325,7 +320,7 @@ class PresenceWhisperSTTService(WhisperSTTService):
         if generation != self._generation:
             logger.debug(f"{self}: dropped a withdrawn decode")
             return
-        text = " ".join(s.text.strip() for s in segments if self._is_speech(s)).strip()
+        text = self.text_of(segments)
         logger.debug(
             f"{self}: decoded {len(pcm) / 2 / self.sample_rate:.2f}s in "
             f"{1000 * (time.perf_counter() - started):.0f} ms"
@@ -338,6 +333,26 @@ class PresenceWhisperSTTService(WhisperSTTService):
         yield TranscriptionFrame(
             text, self._user_id, time_now_iso8601(), Language(language) if language else None
         )
+
+    def decode(self, audio: np.ndarray, prompt: str | None = None, *, model: Any = None) -> list:
+        """Whisper's segments for ``audio`` (float32, 16 kHz), decoded as in the pipeline.
+
+        Blocking: call it off the event loop. ``prompt`` defaults to the persona's prompt.
+        """
+        model = model or self._model
+        if model is None:
+            raise ProviderError("Whisper model not loaded", provider="whisper", stage="stt")
+        language = str(self._settings.language) if self._settings.language else None
+        segments, _info = model.transcribe(
+            audio, language=language, beam_size=self._beam_size,
+            initial_prompt=self._fixed_prompt if prompt is None else prompt,
+            without_timestamps=True, vad_filter=False, condition_on_previous_text=False,
+        )  # fmt: skip
+        return list(segments)
+
+    def text_of(self, segments: list) -> str:
+        """The transcript of ``decode``'s segments, without those judged silence or noise."""
+        return " ".join(s.text.strip() for s in segments if self._is_speech(s)).strip()
 
     def _is_speech(self, segment: Any) -> bool:
         threshold = self._settings.no_speech_prob

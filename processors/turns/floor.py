@@ -9,6 +9,9 @@ words so far:
   missing its verb or object ("which transports", "how does the renderer", "can I use"; see
   ``syntax.unfinished``): the user is mid-sentence, so the floor is held until ``hold_s`` of
   silence even when smart-turn says complete;
+* **neither a question nor a request** ("well done", "good night, Logan" — with a guide, most
+  often the misheard start of a question, see ``syntax.asks``): the floor is held up to ``hold_s``
+  as for unfinished words, unless the user has said ``statement_words`` words or more;
 * **smart-turn complete**, no hanging word: the turn ends at once (plus the adaptive extra hold);
 * **smart-turn incomplete** but the words read as a finished sentence (at least ``min_words``, or
   ending in sentence punctuation, and not unfinished as above): the turn ends after ``grace_s`` of silence instead of smart-turn's silence fallback;
@@ -50,7 +53,7 @@ from pipecat.turns.user_stop import BaseUserTurnStopStrategy
 from pipecat.turns.user_stop.base_user_turn_stop_strategy import UserTurnStoppedParams
 
 from presence.framework.frames import VoiceHintFrame
-from presence.processors.turns.syntax import HANGING_WORDS, unfinished, words_of
+from presence.processors.turns.syntax import HANGING_WORDS, asks, unfinished, words_of
 from presence.processors.turns.wrapping import WrappingUserTurnStopStrategy
 
 __all__ = ["HANGING_WORDS", "FloorDecision", "FloorEngine", "FloorUserTurnStopStrategy", "words_of"]
@@ -85,17 +88,20 @@ class FloorEngine:
         adapt_max_s: Upper bound of the extra hold.
         resume_window_s: Speech within this long after a turn ended counts as a resumed turn.
         hanging_words: Words a sentence cannot end on.
+        statement_words: A statement (neither a question nor a request) shorter than this holds
+            the floor like unfinished words; 0 turns the rule off.
     """
 
     def __init__(self, *, grace_s: float = 0.35, hold_s: float = 1.0, min_words: int = 3,
                  adapt: bool = False, adapt_step_s: float = 0.2, adapt_max_s: float = 0.6,
-                 resume_window_s: float = 1.0,
+                 resume_window_s: float = 1.0, statement_words: int = 8,
                  hanging_words: frozenset[str] = HANGING_WORDS):  # fmt: skip
         if not 0 <= grace_s <= hold_s:
             raise ValueError(f"need 0 <= grace_s ({grace_s}) <= hold_s ({hold_s})")
         self.grace_s, self.hold_s, self.min_words = grace_s, hold_s, min_words
         self.adapt, self.adapt_step_s, self.adapt_max_s = adapt, adapt_step_s, adapt_max_s
         self.resume_window_s = resume_window_s
+        self.statement_words = statement_words
         self.hanging_words = hanging_words
         self.extra_s = 0.0
         self._ended = ""  # the words of the turn that ended last
@@ -118,9 +124,12 @@ class FloorEngine:
         words = words_of(transcript)
         if not words:
             return FloorDecision(False, None, "no transcript yet")
-        reason = unfinished(f"{self._carried} {transcript}".strip())
+        said = f"{self._carried} {transcript}".strip()
+        reason = unfinished(said)
         if reason is None and words[-1] in self.hanging_words - HANGING_WORDS:
             reason = f"hanging '{words[-1]}'"  # a word this engine was given on top
+        if reason is None and len(words_of(said)) < self.statement_words and not asks(said):
+            reason = "not a question"
         if reason:
             return self._after(self.hold_s + self.extra_s, silence_s, reason)
         if complete:

@@ -17,8 +17,9 @@ from pipecat.turns.user_stop.speech_timeout_user_turn_stop_strategy import (
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pydantic import Field
 
-from presence.framework.registry import BuildContext, StageParams, register
+from presence.framework.registry import STAGE_INSERTS, BuildContext, StageParams, register
 from presence.processors.turns.floor import FloorEngine, FloorUserTurnStopStrategy
+from presence.processors.turns.resume_gate import ResumeGate
 from presence.processors.turns.speculative import speculative
 
 
@@ -60,6 +61,11 @@ class FloorParams(StageParams):
             ``adapt_max_s`` more, ``adapt_step_s`` per resumed turn).
         adapt_step_s: Extra hold per resumed turn.
         adapt_max_s: Upper bound of the extra hold.
+        statement_words: A statement shorter than this (neither a question nor a request: "well
+            done", often a misheard start) holds the floor like unfinished words; 0: off.
+        resume_hold_s: Hold the start of an answer up to this long when the user's voice comes
+            back within a second of the turn's end, and drop it if the user goes on speaking (see
+            ``presence.processors.turns.resume_gate``); 0 turns the gate off.
     """
 
     grace_s: float = Field(0.35, ge=0.0, le=5.0)
@@ -68,6 +74,8 @@ class FloorParams(StageParams):
     adapt: bool = False
     adapt_step_s: float = Field(0.2, gt=0.0, le=2.0)
     adapt_max_s: float = Field(0.6, ge=0.0, le=5.0)
+    statement_words: int = Field(8, ge=0, le=50)
+    resume_hold_s: float = Field(0.35, ge=0.0, le=2.0)
 
 
 class SmartTurnStageParams(StageParams):
@@ -90,6 +98,19 @@ class SmartTurnStageParams(StageParams):
     floor: FloorParams | bool = False
 
 
+def floor_engine(params: SmartTurnStageParams) -> FloorEngine | None:
+    """The floor's decision engine for ``params`` (None when ``floor`` is off)."""
+    floor = FloorParams() if params.floor is True else params.floor
+    if not floor:
+        return None
+    hold_s = params.stop_secs if floor.hold_s is None else floor.hold_s
+    return FloorEngine(
+        grace_s=min(floor.grace_s, hold_s), hold_s=hold_s, min_words=floor.min_words,
+        adapt=floor.adapt, adapt_step_s=floor.adapt_step_s, adapt_max_s=floor.adapt_max_s,
+        statement_words=floor.statement_words,
+    )  # fmt: skip
+
+
 @register(
     "turn",
     "smart-turn",
@@ -104,14 +125,13 @@ def build_smart_turn(params: SmartTurnStageParams, ctx: BuildContext) -> UserTur
     stop = TurnAnalyzerUserTurnStopStrategy(
         turn_analyzer=analyzer, wait_for_transcript=params.wait_for_transcript
     )
-    floor = FloorParams() if params.floor is True else params.floor
-    if floor:
-        hold_s = params.stop_secs if floor.hold_s is None else floor.hold_s
-        engine = FloorEngine(
-            grace_s=min(floor.grace_s, hold_s), hold_s=hold_s, min_words=floor.min_words,
-            adapt=floor.adapt, adapt_step_s=floor.adapt_step_s, adapt_max_s=floor.adapt_max_s,
-        )  # fmt: skip
+    engine = floor_engine(params)
+    if engine is not None:
         stop = FloorUserTurnStopStrategy(stop, engine)
+        floor = FloorParams() if params.floor is True else params.floor
+        if floor.resume_hold_s > 0:
+            gate = ResumeGate(hold_s=floor.resume_hold_s, window_s=engine.resume_window_s)
+            ctx.extras.setdefault(STAGE_INSERTS, {}).setdefault("before_renderer", []).append(gate)
     strategies = UserTurnStrategies(stop=[stop])
     return speculative(strategies) if params.speculative else strategies
 

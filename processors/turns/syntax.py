@@ -16,9 +16,13 @@ Rules, in order:
   no verb yet: "which transports" (a wh-word and a noun, no verb), "how does the renderer"
   (auxiliary, then only a determiner and one word), "what is" (nothing after the auxiliary);
 * **only a greeting** — "hello there", "hi", "ok so": a question usually follows;
-* **verb without its object** — a how/yes-no question that ends on a verb that needs an object,
-  after a pronoun subject: "how do I change", "can I use" ("what can I use" is finished: the
-  wh-word is the object).
+* **verb without its object** — a how/yes-no question that ends on a verb (or phrasal verb) that
+  needs an object, after a pronoun subject: "how do I change", "can I use", "how does it figure
+  out" ("what can I use" is finished: the wh-word is the object); or a verb of showing or telling
+  still missing what is shown: "is there a command that shows me";
+* **only a subordinate clause** — the words open with "if", "without", "after" and the like and no
+  main clause follows: "without a cloud model", "if I have no internet" (but "if I have no internet,
+  what do I get" is finished).
 """
 
 from __future__ import annotations
@@ -53,6 +57,31 @@ OBJECT_VERBS = frozenset(
     """use change swap replace make get add set put build create write configure install connect
     choose pick select give take find load call try enable disable turn switch deploy host
     measure record open send upload register plug""".split()
+)
+# Verbs common in questions to a guide, base form. "what does a pipeline file" has none after its
+# subject (and "file" is not read as one there), so the question still lacks its verb.
+COMMON_VERBS = OBJECT_VERBS | frozenset(
+    """do be have work run look mean cost need know start stop help talk sound move blink listen
+    answer reply respond support handle happen go come see hear speak say tell show explain
+    understand learn mind matter stand depend rely compare differ fit scale sync render animate
+    detect recognize recognise spot notice track follow join leave end begin last take send
+    store save keep cache require include contain offer provide ship come bundle cost charge
+    update upgrade integrate communicate decide figure think feel seem look appear handle deal
+    react wait sleep idle stream play behave fail break crash recover retry log stop pause
+    transcribe generate produce output input read stop count measure compute process mix time
+    cover test check""".split()
+)
+# Phrasal verbs that need an object ("how does it figure out" what?).
+PHRASAL_OBJECT_VERBS = frozenset(
+    {("figure", "out"), ("point", "out"), ("find", "out"), ("look", "up"), ("fill", "in"),
+     ("turn", "off"), ("hook", "up"), ("pick", "out"), ("work", "out"), ("set", "up")}
+)  # fmt: skip
+# Verbs of showing and telling: "shows me" still lacks what is shown.
+TELLING_VERBS = frozenset("show shows tell tells give gives teach teaches send sends".split())
+# Words that open a subordinate clause or an adverbial phrase, not a sentence on their own.
+SUBORDINATORS = frozenset(
+    "if unless because although though without after before since until once whenever "
+    "whereas besides except instead".split()
 )
 _LEAD_INS = frozenset(
     "so and ok okay well hey hi hello hiya there now then yes yeah right alright good morning "
@@ -112,6 +141,11 @@ def unfinished(text: str) -> str | None:
         return f"hanging '{last}'"
     if all(w in _LEAD_INS for w in words):
         return "only a greeting"
+    if len(words) >= 2 and words[-1] in {"me", "us"} and words[-2] in TELLING_VERBS:
+        return f"'{words[-2]} {words[-1]}' without what"
+    clause = _subordinate_only(text)
+    if clause:
+        return clause
     start = _question_start(words)
     if start is None:
         return None
@@ -147,9 +181,53 @@ def _after_auxiliary(aux: str, after: list[str], *, wh: str | None) -> str | Non
     if len(after) <= subject_ends:
         return f"no verb after '{aux} {' '.join(after)}'"
     if (
-        after[0] in PRONOUNS
-        and after[-1] in OBJECT_VERBS
-        and wh not in {"what", "which", "who", "whom"}
+        aux in {"do", "does", "did"}
+        and after[0] in DETERMINERS
+        and len(after) <= 4
+        and not any(w in COMMON_VERBS or w.endswith(("ed", "ly")) for w in after[1:])
     ):
-        return f"'{after[-1]}' without its object"
+        return f"no verb after '{aux} {' '.join(after)}'"  # "what does a pipeline file"
+    if after[0] in PRONOUNS and wh not in {"what", "which", "who", "whom"}:
+        if after[-1] in OBJECT_VERBS:
+            return f"'{after[-1]}' without its object"
+        if tuple(after[-2:]) in PHRASAL_OBJECT_VERBS:
+            return f"'{' '.join(after[-2:])}' without its object"
     return None
+
+
+def _subordinate_only(text: str) -> str | None:
+    """The text is one subordinate clause or adverbial phrase, with no main clause after it."""
+    clauses = [words_of(c) for c in re.split(r"[,;:.?!]", text)]
+    clauses = [c for c in clauses if c and not all(w in _LEAD_INS for w in c)]
+    if len(clauses) != 1:
+        return None
+    words = [w for w in clauses[0] if w not in _LEAD_INS] or clauses[0]
+    if words[0] not in SUBORDINATORS:
+        return None
+    if any(w in WH_WORDS or w in DO_MODALS for w in words[1:]):
+        return None  # "if I have no internet can I still use it": the main clause follows
+    return f"only a clause opened by '{words[0]}'"
+
+
+# Words that open a request rather than a question: "tell me about ...", "I'd like to know ...".
+_REQUEST_OPENERS = frozenset(
+    """tell show explain describe give let help please compare list walk teach i i'd id i'm im
+    can't""".split()
+)
+
+
+def asks(text: str) -> bool:
+    """Whether ``text`` reads as a question or a request (what a user ends a turn with).
+
+    True when it ends in a question mark, or opens (after "so", "ok", "hi" and the like) with a
+    wh-word, an auxiliary ("can", "does", "is") or a request ("tell me", "explain", "I'd like").
+    A statement such as "well done" or "good night" is not: in a conversation with a guide it is
+    more often a misheard start of a question, or the user is not finished.
+    """
+    if text.rstrip().endswith("?"):
+        return True
+    words = [w for w in words_of(text) if w not in _LEAD_INS]
+    if not words:
+        return False
+    first = words[0]
+    return first in WH_WORDS or first in DO_MODALS or first in BE_HAVE or first in _REQUEST_OPENERS

@@ -14,8 +14,18 @@ from sqlalchemy.orm import Session
 
 from presence.framework.errors import ConfigError
 from presence.service.auth import owned, owner
-from presence.service.db import ConversationRow, PersonaRow, ReplicaRow, as_utc, new_id, utcnow
+from presence.service.db import (
+    ConversationRow,
+    GuardrailsRow,
+    ObjectivesRow,
+    PersonaRow,
+    ReplicaRow,
+    as_utc,
+    new_id,
+    utcnow,
+)
 from presence.service.deps import db_session, paginate
+from presence.service.intelligence import initial_objectives
 from presence.service.pipelines import config_problem, conversation_spec
 from presence.service.schemas import (
     ConversationCreate,
@@ -29,6 +39,7 @@ from presence.service.schemas import (
     errors,
 )
 from presence.service.supervisor import CapacityError
+from presence.service.tavus import conversation_warnings
 
 router = APIRouter(prefix="/v2/conversations", tags=["conversations"], responses=errors(401))
 usage_router = APIRouter(prefix="/v2/usage", tags=["usage"], responses=errors(401))
@@ -87,11 +98,31 @@ def conversation_out(request: Request, row: ConversationRow) -> ConversationOut:
         recording_path=row.recording_path,
         recording_storage=row.recording_storage,
         duration_seconds=round(_duration(row), 3),
+        objectives=row.objectives or [],
+        guardrails_triggered=row.guardrail_events or [],
         created_at=row.created_at,
         joined_at=row.joined_at,
         ended_at=row.ended_at,
         updated_at=row.updated_at,
+        warnings=(row.tavus_fields or {}).get("warnings", []),
     )
+
+
+def _rulesets(db: Session, persona: PersonaRow | None) -> tuple[list[dict], list[dict]]:
+    """The persona's guardrail items and objective items, as stored now (a snapshot)."""
+    if persona is None:
+        return [], []
+    guardrails: list[dict] = []
+    ids = [persona.guardrails_id, *((persona.tavus_fields or {}).get("guardrail_ids") or [])]
+    for gid in dict.fromkeys(i for i in ids if i):
+        row = db.get(GuardrailsRow, gid)
+        guardrails += (row.data or []) if row is not None and row.owner == persona.owner else []
+    objectives: list[dict] = []
+    if persona.objectives_id:
+        row = db.get(ObjectivesRow, persona.objectives_id)
+        if row is not None and row.owner == persona.owner:
+            objectives = list(row.data or [])
+    return guardrails, objectives
 
 
 def _unprocessable(field: str, message: str) -> HTTPException:
@@ -99,6 +130,12 @@ def _unprocessable(field: str, message: str) -> HTTPException:
     return HTTPException(
         422, detail=[{"loc": ["body", *field.split(".")], "msg": message, "type": "value_error"}]
     )
+
+
+_TAVUS_FIELDS = (
+    "audio_only", "memory_stores", "document_ids", "document_tags", "document_retrieval_strategy",
+    "test_mode", "max_participants",
+)  # fmt: skip
 
 
 @router.post(
@@ -115,8 +152,17 @@ async def create_conversation(
 ) -> ConversationOut:
     """Create a conversation and get its session ready; share ``conversation_url`` to join.
 
-    Answers 429 when the service already runs its maximum of live conversations.
+    Answers 429 when the service already runs its maximum of live conversations. With
+    ``test_mode`` the conversation is created already ended and no session starts. Tavus fields
+    presence does not apply are accepted and listed in ``warnings``.
     """
+    if body.require_auth:
+        raise HTTPException(
+            400,
+            detail="require_auth: presence does not issue meeting tokens; its conversation_url "
+            "is an unguessable link (share it only with the participant), so a private room "
+            "cannot be promised. Send require_auth false or leave it out.",
+        )
     persona = None
     if body.persona_id:
         persona = owned(db.get(PersonaRow, body.persona_id), who, "persona", body.persona_id)
@@ -128,6 +174,9 @@ async def create_conversation(
             raise _unprocessable(
                 "replica_id", f"replica {replica_id} is {replica.status}, not ready"
             )
+    guardrails, objectives = _rulesets(db, persona)
+    tavus = body.model_dump(include=set(_TAVUS_FIELDS), exclude_none=True)
+    tavus["warnings"] = conversation_warnings(body)
     row = ConversationRow(
         id=new_id("c"),
         owner=who,
@@ -137,15 +186,26 @@ async def create_conversation(
         conversational_context=body.conversational_context,
         custom_greeting=body.custom_greeting,
         callback_url=str(body.callback_url) if body.callback_url else None,
-        properties=body.properties.model_dump(),
+        properties=body.properties.model_dump(exclude_none=True),
         status="active",
         transcript=[],
+        tavus_fields=tavus,
+        objectives=initial_objectives(objectives),
+        guardrail_events=[],
     )
     settings = request.app.state.settings
     try:
-        spec = conversation_spec(settings, row, persona, replica)
+        spec = conversation_spec(
+            settings, row, persona, replica, guardrails=guardrails, objectives=objectives
+        )
     except ConfigError as exc:
         raise _unprocessable("persona_id", config_problem(exc)) from None
+    if body.test_mode:
+        row.status, row.shutdown_reason = "ended", "test_mode"
+        row.ended_at = utcnow()
+        db.add(row)
+        db.commit()
+        return conversation_out(request, row)
     supervisor = request.app.state.supervisor
     try:
         supervisor.reserve(spec)
@@ -202,6 +262,9 @@ def list_conversations(
 def get_conversation(
     conversation_id: str,
     request: Request,
+    verbose: bool = Query(
+        False, description="Tavus's flag; presence always includes the transcript and events."
+    ),
     who: str = Depends(owner),
     db: Session = Depends(db_session),
 ) -> ConversationOut:
@@ -305,6 +368,9 @@ def get_recording(
 async def delete_conversation(
     conversation_id: str,
     request: Request,
+    hard: bool = Query(
+        False, description="Tavus's flag; presence always deletes the record (recordings stay)."
+    ),
     who: str = Depends(owner),
     db: Session = Depends(db_session),
 ) -> Response:

@@ -41,6 +41,10 @@ def test_local_pipeline_builds_in_data_path_order(repo, transport):
     tts = kinds.index(type(session.stages["tts"]).__name__)
     renderer = kinds.index(type(session.stages["renderer"]).__name__)
     assert stt < user < llm < tts < renderer
+    # the floor's resume gate holds answers between TTS and the renderer; off when asked
+    assert tts < kinds.index("ResumeGate") < renderer
+    off = ["stages.turn.floor={resume_hold_s: 0}"]
+    assert "ResumeGate" not in names(build_session(load_pipeline(loaded.source, off), transport))
     assert "PresenceWhisperSTTService" in kinds and "PresencePiperTTSService" in kinds
     # the persona's system prompt seeds the context
     assert session.context.get_messages()[0]["role"] == "system"

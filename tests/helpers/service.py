@@ -234,6 +234,7 @@ class FileLauncher:
                 fast=self.fast,
                 recording_path=spec.recording_path,
                 interactions=interactions,
+                spec=spec,
             )
         )
         self.tasks[spec.conversation_id] = task

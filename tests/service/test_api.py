@@ -78,9 +78,9 @@ def test_persona_crud_and_ownership(service):
 
 
 def test_validation_errors_name_the_field(service):
-    no_name = service.post("/v2/personas", json={"system_prompt": "x"})
-    assert no_name.status_code == 422
-    assert any(e["loc"][-1] == "persona_name" for e in no_name.json()["detail"])
+    bad_name = service.post("/v2/personas", json={"persona_name": 7, "system_prompt": "x"})
+    assert bad_name.status_code == 422
+    assert any(e["loc"][-1] == "persona_name" for e in bad_name.json()["detail"])
 
     typo = service.post("/v2/personas", json={"persona_name": "a", "sytem_prompt": "x"})
     assert typo.status_code == 422

@@ -151,3 +151,32 @@ def asked_subject(ws: list[str]) -> tuple[tuple[int, int], tuple[int, int] | Non
 def is_deictic(subject: list[str]) -> bool:
     """Whether a subject only points at "this" thing (``["this", "project"]``, ``["it"]``)."""
     return bool(subject) and all(w in DEICTIC or w in _DETERMINERS for w in subject)
+
+
+# Words that open a fragment finishing the previous sentence rather than a sentence of its own:
+# "... on my own servers", "... to run it", "... that I am done talking", "... a recorded file".
+_CONTINUATION_OPENERS = frozenset(
+    """to on in at of for with without from by about into onto over under through via using
+    than that if unless because after before since until while and or but nor plus""".split()
+)
+_FRAGMENT_DETERMINERS = frozenset("a an the my your our their its some any all every".split())
+_VERBISH = frozenset(
+    """is are was were am be do does did can could will would should shall may might must has
+    have had what which how where when who why""".split()
+)
+
+
+def continues_previous(text: str) -> bool:
+    """Whether ``text`` reads as the rest of the previous sentence, not a question of its own.
+
+    True for a phrase that opens with a preposition, conjunction or "that" ("on my own servers",
+    "to run it", "and the face") and for a short noun phrase without any verb ("a recorded audio
+    file", "my own character"). A user who paused mid-sentence, or adds to what they just asked,
+    says such fragments; read alone they ask nothing.
+    """
+    ws = clean_words(text)
+    if not ws:
+        return False
+    if ws[0] in _CONTINUATION_OPENERS:
+        return True
+    return ws[0] in _FRAGMENT_DETERMINERS and len(ws) <= 6 and not _VERBISH & set(ws)

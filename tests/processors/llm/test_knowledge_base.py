@@ -25,6 +25,7 @@ from presence.framework.registry import BuildContext, get, provider_names
 from presence.processors.llm.knowledge_base import (
     KnowledgeBaseLLMService,
     KnowledgeBaseParams,
+    last_user_question,
 )
 from presence.processors.llm.knowledge_base import build as build_knowledge_base
 
@@ -80,6 +81,45 @@ async def test_answers_the_last_user_message(persona):
     down, _ = await run_test(service, frames_to_send=[LLMContextFrame(context)])
     spoken = "".join(f.text for f in down if isinstance(f, LLMTextFrame))
     assert "edit one line" in spoken
+
+
+@pytest.mark.parametrize(
+    ("first", "rest", "expect"),
+    [
+        ("Do I need a graphics card?", "To run it.", "do not need a GPU"),
+        ("How do I kick off a new conversation?", "With the API.", "conversations endpoint"),
+        ("How quickly does it reply?", "After I stop speaking.", "about a second"),
+    ],
+)
+async def test_a_fragment_after_a_pause_is_read_with_the_question_it_finishes(
+    persona, first, rest, expect
+):
+    """The turn-taking ended the turn at a pause; the user's next words finish that question."""
+    service = build(persona)
+    context = user_context(("user", first), ("assistant", "Sorry, I"), ("user", rest))
+    down, _ = await run_test(service, frames_to_send=[LLMContextFrame(context)])
+    spoken = "".join(f.text for f in down if isinstance(f, LLMTextFrame))
+    assert expect in spoken, spoken
+    alone = user_context(("user", rest))
+    down, _ = await run_test(build(persona), frames_to_send=[LLMContextFrame(alone)])
+    assert expect not in "".join(f.text for f in down if isinstance(f, LLMTextFrame))
+
+
+async def test_a_new_question_is_not_joined_to_the_last_one(persona):
+    context = user_context(
+        ("user", "Do I need a graphics card?"),
+        ("assistant", "No."),
+        ("user", "what is a replica"),
+    )
+    assert last_user_question(context) == "what is a replica"
+    older = user_context(
+        ("user", "what is presence"), ("assistant", "A framework."),
+        ("user", "Do I need a graphics card?"), ("assistant", "No."), ("user", "to run it"),
+    )  # fmt: skip
+    assert last_user_question(older) == "Do I need a graphics card? to run it"
+    # an answer cancelled before it was heard leaves two user messages in a row: both count
+    unanswered = user_context(("user", "Can I run the whole thing?"), ("user", "Is it free?"))
+    assert last_user_question(unanswered) == "Can I run the whole thing? Is it free?"
 
 
 async def test_unrelated_question_gets_the_persona_fallback(persona):

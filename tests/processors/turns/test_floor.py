@@ -55,10 +55,10 @@ def test_finished_sentence_ends_after_the_grace_not_the_fallback():
     assert engine.decide(False, 0.2, 0.35, "how do I run the latency benchmark").end
 
 
-def test_short_or_hanging_incomplete_text_is_left_to_smart_turn():
+def test_short_or_hanging_incomplete_text_is_held():
     engine = FloorEngine(grace_s=0.35, hold_s=1.0, min_words=3)
     short = engine.decide(False, 0.2, 0.5, "presence transports")
-    assert not short.end and short.recheck_s is None
+    assert not short.end and short.recheck_s == pytest.approx(1.0)
     verbless = engine.decide(True, 0.9, 0.5, "which transports")  # held even when "complete"
     assert not verbless.end and verbless.recheck_s == pytest.approx(1.0)
     hanging = engine.decide(False, 0.2, 0.5, "how do I write a")
@@ -265,3 +265,24 @@ async def test_a_voice_blip_that_falls_quiet_again_lets_the_turn_end():
     frames += [VoiceHintFrame(voiced=False), SleepFrame(sleep=0.3)]
     floor, stops, _, users = await _converse(frames, [(True, 0.95)], engine)
     assert len(stops) == 1 and users == ["what is presence"]
+
+
+@pytest.mark.parametrize("text", ["Well done!", "Good night, Logan.", "presence transports"])
+def test_a_short_statement_holds_the_floor_even_when_smart_turn_says_complete(text):
+    """With a guide, a short statement is most often the misheard start of a question."""
+    engine = FloorEngine(hold_s=0.65)
+    held = engine.decide(True, 0.97, 0.25, text)
+    assert not held.end and held.recheck_s == pytest.approx(0.65)
+    assert "not a question" in held.reason
+    assert engine.decide(True, 0.97, 0.7, text).end  # the hold is bounded
+    assert engine.decide(True, 0.97, 0.25, text + " What is presence?").end
+    assert FloorEngine(hold_s=0.65, statement_words=0).decide(True, 0.97, 0.25, text).end
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["What is presence?", "tell me about the renderer", "I'd like to swap the voice",
+     "can I run it offline", "I want to know whether it needs a GPU for the renderer"],
+)  # fmt: skip
+def test_questions_and_requests_end_the_turn_at_once(text):
+    assert FloorEngine(hold_s=0.65).decide(True, 0.97, 0.25, text).end

@@ -21,6 +21,15 @@ FINISHED = [
     "Which hosted services does the cloud version rely on?",
     "Which cloud companies can I plug in?",
     "What is it for?",
+    "Without a cloud model, how does it come up with its answers?",
+    "What do I get if I have no internet?",
+    "If I have no internet, what do I get?",
+    "Is there a command that shows me all the providers?",
+    "How does it figure out that I am done talking?",
+    "What does the local pipeline run with?",
+    "What does a pipeline file look like?",
+    "What do the benchmarks actually time?",
+    "How does the face blink?",
 ]
 UNFINISHED = [
     ("so how do I", "hanging"),
@@ -37,6 +46,11 @@ UNFINISHED = [
     ("how do I run it with...", "trailing"),
     ("Hello there.", "greeting"),
     ("OK, so", "hanging"),
+    ("Without a cloud model.", "clause"),
+    ("So, if I have no internet", "clause"),
+    ("How does it figure out?", "object"),
+    ("Is there a command that shows me?", "without what"),
+    ("So what does a pipeline file?", "no verb"),
 ]
 
 

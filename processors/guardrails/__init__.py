@@ -1,0 +1,1 @@
+"""Guardrails: phrases and topics a persona must not say or answer, enforced before TTS."""

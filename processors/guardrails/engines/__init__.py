@@ -1,0 +1,1 @@
+"""Pure guardrail matching and sentence screening (no pipecat)."""

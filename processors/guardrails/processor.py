@@ -1,0 +1,235 @@
+"""Guardrail processors: the persona never says, and never answers, what its guardrails forbid.
+
+Two processors share one ``Guardrails`` (``engines.rules``)::
+
+    user aggregator ─ InputGuardProcessor ─ llm ─ OutputGuardProcessor ─ tts ─ ...
+                      (insert point before_llm)     (insert point before_tts)
+
+* ``OutputGuardProcessor`` holds the LLM's streamed text back sentence by sentence
+  (``engines.screen.OutputScreen``) and passes on only sentences that break no guardrail, as
+  new ``LLMTextFrame``s. A sentence that breaks one is never passed to TTS (so it is neither
+  spoken, captioned, nor added to the context): the guardrail's replacement goes instead and
+  the rest of that answer is dropped. It sets ``screens_llm_output``, which tells the builder
+  not to send the LLM's raw tokens to the RTVI client (``bot-llm-text``): the client's captions
+  then come from what is spoken (``bot-output``, ``bot-tts-text``), after the screen.
+* ``InputGuardProcessor`` reads the user's turn in each ``LLMContextFrame``: when it breaks a
+  guardrail the LLM is not called; the persona says the replacement (``TTSSpeakFrame``). A
+  speculative context (an eager end of turn) is held until the turn is confirmed
+  (``UserStoppedSpeakingFrame``) and dropped when it is withdrawn.
+
+Each firing calls ``on_trigger(trigger)`` (the service turns it into the
+``application.guardrail_triggered`` webhook) and, unless ``app_message`` is off, sends the
+client a data-channel event in the Tavus shape::
+
+    {"message_type": "conversation", "event_type": "conversation.guardrail_triggered",
+     "conversation_id": "c...", "properties": {"guardrail_name": "...", "side": "output"}}
+
+The client is not told which phrase matched (it may itself be what must stay unsaid); the
+callback (server side) is. Logs name the guardrail and the side only, never what the user said.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from loguru import logger
+from pipecat.frames.frames import (
+    EagerEndOfTurnCancelFrame,
+    Frame,
+    InterruptionFrame,
+    LLMContextFrame,
+    LLMFullResponseEndFrame,
+    LLMFullResponseStartFrame,
+    LLMTextFrame,
+    OutputTransportMessageUrgentFrame,
+    TTSSpeakFrame,
+    UserStartedSpeakingFrame,
+    UserStoppedSpeakingFrame,
+)
+from pipecat.processors.aggregators.llm_context import LLMSpecificMessage, standard_message_text
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+
+from presence.processors.guardrails.engines.rules import Guardrails, Trigger
+from presence.processors.guardrails.engines.screen import OutputScreen, Screened
+
+EVENT_TYPE = "conversation.guardrail_triggered"
+OnTrigger = Callable[[Trigger], Awaitable[None] | None]
+
+
+def user_turn_text(messages: list[Any]) -> str:
+    """The user's words since the persona last spoke (the trailing user messages, joined)."""
+    texts: list[str] = []
+    for message in reversed(messages):
+        if isinstance(message, LLMSpecificMessage):
+            continue
+        role = message.get("role")
+        if role == "assistant":
+            break
+        if role == "user":
+            texts.insert(0, standard_message_text(message).strip())
+    return " ".join(t for t in texts if t)
+
+
+class _GuardBase(FrameProcessor):
+    """What both guards share: the rules, the trigger callback and the client event."""
+
+    def __init__(
+        self,
+        guardrails: Guardrails,
+        *,
+        conversation_id: str | None = None,
+        on_trigger: OnTrigger | None = None,
+        app_message: bool = True,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.guardrails = guardrails
+        self.conversation_id = conversation_id
+        self._on_trigger = on_trigger
+        self._app_message = app_message
+        self.triggers: list[Trigger] = []  # every firing, for callers and tests
+
+    async def _fired(self, trigger: Trigger) -> None:
+        self.triggers.append(trigger)
+        logger.info(f"{self}: guardrail {trigger.guardrail_name!r} fired on the {trigger.side}")
+        if self._app_message:
+            message = {
+                "message_type": "conversation",
+                "event_type": EVENT_TYPE,
+                "conversation_id": self.conversation_id,
+                # not ``matched``: the forbidden phrase itself may be what must stay unsaid
+                "properties": {"guardrail_name": trigger.guardrail_name, "side": trigger.side},
+            }
+            await self.push_frame(OutputTransportMessageUrgentFrame(message=message))
+        if self._on_trigger is not None:
+            try:
+                result = self._on_trigger(trigger)
+                if result is not None:
+                    await result
+            except Exception as exc:  # reporting must never break the conversation
+                logger.warning(f"{self}: guardrail report failed: {exc!r}")
+
+
+class OutputGuardProcessor(_GuardBase):
+    """Screens the LLM's answer sentence by sentence before TTS (place it at ``before_tts``).
+
+    Args:
+        guardrails: The rules (those applying to ``output`` are used).
+        conversation_id: Put in the client event.
+        on_trigger: Called with each ``Trigger`` (may be async).
+        app_message: Send the client a ``conversation.guardrail_triggered`` event.
+    """
+
+    screens_llm_output = True
+    """Tells the builder that the LLM's raw text must not reach the client."""
+
+    def __init__(self, guardrails: Guardrails, **kwargs):
+        super().__init__(guardrails, **kwargs)
+        self._screen = OutputScreen(guardrails)
+        self._template: LLMTextFrame | None = None
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        """Hold and check LLM text; pass everything else in order."""
+        await super().process_frame(frame, direction)
+        if direction != FrameDirection.DOWNSTREAM:
+            await self.push_frame(frame, direction)
+            return
+        if isinstance(frame, LLMFullResponseStartFrame):
+            self._screen.reset()
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, LLMTextFrame):
+            self._template = frame
+            await self._emit(self._screen.feed(frame.text))
+        elif isinstance(frame, LLMFullResponseEndFrame):
+            await self._emit(self._screen.finish())
+            self._screen.reset()
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, InterruptionFrame):
+            self._screen.reset()
+            await self.push_frame(frame, direction)
+        else:
+            await self.push_frame(frame, direction)
+
+    async def _emit(self, screened: Screened) -> None:
+        template = self._template
+        for text in screened.texts:
+            out = LLMTextFrame(text)
+            if template is not None:
+                out.skip_tts = template.skip_tts
+                out.append_to_context = template.append_to_context
+            await self.push_frame(out)
+        if screened.trigger is not None:
+            await self._fired(screened.trigger)
+
+
+class InputGuardProcessor(_GuardBase):
+    """Answers a forbidden user turn with the replacement, without the LLM (place at ``before_llm``).
+
+    Args:
+        guardrails: The rules (those applying to ``input`` are used).
+        conversation_id: Put in the client event.
+        on_trigger: Called with each ``Trigger`` (may be async).
+        app_message: Send the client a ``conversation.guardrail_triggered`` event.
+    """
+
+    def __init__(self, guardrails: Guardrails, **kwargs):
+        super().__init__(guardrails, **kwargs)
+        self._held: Trigger | None = None  # a speculative turn that broke a rule
+        self._turn_ended = False  # the user's turn was confirmed before its context arrived
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        """Check each user turn before the LLM sees it."""
+        await super().process_frame(frame, direction)
+        if isinstance(frame, LLMContextFrame) and direction == FrameDirection.DOWNSTREAM:
+            trigger = self.guardrails.check(user_turn_text(frame.context.get_messages()), "input")
+            if trigger is None:
+                if not frame.speculation:
+                    self._held = None
+                await self.push_frame(frame, direction)
+            elif frame.speculation and not self._turn_ended:
+                self._held = trigger  # said only once the turn is confirmed
+            else:
+                await self._answer(trigger)
+            return
+        if isinstance(frame, UserStartedSpeakingFrame):
+            self._turn_ended = False
+            self._held = None
+        elif isinstance(frame, UserStoppedSpeakingFrame):
+            self._turn_ended = True
+            if self._held is not None:
+                held, self._held = self._held, None
+                await self.push_frame(frame, direction)
+                await self._answer(held)
+                return
+        elif isinstance(frame, (EagerEndOfTurnCancelFrame, InterruptionFrame)):
+            self._held = None
+        await self.push_frame(frame, direction)
+
+    async def _answer(self, trigger: Trigger) -> None:
+        await self._fired(trigger)
+        await self.push_frame(TTSSpeakFrame(trigger.replacement))
+
+
+def make_guards(
+    guardrails: Guardrails,
+    *,
+    conversation_id: str | None = None,
+    on_trigger: OnTrigger | None = None,
+    app_message: bool = True,
+) -> dict[str, list[FrameProcessor]]:
+    """The processors for ``guardrails`` by insert point (``build_session(insert=...)``).
+
+    Only the sides some rule watches get a processor; no rules, no processors.
+    """
+    options = {
+        "conversation_id": conversation_id,
+        "on_trigger": on_trigger,
+        "app_message": app_message,
+    }
+    points: dict[str, list[FrameProcessor]] = {}
+    if guardrails.watches("input"):
+        points["before_llm"] = [InputGuardProcessor(guardrails, **options)]
+    if guardrails.watches("output"):
+        points["before_tts"] = [OutputGuardProcessor(guardrails, **options)]
+    return points

@@ -1,0 +1,1 @@
+"""Objectives: conversation goals with completion criteria, tracked turn by turn."""

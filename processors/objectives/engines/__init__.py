@@ -1,0 +1,1 @@
+"""Pure objective criteria and progress tracking (no pipecat)."""
