@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from presence.framework.errors import PresenceError
@@ -37,7 +38,8 @@ Verbose = Annotated[int, typer.Option("--verbose", "-v", count=True, help="More 
 
 def fail(exc: BaseException) -> typer.Exit:
     """Print a presence error as one readable line and return the exit to raise."""
-    console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True, soft_wrap=True)
+    # the message quotes user input (a --set value, a file's text): never read it as markup
+    console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
     return typer.Exit(code=2)
 
 
@@ -61,7 +63,10 @@ def validate(
         raise fail(exc) from None
     stages = ", ".join(f"{s}={name}" for s, name in loaded.providers.items())
     stages += "".join(f", {i.at}+={i.provider.name}" for i in loaded.loaded.inserts)
-    console.print(f"[green]ok[/] {pipeline}: persona '{loaded.persona.name}', {stages}")
+    console.print(
+        f"[green]ok[/] {escape(str(pipeline))}: persona '{escape(loaded.persona.name)}', "
+        f"{escape(stages)}"
+    )
 
 
 @app.command()
@@ -145,7 +150,7 @@ def run(
 def _print_file_report(report: dict, output: Path) -> None:
     turns = report.get("turns", [])
     for turn in turns:
-        console.print(f"[bold]{turn['role']}:[/] {turn['content']}", highlight=False)
+        console.print(f"[bold]{turn['role']}:[/] {escape(turn['content'])}", highlight=False)
     v2v = [t["voice_to_voice_ms"] for t in report.get("timings", []) if t.get("voice_to_voice_ms")]
     if v2v:
         console.print(f"voice-to-voice: {', '.join(f'{v:.0f} ms' for v in v2v)}")

@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from presence.framework import registry
@@ -41,7 +40,12 @@ from presence.framework.custom import InsertConfig, import_provider, is_import_p
 from presence.framework.errors import ConfigError, MissingSecretError
 from presence.framework.persona import Persona, load_persona
 from presence.framework.registry import STAGES, Provider, StageParams
-from presence.framework.yamlio import describe_validation_error, read_yaml, validate_model
+from presence.framework.yamlio import (
+    describe_validation_error,
+    parse_yaml,
+    read_yaml,
+    validate_model,
+)
 
 DEFAULT_STAGES: dict[str, dict[str, Any]] = {
     "vad": {"provider": "silero"},
@@ -156,10 +160,10 @@ def parse_override(text: str) -> tuple[list[str], Any]:
             f"cannot read override {text!r}; write it as PATH=VALUE, e.g. stages.stt.provider=deepgram",
             source="--set",
         )
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
-        value = raw
+    # text that is not YAML is the value as written (e.g. a prompt with a colon in it)
+    value = (
+        parse_yaml(raw, source="--set", field=".".join(parts), lenient=True) if raw.strip() else ""
+    )
     return parts, value
 
 
@@ -363,7 +367,7 @@ def _validate_transport(data: dict[str, Any], *, source: str) -> Any:
     try:
         return TypeAdapter(TransportSpec).validate_python(data)
     except ValidationError as exc:
-        raise describe_validation_error(exc, source=source, prefix="transport") from None
+        raise describe_validation_error(exc, source=source, prefix="transport", data=data) from None
 
 
 def load_pipeline(path: str | Path, overrides: list[str] | None = None) -> LoadedPipeline:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from presence.framework.errors import PresenceError
 
@@ -43,7 +44,7 @@ def serve(
         database_url=database_url,
         host=host,
         port=port,
-        announce=lambda message: console.print(f"[yellow]{message}[/]"),
+        announce=lambda message: console.print(f"[yellow]{escape(message)}[/]"),
     )
     app = create_app(settings)
     console.print(
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         serve()
     except PresenceError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")
         return 2
     return 0
 

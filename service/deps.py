@@ -14,6 +14,10 @@ def db_session(request: Request) -> Iterator[Session]:
         yield db
 
 
+MAX_OFFSET = 2**62
+"""Past any table's end, and inside a 64-bit SQL integer (a page past the end is empty)."""
+
+
 def paginate(limit: int, page: int) -> tuple[int, int]:
-    """``(offset, limit)`` for a 1-based ``page`` of ``limit`` rows."""
-    return (page - 1) * limit, limit
+    """``(offset, limit)`` for a 1-based ``page`` of ``limit`` rows (any page number works)."""
+    return min((page - 1) * limit, MAX_OFFSET), limit

@@ -23,7 +23,6 @@ the answer's ``warnings``.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
@@ -31,6 +30,7 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 from presence.processors.guardrails.engines.rules import Guardrails
 from presence.processors.objectives.engines.criteria import KINDS
 from presence.processors.objectives.engines.tracker import Objective, ObjectiveTracker
+from presence.service.schemas import UtcDateTime
 
 
 class _Request(BaseModel):
@@ -89,8 +89,8 @@ class GuardrailsOut(BaseModel):
     data: list[dict[str, Any]]
     status: Literal["active"] = "active"
     warnings: list[str] = Field(default_factory=list)
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
 class CriterionIn(_Request):
@@ -144,8 +144,8 @@ class ObjectivesOut(BaseModel):
     data: list[dict[str, Any]]
     status: Literal["active"] = "active"
     warnings: list[str] = Field(default_factory=list)
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
 def guardrail_warnings(items: list[dict[str, Any]]) -> list[str]:

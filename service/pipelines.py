@@ -33,6 +33,11 @@ from presence.service.tavus import base_providers, translate_layers
 _NAME = re.compile(r"^[\w-]+(\.ya?ml)?$")
 
 
+def config_problem(exc: ConfigError) -> str:
+    """A ``ConfigError`` for an API client: the field and the reason, not the server's file paths."""
+    return f"{exc.field}: {exc.reason}" if exc.field else exc.reason
+
+
 def resolve_pipeline(name: str | None, settings: ServiceSettings) -> Path:
     """The pipeline YAML named ``name`` (a file shipped beside the base pipeline).
 
@@ -92,7 +97,8 @@ def layer_overrides(layers: dict[str, Any] | None) -> list[str]:
     for key, value in flow.items():
         if key not in ("vad", "turn"):
             raise ConfigError("allowed keys: vad, turn", field=f"layers.conversational_flow.{key}")
-        out += _stage_overrides(f"stages.{key}", value)
+        if value:  # null or {}: the base pipeline's stage as it is
+            out += _stage_overrides(f"stages.{key}", value)
     if layers.get("transport"):
         out += [f"transport.{k}={json.dumps(v)}" for k, v in layers["transport"].items()]
     return out

@@ -39,7 +39,13 @@ from typing import Any
 import httpx
 from loguru import logger
 
-from presence.service.session_process import CONTROL_HEADER, PRELOAD, child_main, noop
+from presence.service.session_process import (
+    CONTROL_HEADER,
+    FIELD_HEADER,
+    PRELOAD,
+    child_main,
+    noop,
+)
 from presence.service.session_run import LaunchError
 from presence.service.session_spec import ConversationSpec, SessionEvents
 
@@ -217,7 +223,7 @@ class ProcessLauncher:
         if response.status_code == 409:
             raise NotRunningError(detail)
         if response.status_code == 422:
-            raise InteractionError(detail)
+            raise InteractionError(detail, field=response.headers.get(FIELD_HEADER))
         response.raise_for_status()
         return response.json()["event_type"]
 

@@ -5,7 +5,9 @@ default. Every field Tavus documents for personas and conversations is accepted 
 name and type (a wrong type or enum value is still a 422); ``presence.service.tavus`` maps each
 onto presence's pipeline or lists it under ``warnings`` when it has no meaning here. A layer
 also takes presence's own stage keys (``provider``, ``voice``, ...), validated against the
-pipeline like ``presence validate --set``, so a misspelt key is still refused.
+pipeline like ``presence validate --set``, so a misspelt key is still refused. Times go out as
+RFC 3339 in UTC (``2026-01-31T09:30:00Z``), whatever the database returns; refusals carry
+``ErrorOut`` (``{"detail": "..."}``), documented per route with ``errors(...)``.
 
 Tavus documentation these models follow (read 2026):
 
@@ -24,12 +26,44 @@ Tavus documentation these models follow (read 2026):
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from datetime import UTC, datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field
+
+from presence.processors.interactions.engines.protocol import MAX_TEXT_CHARS
 
 T = TypeVar("T")
+
+
+def _utc(value: datetime) -> datetime:
+    # SQLite gives back naive datetimes for aware columns; every stored time is UTC
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+UtcDateTime = Annotated[datetime, AfterValidator(_utc)]
+"""A time that serialises with its UTC offset (a naive one is taken as UTC)."""
+
+
+class ErrorOut(BaseModel):
+    """A refused request: ``detail`` says what is wrong."""
+
+    detail: str
+
+
+ERROR_TEXT = {
+    400: "The body cannot be parsed (not JSON, or not UTF-8).",
+    401: "The x-api-key header is missing or not accepted.",
+    403: "The resource belongs to another API key.",
+    404: "No such resource.",
+    409: "The conversation is not live, or nobody has joined yet.",
+    429: "The service already runs its maximum of live conversations; retry later.",
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the refusals a route may answer with (``ErrorOut`` bodies)."""
+    return {code: {"model": ErrorOut, "description": ERROR_TEXT[code]} for code in codes}
 
 
 class _Request(BaseModel):
@@ -248,8 +282,8 @@ class PersonaOut(BaseModel):
         description="Fields accepted for Tavus compatibility that presence does not apply "
         "(or applies differently), one sentence each.",
     )
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
 class ReplicaOut(BaseModel):
@@ -262,8 +296,8 @@ class ReplicaOut(BaseModel):
     progress: float = Field(description="Fraction done, 0..1.")
     progress_message: str
     error_message: str | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
 class ConversationProperties(_Request):
@@ -358,10 +392,10 @@ class ConversationOut(BaseModel):
         description="Each guardrail firing: guardrail_name, side (input or output), matched "
         "(the configured phrase or topic), at.",
     )
-    created_at: datetime
-    joined_at: datetime | None = None
-    ended_at: datetime | None = None
-    updated_at: datetime
+    created_at: UtcDateTime
+    joined_at: UtcDateTime | None = None
+    ended_at: UtcDateTime | None = None
+    updated_at: UtcDateTime
     warnings: list[str] = Field(
         default_factory=list,
         description="Request fields accepted for Tavus compatibility that presence does not "
@@ -376,30 +410,91 @@ class Page(BaseModel, Generic[T]):
     total_count: int
 
 
+class UsageItem(BaseModel):
+    """One conversation's minutes (creation to end, or to now while live)."""
+
+    conversation_id: str
+    status: Literal["active", "ended"]
+    minutes: float
+    created_at: UtcDateTime
+    ended_at: UtcDateTime | None
+
+
 class UsageOut(BaseModel):
     """Minutes of conversation per conversation and in total for this key."""
 
     total_minutes: float
-    conversations: list[dict[str, Any]]
+    conversations: list[UsageItem]
 
 
-class InteractionIn(_Request):
-    """An interaction sent by a server-side caller (the data channel's message, over REST).
+class TextProperties(BaseModel):
+    """``properties`` of echo and respond (other keys, e.g. Tavus's ``modality``, are ignored)."""
 
-    ``properties``: ``{text}`` for echo/respond, ``{context}`` for the context events, nothing
-    for interrupt. ``message_type`` and ``conversation_id`` may be given (as on the data channel).
-    """
+    text: str = Field(
+        min_length=1,
+        max_length=MAX_TEXT_CHARS,
+        pattern=r"\S",
+        description="What the replica says (echo) or what the user said (respond).",
+    )
 
+
+class ContextProperties(BaseModel):
+    """``properties`` of the context events (other keys are ignored)."""
+
+    context: str = Field(max_length=MAX_TEXT_CHARS * 4)
+
+
+class _Interaction(_Request):
     message_type: Literal["conversation"] = "conversation"
-    event_type: Literal[
-        "conversation.echo",
-        "conversation.respond",
-        "conversation.interrupt",
-        "conversation.overwrite_llm_context",
-        "conversation.append_llm_context",
-    ]
-    conversation_id: str | None = None
+    conversation_id: str | None = Field(
+        default=None, description="When given, it must be this conversation's id."
+    )
+
+
+class EchoInteraction(_Interaction):
+    """``conversation.echo``: the replica says ``properties.text`` (no LLM turn)."""
+
+    event_type: Literal["conversation.echo"]
+    properties: TextProperties
+
+
+class RespondInteraction(_Interaction):
+    """``conversation.respond``: answered as if the user said ``properties.text``."""
+
+    event_type: Literal["conversation.respond"]
+    properties: TextProperties
+
+
+class InterruptInteraction(_Interaction):
+    """``conversation.interrupt``: the replica stops speaking now."""
+
+    event_type: Literal["conversation.interrupt"]
     properties: dict[str, Any] = Field(default_factory=dict)
+
+
+class OverwriteContextInteraction(_Interaction):
+    """``conversation.overwrite_llm_context``: ``properties.context`` replaces the context."""
+
+    event_type: Literal["conversation.overwrite_llm_context"]
+    properties: ContextProperties
+
+
+class AppendContextInteraction(_Interaction):
+    """``conversation.append_llm_context``: ``properties.context`` is added to the context."""
+
+    event_type: Literal["conversation.append_llm_context"]
+    properties: ContextProperties
+
+
+InteractionIn = Annotated[
+    EchoInteraction
+    | RespondInteraction
+    | InterruptInteraction
+    | OverwriteContextInteraction
+    | AppendContextInteraction,
+    Field(discriminator="event_type"),
+]
+"""An interaction sent by a server-side caller (the data channel's message, over REST)."""
 
 
 class InteractionOut(BaseModel):

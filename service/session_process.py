@@ -195,6 +195,10 @@ async def _serve(
     sock.close()
 
 
+FIELD_HEADER = "x-presence-field"
+"""On a refused interaction: the field to blame (the parent's 422 names it)."""
+
+
 def control_app(launcher: Any, conversation_id: str, token: str, end) -> Any:
     """The control routes the parent calls (``x-presence-control: <token>`` required).
 
@@ -227,7 +231,9 @@ def control_app(launcher: Any, conversation_id: str, token: str, end) -> Any:
         except NotRunningError as exc:
             raise HTTPException(409, detail=str(exc)) from None
         except InteractionError as exc:
-            raise HTTPException(422, detail=str(exc)) from None
+            raise HTTPException(
+                422, detail=str(exc), headers={FIELD_HEADER: exc.field or "properties"}
+            ) from None
 
     @app.post("/_control/end")
     async def end_route(

@@ -298,7 +298,10 @@ class Supervisor:
         self.live.pop(cid, None)
         if live.recording is not None and self._store_recording is not None:
             live.storage = await self._store_recording(live.recording[0], cid)
-        await asyncio.to_thread(self._finalize, cid, live, reason, stage, error)
+        # after any transcript write in flight, so the final write is the last (and a DELETE
+        # that follows the end never races a write to the row it removes)
+        async with live.save_lock:
+            await asyncio.to_thread(self._finalize, cid, live, reason, stage, error)
         if self._outbox is not None:
             self._outbox.wake()
         if self._after_end is not None:
@@ -380,7 +383,15 @@ class Supervisor:
     def _spawn(self, coro) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task) -> None:
+        """Forget a background task; say what failed rather than leave it unretrieved."""
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.warning(
+                f"background task {task.get_coro().__name__} failed: {task.exception()!r}"
+            )
 
     # ---- service start/stop --------------------------------------------------------------------
 

@@ -26,3 +26,21 @@ REPO = TESTS.parent
 def repo() -> Path:
     """The repository root."""
     return REPO
+
+
+# Property-based tests (hypothesis, schemathesis): the same examples on every run, no example
+# database written into the tree, no per-example deadline on a noisy 2-core box.
+try:
+    from hypothesis import HealthCheck, settings
+except ImportError:  # the dev extra is not installed: the property tests skip themselves
+    pass
+else:
+    settings.register_profile(
+        "presence",
+        derandomize=True,
+        database=None,
+        deadline=None,
+        print_blob=True,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    settings.load_profile("presence")

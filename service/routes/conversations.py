@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import shutil
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse
+from pydantic import BeforeValidator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -33,20 +35,54 @@ from presence.service.knowledge import (
     conversation_dir,
 )
 from presence.service.memories import store_memories
-from presence.service.pipelines import conversation_spec, knowledge_dir, resolve_pipeline
+from presence.service.pipelines import (
+    config_problem,
+    conversation_spec,
+    knowledge_dir,
+    resolve_pipeline,
+)
 from presence.service.schemas import (
     ConversationCreate,
     ConversationOut,
+    ErrorOut,
     InteractionIn,
     InteractionOut,
     Page,
+    UsageItem,
     UsageOut,
+    errors,
 )
 from presence.service.supervisor import CapacityError
 from presence.service.tavus import conversation_warnings
 
-router = APIRouter(prefix="/v2/conversations", tags=["conversations"])
-usage_router = APIRouter(prefix="/v2/usage", tags=["usage"])
+router = APIRouter(prefix="/v2/conversations", tags=["conversations"], responses=errors(401))
+usage_router = APIRouter(prefix="/v2/usage", tags=["usage"], responses=errors(401))
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _rfc3339(value: object) -> object:
+    """A query time as aware UTC: ISO 8601 text with a time (no offset: UTC); not a number.
+
+    Stored times are UTC, and SQLite compares them as text without their offset, so a filter in
+    another offset is converted first.
+    """
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("expected a date-time like 2026-01-31T09:30:00Z") from None
+        if "T" not in value.upper() and " " not in value:
+            raise ValueError("expected a date-time like 2026-01-31T09:30:00Z (with a time)")
+        return _as_utc(parsed)
+    if isinstance(value, datetime):
+        return _as_utc(value)
+    raise ValueError("expected a date-time like 2026-01-31T09:30:00Z")
+
+
+QueryTime = Annotated[datetime | None, BeforeValidator(lambda v: v if v is None else _rfc3339(v))]
 
 
 def _duration(row: ConversationRow) -> float:
@@ -104,8 +140,9 @@ def _rulesets(db: Session, persona: PersonaRow | None) -> tuple[list[dict], list
 
 
 def _unprocessable(field: str, message: str) -> HTTPException:
+    """A 422 shaped like FastAPI's own: ``loc`` is the body field (dotted paths split)."""
     return HTTPException(
-        422, detail=[{"loc": ["body", field], "msg": message, "type": "value_error"}]
+        422, detail=[{"loc": ["body", *field.split(".")], "msg": message, "type": "value_error"}]
     )
 
 
@@ -139,10 +176,7 @@ _TAVUS_FIELDS = (
     "",
     response_model=ConversationOut,
     summary="Start a conversation",
-    responses={
-        400: {"description": "`require_auth: true` (private rooms are not offered)."},
-        429: {"description": "The service already runs its maximum of live conversations."},
-    },
+    responses=errors(400, 403, 404, 429),
 )
 async def create_conversation(
     body: ConversationCreate,
@@ -209,7 +243,7 @@ async def create_conversation(
         )  # fmt: skip
     except ConfigError as exc:
         _drop_files(settings, row.id)
-        raise _unprocessable("persona_id", str(exc)) from None
+        raise _unprocessable("persona_id", config_problem(exc)) from None
     if body.test_mode:
         row.status, row.shutdown_reason = "ended", "test_mode"
         row.ended_at = utcnow()
@@ -239,8 +273,8 @@ def list_conversations(
     status: str | None = Query(None, pattern="^(active|ended)$"),
     persona_id: str | None = None,
     replica_id: str | None = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: QueryTime = None,
+    created_before: QueryTime = None,
     limit: int = Query(10, ge=1, le=100),
     page: int = Query(1, ge=1),
     who: str = Depends(owner),
@@ -264,7 +298,12 @@ def list_conversations(
     return Page(data=[conversation_out(request, r) for r in rows], total_count=total or 0)
 
 
-@router.get("/{conversation_id}", response_model=ConversationOut, summary="Get a conversation")
+@router.get(
+    "/{conversation_id}",
+    response_model=ConversationOut,
+    summary="Get a conversation",
+    responses=errors(403, 404),
+)
 def get_conversation(
     conversation_id: str,
     request: Request,
@@ -279,7 +318,12 @@ def get_conversation(
     return conversation_out(request, row)
 
 
-@router.post("/{conversation_id}/end", response_model=ConversationOut, summary="End a conversation")
+@router.post(
+    "/{conversation_id}/end",
+    response_model=ConversationOut,
+    summary="End a conversation",
+    responses=errors(403, 404),
+)
 async def end_conversation(
     conversation_id: str,
     request: Request,
@@ -297,7 +341,7 @@ async def end_conversation(
     "/{conversation_id}/interactions",
     response_model=InteractionOut,
     summary="Send an interaction (echo, respond, interrupt, context) to a live conversation",
-    responses={409: {"description": "The conversation is not live, or nobody has joined yet."}},
+    responses=errors(400, 403, 404, 409),
 )
 async def send_interaction(
     conversation_id: str,
@@ -311,7 +355,7 @@ async def send_interaction(
     ``conversation.echo`` makes the replica say ``properties.text``; ``conversation.respond``
     answers ``properties.text`` as if the user said it; ``conversation.interrupt`` stops the
     replica; ``conversation.overwrite_llm_context``/``append_llm_context`` change the
-    conversational context (``properties.context``). 422 names a missing or invalid property.
+    conversational context (``properties.context``). 422 names a missing or invalid field.
     """
     from presence.processors.interactions.engines.protocol import (
         InteractionError,
@@ -330,7 +374,7 @@ async def send_interaction(
     except NotRunningError as exc:
         raise HTTPException(409, detail=str(exc)) from None
     except InteractionError as exc:
-        raise _unprocessable("properties", str(exc)) from None
+        raise _unprocessable(exc.field or "properties", str(exc)) from None
     return InteractionOut(conversation_id=conversation_id, event_type=event_type)
 
 
@@ -338,7 +382,11 @@ async def send_interaction(
     "/{conversation_id}/recording",
     summary="Download a conversation's recording",
     response_class=FileResponse,
-    responses={200: {"content": {"video/mp4": {}}, "description": "The MP4."}},
+    responses={
+        200: {"content": {"video/mp4": {}}, "description": "The MP4."},
+        **errors(403),
+        404: {"model": ErrorOut, "description": "No such conversation, or it has no recording."},
+    },
 )
 def get_recording(
     conversation_id: str,
@@ -356,7 +404,12 @@ def get_recording(
     return FileResponse(path, media_type="video/mp4", filename=f"{conversation_id}.mp4")
 
 
-@router.delete("/{conversation_id}", status_code=204, summary="Delete a conversation")
+@router.delete(
+    "/{conversation_id}",
+    status_code=204,
+    summary="Delete a conversation",
+    responses=errors(403, 404),
+)
 async def delete_conversation(
     conversation_id: str,
     request: Request,
@@ -379,8 +432,8 @@ async def delete_conversation(
 
 @usage_router.get("", response_model=UsageOut, summary="Conversation minutes")
 def usage(
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: QueryTime = None,
+    created_before: QueryTime = None,
     who: str = Depends(owner),
     db: Session = Depends(db_session),
 ) -> UsageOut:
@@ -392,13 +445,13 @@ def usage(
         query = query.where(ConversationRow.created_at < created_before)
     rows = db.scalars(query.order_by(ConversationRow.created_at)).all()
     items = [
-        {
-            "conversation_id": r.id,
-            "status": r.status,
-            "minutes": round(_duration(r) / 60, 3),
-            "created_at": r.created_at,
-            "ended_at": r.ended_at,
-        }
+        UsageItem(
+            conversation_id=r.id,
+            status=r.status,
+            minutes=round(_duration(r) / 60, 3),
+            created_at=r.created_at,
+            ended_at=r.ended_at,
+        )
         for r in rows
     ]
-    return UsageOut(total_minutes=round(sum(i["minutes"] for i in items), 3), conversations=items)
+    return UsageOut(total_minutes=round(sum(i.minutes for i in items), 3), conversations=items)

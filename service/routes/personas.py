@@ -29,15 +29,23 @@ from presence.service.deps import db_session, paginate
 from presence.service.knowledge import UnknownDocuments, check_document_ids
 from presence.service.pipelines import (
     check_pipeline,
+    config_problem,
     knowledge_dir,
     persona_layers,
     resolve_pipeline,
     write_documents,
 )
-from presence.service.schemas import JsonPatchOp, Page, PersonaCreate, PersonaOut, PersonaPatch
+from presence.service.schemas import (
+    JsonPatchOp,
+    Page,
+    PersonaCreate,
+    PersonaOut,
+    PersonaPatch,
+    errors,
+)
 from presence.service.tavus import persona_field_warnings
 
-router = APIRouter(prefix="/v2/personas", tags=["personas"])
+router = APIRouter(prefix="/v2/personas", tags=["personas"], responses=errors(401))
 
 _TAVUS_FIELDS = ("pipeline_mode", "document_ids", "document_tags", "guardrail_ids")
 _COLUMNS = (
@@ -122,7 +130,10 @@ async def _validate(request: Request, db: Session, who: str, row: PersonaRow) ->
         await asyncio.to_thread(check_pipeline, path, overrides)
     except ConfigError as exc:
         raise HTTPException(
-            422, detail=[{"loc": _loc(exc.field), "msg": str(exc), "type": "invalid_pipeline"}]
+            422,
+            detail=[
+                {"loc": _loc(exc.field), "msg": config_problem(exc), "type": "invalid_pipeline"}
+            ],
         ) from None
 
 
@@ -141,7 +152,9 @@ def _loc(field: str | None) -> list[str]:
     return ["body", "layers"]
 
 
-@router.post("", response_model=PersonaOut, summary="Create a persona")
+@router.post(
+    "", response_model=PersonaOut, summary="Create a persona", responses=errors(400, 403, 404)
+)
 async def create_persona(
     body: PersonaCreate,
     request: Request,
@@ -189,7 +202,9 @@ def list_personas(
     return Page(data=[persona_out(r, settings) for r in rows], total_count=total or 0)
 
 
-@router.get("/{persona_id}", response_model=PersonaOut, summary="Get a persona")
+@router.get(
+    "/{persona_id}", response_model=PersonaOut, summary="Get a persona", responses=errors(403, 404)
+)
 def get_persona(
     persona_id: str, request: Request, who: str = Depends(owner), db: Session = Depends(db_session)
 ):
@@ -228,7 +243,10 @@ def _json_patch(row: PersonaRow, ops: list[JsonPatchOp]) -> dict[str, Any] | Non
         raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in errors]) from None
     if "persona_name" not in after:
         raise HTTPException(
-            422, detail=[{"loc": ["body", "persona_name"], "msg": "cannot be removed"}]
+            422,
+            detail=[
+                {"loc": ["body", "persona_name"], "msg": "cannot be removed", "type": "missing"}
+            ],
         )
     changes = {k: v for k, v in clean.items() if before.get(k) != v}
     changes.update({k: _CLEARED.get(k) for k in before if k not in after})
@@ -239,7 +257,10 @@ def _json_patch(row: PersonaRow, ops: list[JsonPatchOp]) -> dict[str, Any] | Non
     "/{persona_id}",
     response_model=PersonaOut,
     summary="Update a persona",
-    responses={304: {"description": "A JSON Patch that changed nothing (Tavus semantics)."}},
+    responses={
+        **errors(400, 403, 404),
+        304: {"description": "A JSON Patch that changed nothing (Tavus semantics)."},
+    },
 )
 async def patch_persona(
     persona_id: str,
@@ -285,7 +306,9 @@ async def patch_persona(
     return persona_out(row, request.app.state.settings)
 
 
-@router.delete("/{persona_id}", status_code=204, summary="Delete a persona")
+@router.delete(
+    "/{persona_id}", status_code=204, summary="Delete a persona", responses=errors(403, 404)
+)
 def delete_persona(
     persona_id: str, request: Request, who: str = Depends(owner), db: Session = Depends(db_session)
 ) -> Response:

@@ -30,9 +30,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from presence.service.auth import owned, owner
 from presence.service.db import ReplicaRow, new_id, utcnow
 from presence.service.deps import db_session, paginate
-from presence.service.schemas import Page, ReplicaOut
+from presence.service.schemas import Page, ReplicaOut, errors
 
-router = APIRouter(prefix="/v2/replicas", tags=["replicas"])
+router = APIRouter(prefix="/v2/replicas", tags=["replicas"], responses=errors(401))
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
 SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".mp4", ".mov", ".webm", ".mkv", ".y4m"}
@@ -98,7 +98,12 @@ def register_in_background(
     return thread
 
 
-@router.post("", response_model=ReplicaOut, summary="Create a replica from an image or video")
+@router.post(
+    "",
+    response_model=ReplicaOut,
+    summary="Create a replica from an image or video",
+    responses=errors(400),
+)
 async def create_replica(
     request: Request,
     file: UploadFile = File(description="A portrait image or a short video with one face."),
@@ -168,13 +173,20 @@ def list_replicas(
     return Page(data=[replica_out(r) for r in rows], total_count=total or 0)
 
 
-@router.get("/{replica_id}", response_model=ReplicaOut, summary="Get a replica and its status")
+@router.get(
+    "/{replica_id}",
+    response_model=ReplicaOut,
+    summary="Get a replica and its status",
+    responses=errors(403, 404),
+)
 def get_replica(replica_id: str, who: str = Depends(owner), db: Session = Depends(db_session)):
     """One replica: ``status`` is ``training`` (with progress), ``ready`` or ``error``."""
     return replica_out(owned(db.get(ReplicaRow, replica_id), who, "replica", replica_id))
 
 
-@router.delete("/{replica_id}", status_code=204, summary="Delete a replica")
+@router.delete(
+    "/{replica_id}", status_code=204, summary="Delete a replica", responses=errors(403, 404)
+)
 def delete_replica(
     replica_id: str, request: Request, who: str = Depends(owner), db: Session = Depends(db_session)
 ) -> Response:

@@ -34,7 +34,7 @@ from presence.service.intelligence import (
     check_objectives,
     guardrail_warnings,
 )
-from presence.service.schemas import JsonPatchOp, Page
+from presence.service.schemas import ErrorOut, JsonPatchOp, Page, errors
 
 
 def _items(models: list[BaseModel]) -> list[dict[str, Any]]:
@@ -72,7 +72,7 @@ def set_router(
     check: Callable[[list[dict[str, Any]]], list[str]],
 ) -> APIRouter:
     """The CRUD router for one kind of set (see the module docstring)."""
-    router = APIRouter(prefix=f"/v2/{kind}", tags=[kind])
+    router = APIRouter(prefix=f"/v2/{kind}", tags=[kind], responses=errors(401))
     items_adapter = TypeAdapter(list[item_model])
 
     def checked(items: list[dict[str, Any]]) -> list[str]:
@@ -88,7 +88,7 @@ def set_router(
             warnings = [str(exc)]
         return to_out(row, warnings)
 
-    @router.post("", response_model=out_model, summary=f"Create {kind}")
+    @router.post("", response_model=out_model, summary=f"Create {kind}", responses=errors(400))
     def create(
         body: create_body, who: str = Depends(owner), db: Session = Depends(db_session)
     ) -> BaseModel:
@@ -113,7 +113,9 @@ def set_router(
         rows = db.scalars(query.order_by(row_cls.created_at.desc()).offset(offset).limit(limit))
         return Page(data=[out(r) for r in rows], total_count=total or 0)
 
-    @router.get("/{set_id}", response_model=out_model, summary=f"Get {kind}")
+    @router.get(
+        "/{set_id}", response_model=out_model, summary=f"Get {kind}", responses=errors(403, 404)
+    )
     def get(set_id: str, who: str = Depends(owner), db: Session = Depends(db_session)):
         return out(owned(db.get(row_cls, set_id), who, kind, set_id))
 
@@ -121,7 +123,10 @@ def set_router(
         "/{set_id}",
         response_model=out_model,
         summary=f"Update {kind}",
-        responses={304: {"description": "A JSON Patch that changed nothing."}},
+        responses={
+            **errors(400, 403, 404),
+            304: {"description": "A JSON Patch that changed nothing."},
+        },
     )
     def patch(
         set_id: str,
@@ -163,7 +168,10 @@ def set_router(
         "/{set_id}",
         status_code=204,
         summary=f"Delete {kind}",
-        responses={409: {"description": "A persona still uses the set."}},
+        responses={
+            **errors(403, 404),
+            409: {"model": ErrorOut, "description": "A persona still uses the set."},
+        },
     )
     def delete(set_id: str, who: str = Depends(owner), db: Session = Depends(db_session)):
         row = owned(db.get(row_cls, set_id), who, kind, set_id)

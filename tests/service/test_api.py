@@ -235,6 +235,28 @@ def test_concurrency_cap_answers_429_with_reason(service):
     assert service.post("/v2/conversations", json={}).status_code == 200
 
 
+def test_times_carry_their_offset_and_filters_in_any_offset_agree(service):
+    from datetime import datetime, timedelta, timezone
+
+    created = service.post("/v2/conversations", json={}).json()
+    stamp = datetime.fromisoformat(created["created_at"])
+    assert stamp.utcoffset() == timedelta(0)  # RFC 3339 with its offset, in UTC
+    listed = service.get("/v2/conversations").json()["data"][0]
+    assert datetime.fromisoformat(listed["created_at"]) == stamp  # read back from the database
+    # one minute earlier, written in UTC+05:00: the same instant, so the conversation is found
+    earlier = (stamp - timedelta(minutes=1)).astimezone(timezone(timedelta(hours=5)))
+    for route in ("/v2/conversations", "/v2/usage"):
+        found = service.get(route, params={"created_after": earlier.isoformat()}).json()
+        items = found.get("data", found.get("conversations"))
+        assert [c["conversation_id"] for c in items] == [created["conversation_id"]], route
+    refused = service.get("/v2/usage", params={"created_after": "1700000000"})
+    assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == [
+        "query",
+        "created_after",
+    ]
+    service.post(f"/v2/conversations/{created['conversation_id']}/end")
+
+
 def test_openapi_is_served_and_the_repo_copy_is_current(service):
     from presence.service.cli import openapi_app
 

@@ -55,12 +55,14 @@ class InteractionError(ValueError):
     """A message is not a valid interaction; the text says what to change.
 
     Attributes:
-        event_type: The message's ``event_type`` when it had one.
+        event_type: The message's ``event_type`` when it was a string.
+        field: Dotted path of the offending field (``properties.text``) when one is to blame.
     """
 
-    def __init__(self, message: str, event_type: str | None = None):
+    def __init__(self, message: str, event_type: Any = None, field: str | None = None):
         super().__init__(message)
-        self.event_type = event_type
+        self.event_type = event_type if isinstance(event_type, str) else None
+        self.field = field
 
 
 class NotRunningError(InteractionError):
@@ -108,6 +110,16 @@ def is_interaction(message: Any) -> bool:
     return isinstance(message, dict) and message.get("message_type") == MESSAGE_TYPE
 
 
+def _short(value: Any, limit: int = 60) -> str:
+    """``value`` quoted for an error message, cut to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+def _first_field(exc: ValidationError, prefix: str = "") -> str:
+    return prefix + ".".join(str(p) for p in exc.errors()[0]["loc"])
+
+
 def _reasons(exc: ValidationError, prefix: str = "") -> str:
     parts = []
     for err in exc.errors():
@@ -125,12 +137,12 @@ def parse_interaction(message: Any, conversation_id: str | None = None) -> Inter
 
     Raises:
         InteractionError: Not JSON, not an interaction, an unknown ``event_type``, another
-            conversation's id, or missing/invalid ``properties``.
+            conversation's id, or missing/invalid ``properties``; ``field`` names the field.
     """
     if isinstance(message, (str, bytes)):
         try:
             message = json.loads(message)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise InteractionError("interaction messages must be JSON objects") from None
     if not isinstance(message, dict):
         raise InteractionError("interaction messages must be JSON objects")
@@ -140,31 +152,38 @@ def parse_interaction(message: Any, conversation_id: str | None = None) -> Inter
         raise InteractionError(
             f"invalid interaction ({_reasons(exc)}); expected "
             '{"message_type": "conversation", "event_type": ..., "properties": {...}}',
-            event_type=message.get("event_type") if isinstance(message, dict) else None,
+            event_type=message.get("event_type"),
+            field=_first_field(exc),
         ) from None
     kind = envelope.event_type
     if kind not in EVENT_TYPES:
         raise InteractionError(
-            f"unknown event_type '{kind}'; expected one of {', '.join(EVENT_TYPES)}",
-            event_type=kind,
+            f"unknown event_type {_short(kind)}; expected one of {', '.join(EVENT_TYPES)}",
+            event_type=kind if len(kind) <= 60 else None,
+            field="event_type",
         )
     if conversation_id and envelope.conversation_id not in (None, "", conversation_id):
         raise InteractionError(
-            f"conversation_id '{envelope.conversation_id}' is not this conversation "
+            f"conversation_id {_short(envelope.conversation_id)} is not this conversation "
             f"('{conversation_id}')",
             event_type=kind,
+            field="conversation_id",
         )
     try:
         if kind in (ECHO, RESPOND):
             text = _Text.model_validate(envelope.properties).text.strip()
             if not text:
-                raise InteractionError(f"{kind} needs a non-blank properties.text", kind)
+                raise InteractionError(
+                    f"{kind} needs a non-blank properties.text", kind, field="properties.text"
+                )
             return Interaction(kind, text=text)
         if kind in (OVERWRITE_CONTEXT, APPEND_CONTEXT):
             return Interaction(kind, context=_Context.model_validate(envelope.properties).context)
     except ValidationError as exc:
         raise InteractionError(
-            f"invalid {kind} ({_reasons(exc, 'properties.')})", event_type=kind
+            f"invalid {kind} ({_reasons(exc, 'properties.')})",
+            event_type=kind,
+            field=_first_field(exc, "properties."),
         ) from None
     return Interaction(kind)
 
