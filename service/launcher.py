@@ -22,6 +22,7 @@ loop) is the ``inline`` isolation mode.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from loguru import logger
@@ -64,15 +65,34 @@ class _BrowserSession:
     def prepare(self) -> None:
         """Start preparing the next join's stages in a thread (a failure is reported on join)."""
         self.prepared = in_thread(prepare_conversation, self.loaded, self.events, self.spec)
-        # retrieved here so an unjoined conversation's failure is logged, not left unawaited
-        self.prepared.add_done_callback(self._log_failure)
+        started = time.monotonic()
+        cid = self.spec.conversation_id
 
-    def _log_failure(self, future: asyncio.Future) -> None:
-        if not future.cancelled() and future.exception() is not None:
-            logger.warning(
-                f"conversation {self.spec.conversation_id}: its session cannot be prepared "
-                f"({future.exception()}); reported when the user joins"
-            )
+        def done(future: asyncio.Future) -> None:  # retrieved here, so never left unawaited
+            if future.cancelled():
+                return
+            if future.exception() is not None:
+                logger.warning(
+                    f"conversation {cid}: its session cannot be prepared "
+                    f"({future.exception()}); reported when the user joins"
+                )
+            else:
+                logger.info(
+                    f"conversation {cid}: session prepared in {time.monotonic() - started:.1f} s"
+                )
+
+        self.prepared.add_done_callback(done)
+
+    @property
+    def is_prepared(self) -> bool:
+        """Whether the next join only wires stages (they are built and warm)."""
+        future = self.prepared
+        return (
+            future is not None
+            and future.done()
+            and not future.cancelled()
+            and (future.exception() is None)
+        )
 
     def close(self) -> None:
         """Drop a preparation nobody will use (its thread finishes and the result is dropped)."""
@@ -207,6 +227,11 @@ class WebRTCLauncher:
             await handle.server.close()
         if isinstance(handle, _DailySession):
             await _end_daily(handle)
+
+    def is_prepared(self, conversation_id: str) -> bool:
+        """Whether the conversation's page is live and its next join only wires its stages."""
+        session = self._sessions.get(conversation_id)
+        return isinstance(session, _BrowserSession) and session.is_prepared
 
     def join_app(self, conversation_id: str) -> Any:
         """The per-conversation ASGI app (page + signalling), or ``None`` when not live."""
