@@ -7,6 +7,13 @@ pipeline runs over that connection (``presence.service.session_run.run_pipeline_
 persona greets first. A persona whose transport is ``daily`` gets a Daily room instead
 (``presence.service.daily``): the room's URL is the ``conversation_url``.
 
+A page's session is prepared as soon as the conversation starts: its stages are built and warmed
+up in a thread (``presence.service.session_run.prepare_conversation``) while the user opens the
+page, so when the offer arrives only the wiring is left and the ICE/DTLS handshake is never
+stalled by a model load. An offer that arrives before preparation is done waits for it without
+blocking the event loop. A second join of the same conversation (after the first peer left)
+prepares its own stages the same way, in a thread.
+
 The service runs each conversation in a process of its own (``presence.service.process_launcher``),
 which runs this launcher in the child; ``WebRTCLauncher`` alone (sessions as tasks of one event
 loop) is the ``inline`` isolation mode.
@@ -15,6 +22,7 @@ loop) is the ``inline`` isolation mode.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from loguru import logger
@@ -22,8 +30,10 @@ from pipecat.transports.base_transport import BaseTransport
 
 from presence.service.session_run import (
     LaunchError,
+    in_thread,
     load_conversation_pipeline,
     make_interactions,
+    prepare_conversation,
     run_pipeline_session,
     stage_of,
     submit_interaction,
@@ -50,10 +60,50 @@ class _BrowserSession:
         self.events = events
         self.server: Any = None
         self.interactions: Any = None
+        self.prepared: asyncio.Future | None = None
+
+    def prepare(self) -> None:
+        """Start preparing the next join's stages in a thread (a failure is reported on join)."""
+        self.prepared = in_thread(prepare_conversation, self.loaded, self.events, self.spec)
+        started = time.monotonic()
+        cid = self.spec.conversation_id
+
+        def done(future: asyncio.Future) -> None:  # retrieved here, so never left unawaited
+            if future.cancelled():
+                return
+            if future.exception() is not None:
+                logger.warning(
+                    f"conversation {cid}: its session cannot be prepared "
+                    f"({future.exception()}); reported when the user joins"
+                )
+            else:
+                logger.info(
+                    f"conversation {cid}: session prepared in {time.monotonic() - started:.1f} s"
+                )
+
+        self.prepared.add_done_callback(done)
+
+    @property
+    def is_prepared(self) -> bool:
+        """Whether the next join only wires stages (they are built and warm)."""
+        future = self.prepared
+        return (
+            future is not None
+            and future.done()
+            and not future.cancelled()
+            and (future.exception() is None)
+        )
+
+    def close(self) -> None:
+        """Drop a preparation nobody will use (its thread finishes and the result is dropped)."""
+        if self.prepared is not None:
+            self.prepared.cancel()
+            self.prepared = None
 
     async def on_session(self, transport: BaseTransport, session_id: str) -> None:
         logger.info(f"conversation {self.spec.conversation_id}: browser joined ({session_id})")
         self.interactions = make_interactions(self.loaded, self.spec.conversation_id)
+        prepared, self.prepared = self.prepared, None  # a later join prepares its own
         await run_pipeline_session(
             self.loaded,
             transport,
@@ -61,6 +111,7 @@ class _BrowserSession:
             recording_path=self.spec.recording_path,
             interactions=self.interactions,
             spec=self.spec,
+            prepared=prepared,
         )
 
 
@@ -136,6 +187,7 @@ class WebRTCLauncher:
             title=loaded.persona.name,
             max_sessions=1,
         )
+        session.prepare()  # while the user opens the page; the offer then only wires it
         self._sessions[spec.conversation_id] = session
         return session
 
@@ -169,10 +221,17 @@ class WebRTCLauncher:
     async def end(self, handle: _BrowserSession | _DailySession, reason: str) -> None:
         """Stop the pipeline: close the page's peer connection, or leave and delete the room."""
         self._sessions.pop(handle.spec.conversation_id, None)
+        if isinstance(handle, _BrowserSession):
+            handle.close()
         if handle.server is not None:
             await handle.server.close()
         if isinstance(handle, _DailySession):
             await _end_daily(handle)
+
+    def is_prepared(self, conversation_id: str) -> bool:
+        """Whether the conversation's page is live and its next join only wires its stages."""
+        session = self._sessions.get(conversation_id)
+        return isinstance(session, _BrowserSession) and session.is_prepared
 
     def join_app(self, conversation_id: str) -> Any:
         """The per-conversation ASGI app (page + signalling), or ``None`` when not live."""

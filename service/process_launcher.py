@@ -69,6 +69,7 @@ class ProcessSession:
     port: int | None = None
     conversation_url: str | None = None
     ending: bool = False
+    prepared: bool = False
     client: httpx.AsyncClient | None = None
     proxy: Any = None
     lifeline: Any = None
@@ -227,6 +228,11 @@ class ProcessLauncher:
         response.raise_for_status()
         return response.json()["event_type"]
 
+    def is_prepared(self, conversation_id: str) -> bool:
+        """Whether the conversation's process has prepared its session (a join only wires it)."""
+        handle = self._sessions.get(conversation_id)
+        return handle is not None and handle.prepared
+
     def pid(self, conversation_id: str) -> int | None:
         """The process id of a live conversation's session (``None`` when not live)."""
         handle = self._sessions.get(conversation_id)
@@ -270,6 +276,8 @@ class ProcessLauncher:
         if name == "ready":
             if not handle.ready.done():
                 handle.ready.set_result(args)
+        elif name == "prepared":
+            handle.prepared = True
         elif name == "launch_failed":
             if not handle.ready.done():
                 handle.ready.set_exception(LaunchError(args[1], stage=args[0] or "launch"))

@@ -12,7 +12,8 @@ with the per-process token (``x-presence-control``):
 
 Everything the session reports (``SessionEvents``) goes to the parent as ``(name, args)`` tuples on
 a ``multiprocessing`` queue, in order. The first tuple is ``("ready", port)`` or
-``("launch_failed", stage, message)``. The child exits when the parent goes away (the lifeline pipe
+``("launch_failed", stage, message)``; ``("prepared",)`` follows (or precedes) ``ready`` once the
+session's stages are built and warm, so that a join only wires them. The child exits when the parent goes away (the lifeline pipe
 reaches EOF), so a killed service leaves no orphan sessions.
 """
 
@@ -161,6 +162,14 @@ async def _serve(
     except LaunchError as exc:
         queue.put(("launch_failed", (exc.stage, str(exc))))
         return
+    prepared = getattr(handle, "prepared", None)
+    if prepared is not None:  # the page's session: stages load in a thread while the user comes
+
+        def report_prepared(future: asyncio.Future) -> None:
+            if not future.cancelled() and future.exception() is None:
+                queue.put(("prepared", ()))
+
+        prepared.add_done_callback(report_prepared)
     ending: list[asyncio.Task] = []
 
     async def end(reason: str) -> None:

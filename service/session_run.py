@@ -15,12 +15,21 @@ Guardrails and objectives (``spec.guardrails``/``spec.objectives``, from the per
 ``conversation_processors`` adds the guardrails' input check before the LLM and output screen
 before TTS, and the objectives tracker after the user aggregator; each firing and completion is
 reported through ``events.guardrail``/``events.objective``.
+
+Preparation: building a session's stages loads models (seconds). ``prepare_conversation`` does it
+(with the guardrail and objective processors) without a transport, and ``run_pipeline_session``
+only wires what was prepared: given ``prepared`` (a launcher starts it in a thread with
+``in_thread`` when the conversation is created), or else it prepares in a thread itself. Either way
+the event loop never loads a model, so a browser's ICE/DTLS handshake is not stalled by one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +119,66 @@ def conversation_processors(spec: ConversationSpec, events: SessionEvents) -> di
     return points
 
 
+def prepare_conversation(
+    loaded: Any,
+    events: SessionEvents,
+    spec: ConversationSpec | None = None,
+    *,
+    fast: bool = False,
+    extras: dict[str, Any] | None = None,
+) -> Any:
+    """Build and warm up one session's stages and ``spec``'s guardrails and objectives.
+
+    Blocking (it loads models): run it in a thread (``in_thread``). The result
+    (``PreparedStages``) is for one session only.
+
+    Raises:
+        LaunchError: A stage failed to build (``stage`` names it), or the guardrails or
+            objectives are invalid (stage ``build``).
+    """
+    from presence.framework.builder import prepare_stages
+
+    try:
+        insert = conversation_processors(spec, events) if spec is not None else {}
+    except Exception as exc:  # stored sets are validated; this is a last resort
+        raise LaunchError(f"guardrails or objectives: {exc}", stage="build") from None
+    try:
+        return prepare_stages(loaded, fast=fast, extras=extras, insert=insert)
+    except Exception as exc:
+        stage = str(getattr(exc, "field", None) or "build").removeprefix("stages.")
+        raise LaunchError(str(exc), stage=stage) from None
+
+
+def in_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> asyncio.Future:
+    """Start ``fn(*args, **kwargs)`` in a daemon thread; its outcome as a future of this loop.
+
+    Unlike ``asyncio.to_thread``, a process (or loop) that ends while ``fn`` still runs does not
+    wait for it: a conversation ended while its models load ends at once. Cancelling the future
+    drops the result. Call from a running event loop.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    def run() -> None:
+        try:
+            outcome: tuple[Any, BaseException | None] = (fn(*args, **kwargs), None)
+        except BaseException as exc:  # handed to the awaiting coroutine
+            outcome = (None, exc)
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting
+            loop.call_soon_threadsafe(settle, *outcome)
+
+    threading.Thread(target=run, name=f"presence-{fn.__name__}", daemon=True).start()
+    return future
+
+
 def make_interactions(loaded: Any, conversation_id: str | None = None) -> Any:
     """The conversation's ``InteractionsProcessor`` (its context starts from the persona's)."""
     from presence.processors.interactions.processor import InteractionsProcessor
@@ -165,11 +234,17 @@ async def run_pipeline_session(
     extras: dict[str, Any] | None = None,
     interactions: Any = None,
     spec: ConversationSpec | None = None,
+    prepared: Any = None,
 ) -> None:
     """Build and run one session over ``transport``, reporting to ``events`` until it ends.
 
     ``spec`` (the conversation) adds its guardrails and objectives
     (``conversation_processors``).
+
+    ``prepared`` is the session's ``PreparedStages`` from ``prepare_conversation`` (already
+    holding ``spec``'s processors, ``fast`` and ``extras``), or an awaitable of it (a future from
+    ``in_thread``, awaited here without blocking the loop); when ``None`` they are prepared here,
+    in a thread. A preparation that failed is reported as ``events.failed(stage, ...)``.
 
     ``interactions`` is the session's ``InteractionsProcessor`` (``make_interactions``; one is
     made when ``None``): it goes right after the transport input, its observer on the worker.
@@ -184,12 +259,17 @@ async def run_pipeline_session(
     from presence.framework.builder import build_session
     from presence.framework.observers.transcript import TranscriptObserver
 
-    recorder = None
     try:
-        insert = conversation_processors(spec, events) if spec is not None else {}
-    except Exception as exc:  # stored sets are validated; this is a last resort
-        events.failed("build", f"guardrails or objectives: {exc}")
+        if prepared is None:
+            prepared = in_thread(
+                prepare_conversation, loaded, events, spec, fast=fast, extras=extras
+            )
+        if inspect.isawaitable(prepared):
+            prepared = await prepared
+    except LaunchError as exc:
+        events.failed(exc.stage, str(exc))
         return
+    recorder = None
     transcript = TranscriptObserver()  # the builder marks it screened when guardrails are on
     observers: list[Any] = [transcript]
     try:
@@ -200,13 +280,7 @@ async def run_pipeline_session(
             recorder = _recorder(loaded, recording_path)
             observers.append(recorder)
         session = build_session(
-            loaded,
-            transport,
-            observers=observers,
-            fast=fast,
-            extras=extras,
-            after_input=[interactions],
-            insert=insert,
+            loaded, transport, observers=observers, after_input=[interactions], prepared=prepared
         )
     except Exception as exc:
         failed_recorder = recording_path is not None and recorder is None

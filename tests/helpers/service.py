@@ -9,8 +9,10 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 from pipecat.frames.frames import EndFrame, Frame, TextFrame
@@ -255,3 +257,47 @@ class FileLauncher:
 
     def join_app(self, conversation_id):
         return None
+
+
+@contextlib.contextmanager
+def serve_app(app, port: int) -> Iterator[str]:
+    """Serve ``app`` with uvicorn (lifespan on) in a thread on 127.0.0.1:``port``; yields the URL."""
+    import uvicorn
+
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, name="presence-test-service", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 90  # the forkserver imports pipecat and presence first
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "the service did not start"
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(60)
+
+
+@contextlib.contextmanager
+def process_service(tmp_path: Path, max_sessions: int) -> Iterator[tuple[str, Any, Receiver]]:
+    """The service with the real ``ProcessLauncher`` on loopback ICE, and a webhook receiver."""
+    from presence.service.app import create_app
+    from presence.service.process_launcher import ProcessLauncher
+    from presence.transports.webrtc import limit_ice_host_addresses
+
+    previous = limit_ice_host_addresses(["127.0.0.1"])  # the users' side (this process)
+    launcher = ProcessLauncher(ice_host_addresses=["127.0.0.1"])
+    receiver = Receiver()
+    receiver.up()
+    port = free_port()
+    settings = make_settings(
+        tmp_path, max_sessions=max_sessions, public_url=f"http://127.0.0.1:{port}"
+    )
+    try:
+        with serve_app(create_app(settings, launcher=launcher), port) as base:
+            yield base, launcher, receiver
+    finally:
+        receiver.down()
+        limit_ice_host_addresses(previous)

@@ -9,7 +9,8 @@ receives, per conversation:
 - ``create``: ``POST /v2/conversations`` until it answered (the session process is ready);
 - ``joined``: that POST until the ``system.replica_joined`` webhook arrived (the user's
   pipeline started);
-- ``first frame``: the offer until the first video frame arrived (models load on join);
+- ``first frame``: the offer until the first video frame arrived (the stages are prepared from
+  create on, in a thread of the session process; an offer this early waits for them);
 - ``greeting``: the offer until the greeting was audible (20 ms RMS above silence);
 - ``fps``: video frames received per second from the first frame to the end vs the transport's
   send rate (SmallWebRTC sends ``AIORTC_VIDEO_FPS``, repeating the renderer's latest image);

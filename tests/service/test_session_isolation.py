@@ -10,24 +10,15 @@ would) while conversation B's video keeps arriving.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
-from helpers.service import KEY_A, Receiver, free_port, make_settings
+from helpers.service import KEY_A, process_service, serve_app  # noqa: F401 (re-exported)
 from helpers.webrtc_client import WebRTCUser
-
-from presence.service.app import create_app
-from presence.service.process_launcher import ProcessLauncher
-from presence.transports.webrtc import limit_ice_host_addresses
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="SIGSTOP/SIGCONT")
 
@@ -35,46 +26,6 @@ SIZE, FPS = 128, 15  # the renderer's video, small to spare 2 busy cores (SmallW
 GREETING = "Hello there! Welcome to the presence demo."
 FREEZE_S = 2.0
 SETTLE_S = 0.5  # frames already in flight when A stops may still arrive this long after
-
-
-@contextlib.contextmanager
-def serve_app(app, port: int) -> Iterator[str]:
-    """Serve ``app`` with uvicorn (lifespan on) in a thread on 127.0.0.1:``port``; yields the URL."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, name="presence-test-service", daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 90  # the forkserver imports pipecat and presence first
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "the service did not start"
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(60)
-
-
-@contextlib.contextmanager
-def process_service(
-    tmp_path: Path, max_sessions: int
-) -> Iterator[tuple[str, ProcessLauncher, Receiver]]:
-    """The service with the real ``ProcessLauncher`` on loopback ICE, and a webhook receiver."""
-    previous = limit_ice_host_addresses(["127.0.0.1"])  # the users' side (this process)
-    launcher = ProcessLauncher(ice_host_addresses=["127.0.0.1"])
-    receiver = Receiver()
-    receiver.up()
-    port = free_port()
-    settings = make_settings(
-        tmp_path, max_sessions=max_sessions, public_url=f"http://127.0.0.1:{port}"
-    )
-    try:
-        with serve_app(create_app(settings, launcher=launcher), port) as base:
-            yield base, launcher, receiver
-    finally:
-        receiver.down()
-        limit_ice_host_addresses(previous)
 
 
 def persona_body(size: int = SIZE, fps: int = FPS) -> dict:
