@@ -4,10 +4,10 @@
 ``properties``), or ``text`` instead of a URL, or a ``multipart/form-data`` upload (``file``
 with the same fields as form fields; ``tags`` comma-separated). An upload or a text is read at
 once: the answer is the ready document, or 413/415/422 saying what is wrong (400 for a body
-that is neither JSON nor a form). A URL is fetched in
-the background (``status: processing``, then ``ready`` or ``error``), as Tavus does; a
-``callback_url`` gets ``document.ready`` or ``document.error`` (signed like every webhook).
-Originals are kept under ``<data_dir>/documents/<id>/``; the chunks are in the database.
+that is neither JSON nor a form). A URL is fetched in the background (``status: processing``,
+then ``ready`` or ``error``), as Tavus does; a ``callback_url`` gets ``document.ready`` or
+``document.error`` (signed like every webhook). Originals are kept under
+``<data_dir>/documents/<id>/``; the chunks are in the database.
 
 Tavus documentation followed (read 2026): https://docs.tavus.io/api-reference/documents/
 create-document, get-document, get-documents (``limit``, ``page`` from 0, ``sort``, ``status``,
