@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
@@ -75,7 +76,9 @@ def store_chunks(db: Session, row: DocumentRow, kind: str, chunks: list[Chunk]) 
 def save_original(folder: Path, data: bytes, file_name: str | None) -> str:
     """Write the original bytes as ``original<ext>`` in ``folder``; returns the path."""
     folder.mkdir(parents=True, exist_ok=True)
-    suffix = PurePosixPath(file_name or "").suffix.lower()[:10] or ".bin"
+    suffix = PurePosixPath(file_name or "").suffix.lower()[:10]
+    if not re.fullmatch(r"\.[a-z0-9]+", suffix):  # an upload's name is the client's text
+        suffix = ".bin"
     path = folder / f"original{suffix}"
     path.write_bytes(data)
     return str(path)
@@ -110,9 +113,12 @@ async def _fetch(app: Any, document_id: str) -> None:
             read_document, bytes(data), name=name, file_name=path_name, content_type=ctype
         )
         error = None
-    except (httpx.HTTPError, DocumentError) as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, DocumentError) as exc:
         error, data, path_name = f"cannot read {url}: {exc}", b"", None
         logger.warning(f"document {document_id}: {error}")
+    except Exception as exc:  # a reader's or client's own bug must still end "processing"
+        error, data, path_name = f"cannot read {url}: {type(exc).__name__}: {exc}", b"", None
+        logger.exception(f"document {document_id}: {error}")
 
     def write() -> None:
         with sessions.begin() as db:

@@ -57,6 +57,9 @@ ERROR_TEXT = {
     403: "The resource belongs to another API key.",
     404: "No such resource.",
     409: "The conversation is not live, or nobody has joined yet.",
+    413: "The document is over the size limit (50 MB).",
+    415: "The document is not of a kind presence reads (markdown, plain text, HTML, PDF with a "
+    "text layer, DOCX or CSV).",
     429: "The service already runs its maximum of live conversations; retry later.",
 }
 

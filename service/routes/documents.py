@@ -3,10 +3,11 @@
 ``POST`` takes Tavus's JSON (``document_url``, ``document_name``, ``tags``, ``callback_url``,
 ``properties``), or ``text`` instead of a URL, or a ``multipart/form-data`` upload (``file``
 with the same fields as form fields; ``tags`` comma-separated). An upload or a text is read at
-once: the answer is the ready document, or 413/415/422 saying what is wrong. A URL is fetched in
-the background (``status: processing``, then ``ready`` or ``error``), as Tavus does; a
-``callback_url`` gets ``document.ready`` or ``document.error`` (signed like every webhook).
-Originals are kept under ``<data_dir>/documents/<id>/``; the chunks are in the database.
+once: the answer is the ready document, or 413/415/422 saying what is wrong (400 for a body
+that is neither JSON nor a form). A URL is fetched in the background (``status: processing``,
+then ``ready`` or ``error``), as Tavus does; a ``callback_url`` gets ``document.ready`` or
+``document.error`` (signed like every webhook). Originals are kept under
+``<data_dir>/documents/<id>/``; the chunks are in the database.
 
 Tavus documentation followed (read 2026): https://docs.tavus.io/api-reference/documents/
 create-document, get-document, get-documents (``limit``, ``page`` from 0, ``sort``, ``status``,
@@ -18,9 +19,8 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
@@ -40,11 +40,11 @@ from presence.service.document_store import (
     store_chunks,
 )
 from presence.service.documents import MAX_BYTES, SUPPORTED, DocumentError, read_document
-from presence.service.schemas import Page
+from presence.service.schemas import Page, UtcDateTime, errors
 
-router = APIRouter(prefix="/v2/documents", tags=["documents"])
+router = APIRouter(prefix="/v2/documents", tags=["documents"], responses=errors(401))
 
-Tag = Field(min_length=1, max_length=100)
+Tag = Annotated[str, Field(min_length=1, max_length=100, pattern=r"\S")]
 
 
 class DocumentCreate(BaseModel):
@@ -55,11 +55,12 @@ class DocumentCreate(BaseModel):
     text: str | None = Field(
         default=None,
         max_length=MAX_BYTES,
+        pattern=r"\S",
         description="The document's text (markdown, plain text or HTML) inline.",
     )
     document_name: str | None = Field(default=None, min_length=1, max_length=200)
     callback_url: AnyHttpUrl | None = None
-    tags: list[str] = Field(default_factory=list, max_length=50)
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
     properties: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -68,7 +69,7 @@ class DocumentPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     document_name: str | None = Field(default=None, min_length=1, max_length=200)
-    tags: list[str] | None = Field(default=None, max_length=50)
+    tags: list[Tag] | None = Field(default=None, max_length=50)
 
 
 class DocumentOut(BaseModel):
@@ -87,8 +88,8 @@ class DocumentOut(BaseModel):
     content_type: str | None = Field(description="What was read: markdown, text, html, pdf, ...")
     size_bytes: int
     chunk_count: int = Field(description="Passages the document was split into.")
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
 def document_out(row: DocumentRow) -> DocumentOut:
@@ -132,10 +133,14 @@ async def _parse(request: Request) -> tuple[DocumentCreate, bytes | None, str | 
     ctype = request.headers.get("content-type", "")
     data = file_name = None
     if ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
-        form = await request.form(max_files=1, max_fields=20)
+        form = await request.form(max_files=2, max_fields=20)  # a second file is named below
         fields: dict[str, Any] = {}
         for key, value in form.multi_items():
-            if key == "file" and hasattr(value, "read"):
+            if (key == "file") != hasattr(value, "read"):
+                raise _bad(key, "must be a file" if key == "file" else "must be a text field")
+            if key == "file":
+                if file_name is not None:
+                    raise _bad("file", "upload one file per document")
                 data, file_name = await _read(value), value.filename or "upload"
             elif key == "properties":
                 try:
@@ -150,8 +155,10 @@ async def _parse(request: Request) -> tuple[DocumentCreate, bytes | None, str | 
     else:
         try:
             raw = await request.json()
-        except ValueError:
-            raise _bad("body", "send JSON, or a multipart/form-data upload with a `file`") from None
+        except ValueError:  # not JSON, or not UTF-8
+            raise HTTPException(
+                400, detail="send a JSON object, or a multipart/form-data upload with a `file`"
+            ) from None
     try:
         body = DocumentCreate.model_validate(raw)
     except ValidationError as exc:
@@ -177,25 +184,40 @@ def _default_name(body: DocumentCreate, file_name: str | None) -> str:
     response_model=DocumentOut,
     summary="Create a document",
     responses={
-        413: {"description": "The document is over the size limit (50 MB)."},
-        415: {"description": f"Not a kind presence reads ({SUPPORTED})."},
-        422: {"description": "No source, two sources, or a document without readable text."},
+        **errors(400, 413, 415),
+        422: {
+            "description": "No source, two sources, an invalid field, or a document without "
+            "readable text: each error's `loc` names the field.",
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}
+            },
+        },
     },
     openapi_extra={
         "requestBody": {
             "content": {
-                "application/json": {"schema": DocumentCreate.model_json_schema()},
+                "application/json": {
+                    "schema": {
+                        **DocumentCreate.model_json_schema(),
+                        "oneOf": [{"required": ["document_url"]}, {"required": ["text"]}],
+                    }
+                },
                 "multipart/form-data": {
                     "schema": {
                         "type": "object",
                         "properties": {
-                            "file": {"type": "string", "format": "binary"},
-                            "document_name": {"type": "string"},
+                            "file": {
+                                "type": "string",
+                                "format": "binary",
+                                "description": f"{SUPPORTED}; at most 50 MB.",
+                            },
+                            "document_name": {"type": "string", "minLength": 1, "maxLength": 200},
                             "tags": {"type": "string", "description": "Comma-separated."},
-                            "callback_url": {"type": "string"},
+                            "callback_url": {"type": "string", "format": "uri"},
                             "properties": {"type": "string", "description": "A JSON object."},
                         },
                         "required": ["file"],
+                        "additionalProperties": False,
                     }
                 },
             },
@@ -284,7 +306,12 @@ def list_documents(
     return Page(data=[document_out(r) for r in rows[start : start + limit]], total_count=len(rows))
 
 
-@router.get("/{document_id}", response_model=DocumentOut, summary="Get a document")
+@router.get(
+    "/{document_id}",
+    response_model=DocumentOut,
+    summary="Get a document",
+    responses=errors(403, 404),
+)
 def get_document(
     document_id: str, who: str = Depends(owner), db: Session = Depends(db_session)
 ) -> DocumentOut:
@@ -292,7 +319,12 @@ def get_document(
     return document_out(owned(db.get(DocumentRow, document_id), who, "document", document_id))
 
 
-@router.patch("/{document_id}", response_model=DocumentOut, summary="Update a document")
+@router.patch(
+    "/{document_id}",
+    response_model=DocumentOut,
+    summary="Update a document",
+    responses=errors(400, 403, 404),
+)
 def patch_document(
     document_id: str, body: DocumentPatch, who: str = Depends(owner), db: Session = Depends(db_session)
 ) -> DocumentOut:  # fmt: skip
@@ -307,7 +339,9 @@ def patch_document(
     return document_out(row)
 
 
-@router.delete("/{document_id}", status_code=204, summary="Delete a document")
+@router.delete(
+    "/{document_id}", status_code=204, summary="Delete a document", responses=errors(403, 404)
+)
 def delete_document(
     document_id: str, request: Request, who: str = Depends(owner), db: Session = Depends(db_session)
 ) -> Response:  # fmt: skip

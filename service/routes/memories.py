@@ -12,7 +12,6 @@ routes give a self-hosted deployment both, so a user's right to be forgotten is 
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
@@ -24,9 +23,9 @@ from presence.service.auth import owner
 from presence.service.db import MemoryRow
 from presence.service.deps import db_session, paginate
 from presence.service.memories import KINDS, Memory, forget, save_memories
-from presence.service.schemas import Page
+from presence.service.schemas import Page, UtcDateTime, errors
 
-router = APIRouter(prefix="/v2/memories", tags=["memories"])
+router = APIRouter(prefix="/v2/memories", tags=["memories"], responses=errors(401))
 Store = Path(min_length=1, max_length=200, description="The memory store (a conversation's `memory_stores` entry).")  # fmt: skip
 
 
@@ -39,14 +38,14 @@ class MemoryOut(BaseModel):
     content: str
     conversation_id: str | None = Field(description="The conversation it was learnt in.")
     source: Literal["offline", "llm", "api"]
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class MemoryIn(BaseModel):
     """A memory added by hand."""
 
     model_config = ConfigDict(extra="forbid")
-    content: str = Field(min_length=1, max_length=500)
+    content: str = Field(min_length=1, max_length=500, pattern=r"\S")
     kind: Literal["name", "preference", "work", "location", "family", "fact"] = "fact"
 
 
@@ -55,7 +54,7 @@ class StoreOut(BaseModel):
 
     memory_store: str
     memory_count: int
-    updated_at: datetime
+    updated_at: UtcDateTime
 
 
 def _out(row: MemoryRow) -> MemoryOut:
@@ -105,7 +104,9 @@ def list_memories(
     return Page(data=[_out(r) for r in rows], total_count=total)
 
 
-@router.post("/{memory_store}", response_model=MemoryOut, summary="Add a memory")
+@router.post(
+    "/{memory_store}", response_model=MemoryOut, summary="Add a memory", responses=errors(400)
+)
 def add_memory(
     body: MemoryIn,
     memory_store: str = Store,
@@ -113,19 +114,22 @@ def add_memory(
     db: Session = Depends(db_session),
 ) -> MemoryOut:
     """Add a memory by hand (a name replaces the store's old name; the same content is kept once)."""
-    save_memories(db, who, [memory_store], [Memory(body.kind, body.content)], None, "api")
+    content = body.content.strip()
+    save_memories(db, who, [memory_store], [Memory(body.kind, content)], None, "api")
     db.commit()
-    row = db.scalars(
-        select(MemoryRow).where(
-            MemoryRow.owner == who,
-            MemoryRow.memory_store == memory_store,
-            func.lower(MemoryRow.content) == body.content.strip().lower(),
-        )
-    ).first()
-    return _out(row)
+    # the new row, or the one already holding this content (compared as save_memories does)
+    rows = db.scalars(
+        select(MemoryRow).where(MemoryRow.owner == who, MemoryRow.memory_store == memory_store)
+    )
+    return _out(next(r for r in rows if r.content.strip().lower() == content.lower()))
 
 
-@router.delete("/{memory_store}/{memory_id}", status_code=204, summary="Forget one memory")
+@router.delete(
+    "/{memory_store}/{memory_id}",
+    status_code=204,
+    summary="Forget one memory",
+    responses=errors(404),
+)
 def delete_memory(
     memory_id: str,
     memory_store: str = Store,

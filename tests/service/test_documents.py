@@ -7,6 +7,7 @@ import json
 import threading
 import time
 import zipfile
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -122,6 +123,8 @@ def test_documents_api_create_list_patch_delete(service):
     doc = text.json()
     assert doc["document_id"].startswith("d") and doc["status"] == "ready"
     assert doc["chunk_count"] == 2 and doc["tags"] == ["faq"]
+    read_back = service.get(f"/v2/documents/{doc['document_id']}").json()
+    assert datetime.fromisoformat(read_back["created_at"]).utcoffset() == timedelta(0)
 
     upload = service.post(
         "/v2/documents",
@@ -171,6 +174,16 @@ def test_bad_documents_get_a_clear_4xx(service):
     assert typo.status_code == 422 and "txt" in str(typo.json())
     bad_url = service.post("/v2/documents", json={"document_url": "not a url"})
     assert bad_url.status_code == 422 and "document_url" in str(bad_url.json())
+    blank = service.post("/v2/documents", json={"text": " \n "})
+    assert blank.status_code == 422 and blank.json()["detail"][0]["loc"] == ["body", "text"]
+    long_tag = service.post("/v2/documents", json={"text": "hi", "tags": ["x" * 101]})
+    assert long_tag.status_code == 422 and long_tag.json()["detail"][0]["loc"][:2] == ["body", "tags"]  # fmt: skip
+    not_json = service.post("/v2/documents", content=b"{text: hi", headers={"content-type": "application/json"})  # fmt: skip
+    assert not_json.status_code == 400 and "JSON" in not_json.json()["detail"]
+    text_as_file = service.post("/v2/documents", files={"file": (None, "hello")})
+    assert text_as_file.status_code == 422 and text_as_file.json()["detail"][0]["loc"] == ["body", "file"]  # fmt: skip
+    file_as_tags = service.post("/v2/documents", files={"file": ("a.md", b"# A"), "tags": ("t.txt", b"x")})  # fmt: skip
+    assert file_as_tags.status_code == 422 and file_as_tags.json()["detail"][0]["loc"] == ["body", "tags"]  # fmt: skip
     assert service.get("/v2/documents").json()["total_count"] == 0
 
 

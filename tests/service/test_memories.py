@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from fakes.openai import FakeOpenAI, Reply
@@ -104,6 +105,13 @@ def test_memories_reach_the_next_conversation_of_the_store_and_can_be_forgotten(
     added = service.post("/v2/memories/anna_p1", json={"content": "The user is vegetarian."})
     assert added.status_code == 200 and added.json()["source"] == "api"
     assert service.post("/v2/memories/anna_p1", json={"content": ""}).status_code == 422
+    assert service.post("/v2/memories/anna_p1", json={"content": "  "}).status_code == 422
+    # kept trimmed, and the same content (any case, any spacing) is the same memory
+    spaced = service.post("/v2/memories/anna_p1", json={"content": "  Die Nutzerin mag Äpfel. "})
+    assert spaced.status_code == 200 and spaced.json()["content"] == "Die Nutzerin mag Äpfel."
+    again = service.post("/v2/memories/anna_p1", json={"content": "DIE NUTZERIN MAG ÄPFEL."})
+    assert again.status_code == 200 and again.json()["memory_id"] == spaced.json()["memory_id"]
+    assert datetime.fromisoformat(again.json()["created_at"]).utcoffset() == timedelta(0)
 
     assert service.delete("/v2/memories/anna_p1").status_code == 204  # the right to be forgotten
     assert service.get("/v2/memories/anna_p1").json() == {"data": [], "total_count": 0}

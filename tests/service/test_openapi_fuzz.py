@@ -6,7 +6,8 @@ delete) hold up too.
 The service is a real uvicorn on 127.0.0.1 (lifespan, database, outbox and supervisor running)
 with a launcher whose conversations are tiny pipecat pipelines that take interactions. Bounded:
 a fixed number of examples per operation, derandomized, so a run takes the same ~30 s on CI.
-Callback URLs the fuzzer makes up are pointed at a local receiver: no webhook leaves the host.
+Callback and document URLs the fuzzer makes up are pointed at a local receiver: no webhook or
+document fetch leaves the host.
 """
 
 from __future__ import annotations
@@ -47,6 +48,13 @@ UNSATISFIABLE = [
     },
     {
         "include-path": "/v2/replicas",
+        "include-method": "POST",
+        "checks": {"positive_data_acceptance": {"enabled": False}},
+    },
+    {
+        # a document's kind and readable text are decided by its bytes (an uploaded file, the
+        # inline text): a schema-valid request may rightly get a 415, or a 422 naming the field
+        "include-path": "/v2/documents",
         "include-method": "POST",
         "checks": {"positive_data_acceptance": {"enabled": False}},
     },
@@ -108,14 +116,15 @@ def api_schema(served):
 
 
 def local_callbacks(case, receiver: Receiver) -> None:
-    """Point a made-up (valid) ``callback_url`` at the local receiver."""
+    """Point a made-up (valid) ``callback_url`` or ``document_url`` at the local receiver."""
     body = case.body
-    if isinstance(body, dict) and isinstance(body.get("callback_url"), str):
-        try:
-            TypeAdapter(AnyHttpUrl).validate_python(body["callback_url"])
-        except ValidationError:
-            return  # an invalid URL stays: the request must be refused
-        body["callback_url"] = receiver.url
+    for field in ("callback_url", "document_url"):
+        if isinstance(body, dict) and isinstance(body.get(field), str):
+            try:
+                TypeAdapter(AnyHttpUrl).validate_python(body[field])
+            except ValidationError:
+                continue  # an invalid URL stays: the request must be refused
+            body[field] = receiver.url
 
 
 def _operations() -> list[tuple[str, str, schemathesis.GenerationMode]]:
