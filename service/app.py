@@ -23,6 +23,7 @@ from loguru import logger
 from sqlalchemy import select
 
 from presence.service.db import ReplicaRow, default_database_url, init_db, make_engine
+from presence.service.instances import Instances
 from presence.service.routes import conversations, personas, replicas
 from presence.service.settings import ServiceSettings
 from presence.service.storage import check_storage, store_recording
@@ -99,11 +100,16 @@ def create_app(settings: ServiceSettings, launcher: SessionLauncher | None = Non
             max_sessions=settings.max_sessions,
             public_url=settings.public_url,
             store_recording=lambda path, cid: store_recording(settings, path, cid),
+            instances=Instances(
+                sessions, settings.instance_id, stale_after=settings.instance_stale_after
+            ),
+            heartbeat_interval=settings.heartbeat_interval,
         )
         app.state.sessions = sessions
         app.state.outbox = outbox
         app.state.supervisor = supervisor
         supervisor.recover()
+        supervisor.watch_replicas()
         _resume_replicas(sessions, settings)
         outbox.start()
         warm = getattr(launcher, "warm", None)
@@ -169,6 +175,10 @@ def create_app(settings: ServiceSettings, launcher: SessionLauncher | None = Non
 
 def default_launcher(settings: ServiceSettings) -> SessionLauncher:
     """The launcher ``settings.session_isolation`` asks for (a process per conversation by default)."""
+    if settings.placement == "ray":
+        from presence.service.ray_launcher import RayLauncher
+
+        return RayLauncher.from_settings(settings)
     if settings.session_isolation == "inline":
         from presence.service.launcher import WebRTCLauncher
 

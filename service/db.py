@@ -8,6 +8,8 @@ Tables::
     replicas           registration status (training|ready|error) and progress
     conversations      status, properties, shutdown reason, transcript, usage
     webhook_outbox     signed webhook events waiting for (or done with) delivery
+    service_instances  each running ``presence serve`` replica and its last heartbeat
+    conversation_leases which replica runs each live conversation (and an end asked of it)
 
 Every row carries ``owner``: a digest of the API key that created it (keys themselves are never
 stored). Nothing here is SQLite-specific; ``database_url`` may be any SQLAlchemy URL
@@ -169,6 +171,25 @@ class WebhookEvent(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
     __table_args__ = (Index("ix_outbox_pending", "status", "next_attempt_at"),)
+
+
+class ServiceInstance(Base):
+    """A ``presence serve`` replica: written at start and on every heartbeat."""
+
+    __tablename__ = "service_instances"
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ConversationLease(Base):
+    """The replica running a live conversation; ``end_reason`` asks it to end the conversation."""
+
+    __tablename__ = "conversation_leases"
+    conversation_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    instance_id: Mapped[str] = mapped_column(String(200), index=True)
+    end_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 def as_utc(value: datetime | None) -> datetime | None:
