@@ -182,10 +182,14 @@ def default_launcher(settings: ServiceSettings) -> SessionLauncher:
     if settings.session_isolation == "inline":
         from presence.service.launcher import WebRTCLauncher
 
-        return WebRTCLauncher(ice_host_addresses=settings.ice_host_addresses)
+        return WebRTCLauncher(
+            ice_host_addresses=settings.ice_host_addresses, ice_servers=settings.ice_servers
+        )
     from presence.service.process_launcher import ProcessLauncher
 
-    return ProcessLauncher(ice_host_addresses=settings.ice_host_addresses)
+    return ProcessLauncher(
+        ice_host_addresses=settings.ice_host_addresses, ice_servers=settings.ice_servers
+    )
 
 
 def _resume_replicas(sessions, settings: ServiceSettings) -> None:

@@ -25,8 +25,8 @@ Everything has an environment variable so ``presence serve`` needs no flags:
                                   local one)
 ``PRESENCE_RAY_NUM_CPUS``         CPUs each conversation asks Ray for (default 1)
 ``PRESENCE_RAY_NUM_GPUS``         GPU fraction asked when the pipeline uses CUDA (default 0.25)
-``PRESENCE_ICE_SERVERS``          comma-separated STUN/TURN URLs for both peers (``turn:`` URLs as
-                                  ``turn:user:credential@host:port``)
+``PRESENCE_ICE_SERVERS``          STUN/TURN servers for both peers: comma-separated URLs, or a JSON
+                                  list of URLs and ``{"urls", "username", "credential"}`` objects
 ``PRESENCE_INSTANCE_ID``          this replica's id among replicas over one database (default:
                                   host name, port and data folder)
 ``PRESENCE_S3_BUCKET``            also upload recordings to this S3-compatible bucket (default:
@@ -41,10 +41,12 @@ Everything has an environment variable so ``presence serve`` needs no flags:
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from presence.framework.errors import ConfigError
 
@@ -121,7 +123,7 @@ class ServiceSettings:
     ray_address: str | None = None
     ray_num_cpus: float = 1.0
     ray_num_gpus: float = 0.25
-    ice_servers: list[str] | None = None
+    ice_servers: list[Any] | None = None
     instance_id: str | None = None
     heartbeat_interval: float = 2.0
     instance_stale_after: float = 15.0
@@ -257,6 +259,16 @@ def _number(env, name: str, default: float) -> float:
         return float(env.get(name) or default)
     except ValueError:
         raise ConfigError(f"must be a number, not {env[name]!r}", field=name) from None
+
+
+def _ice_servers(value: str) -> list[Any] | None:
+    value = value.strip()
+    if value.startswith("["):
+        try:
+            return json.loads(value)
+        except ValueError as exc:
+            raise ConfigError(f"not valid JSON ({exc})", field="PRESENCE_ICE_SERVERS") from None
+    return [u.strip() for u in value.split(",") if u.strip()] or None
 
 
 def _instance_id(data_dir: Path, port: int) -> str:

@@ -181,13 +181,16 @@ class Supervisor:
         """Claim a slot for ``spec`` before its row is committed.
 
         Raises:
-            CapacityError: ``max_sessions`` conversations are live.
+            CapacityError: ``max_sessions`` conversations are live, or the launcher has no room.
         """
         if len(self.live) >= self.max_sessions:
             raise CapacityError(
                 f"{len(self.live)} conversations are live and this service allows "
                 f"{self.max_sessions} at once (PRESENCE_MAX_SESSIONS); end one or retry later"
             )
+        check_capacity = getattr(self.launcher, "check_capacity", None)
+        if check_capacity is not None:  # e.g. a Ray cluster without room for another call
+            check_capacity(spec)
         self.live[spec.conversation_id] = _Live(spec, time.monotonic())
 
     def release(self, cid: str) -> None:
