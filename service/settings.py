@@ -94,7 +94,8 @@ class ServiceSettings:
         ray_address: Ray cluster address; ``None`` starts a local cluster.
         ray_num_cpus: CPUs each conversation's actor asks for.
         ray_num_gpus: GPU fraction each actor asks for when its pipeline uses CUDA.
-        ice_servers: STUN/TURN URLs for both peers (``None``: host candidates only).
+        ice_servers: STUN/TURN servers for both peers: URLs or ``{urls, username, credential}``
+            dicts (``None``: host candidates only).
         instance_id: This replica's id (``None``: ``instances.default_instance_id``).
         heartbeat_interval: Seconds between this replica's heartbeats.
         instance_stale_after: Seconds without a heartbeat after which a replica counts as gone.
@@ -227,10 +228,7 @@ class ServiceSettings:
             ray_address=ray_address or env.get("PRESENCE_RAY_ADDRESS") or None,
             ray_num_cpus=_number(env, "PRESENCE_RAY_NUM_CPUS", 1.0),
             ray_num_gpus=_number(env, "PRESENCE_RAY_NUM_GPUS", 0.25),
-            ice_servers=[
-                u.strip() for u in env.get("PRESENCE_ICE_SERVERS", "").split(",") if u.strip()
-            ]
-            or None,
+            ice_servers=_ice_servers(env.get("PRESENCE_ICE_SERVERS", "")),
             instance_id=env.get("PRESENCE_INSTANCE_ID") or _instance_id(data, port),
         )
 
