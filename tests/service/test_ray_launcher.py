@@ -40,6 +40,7 @@ def cluster():
         runtime_env={"env_vars": {"PYTHONPATH": path}},
         log_to_driver=False,
     )
+    assert os.environ.get("RAY_AUTH_MODE") == "token"  # Ray's default for a new cluster, kept on
     yield
     ray.shutdown()
 
