@@ -169,6 +169,17 @@ def serve(
         str | None,
         typer.Option("--database-url", envvar="PRESENCE_DATABASE_URL", help="SQLAlchemy URL."),
     ] = None,
+    placement: Annotated[
+        str | None,
+        typer.Option(
+            "--placement",
+            help="Where conversations run: process (this machine, default) or ray (a Ray cluster).",
+        ),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option("--ray-address", help="Ray cluster address for --placement ray."),
+    ] = None,
     verbose: Verbose = 0,
 ) -> None:
     """Start the conversations service (REST API under /v2, webhooks, sessions)."""
@@ -176,7 +187,14 @@ def serve(
     from presence.service.cli import serve as serve_service
 
     try:
-        serve_service(host=host, port=port, data_dir=data_dir, database_url=database_url)
+        serve_service(
+            host=host,
+            port=port,
+            data_dir=data_dir,
+            database_url=database_url,
+            placement=placement,
+            ray_address=ray_address,
+        )
     except PresenceError as exc:
         raise fail(exc) from None
 

@@ -40,6 +40,7 @@ from presence.service.db import (
     make_engine,
 )
 from presence.service.document_store import resume_fetches
+from presence.service.instances import Instances
 from presence.service.routes import conversations, documents, memories, personas, replicas, rulesets
 from presence.service.settings import ServiceSettings
 from presence.service.storage import check_storage, store_recording
@@ -160,6 +161,10 @@ def create_app(settings: ServiceSettings, launcher: SessionLauncher | None = Non
             public_url=settings.public_url,
             store_recording=lambda path, cid: store_recording(settings, path, cid),
             after_end=lambda cid, spec: _after_end(sessions, settings, cid, spec),
+            instances=Instances(
+                sessions, settings.instance_id, stale_after=settings.instance_stale_after
+            ),
+            heartbeat_interval=settings.heartbeat_interval,
         )
         app.state.sessions = sessions
         app.state.outbox = outbox
@@ -171,6 +176,7 @@ def create_app(settings: ServiceSettings, launcher: SessionLauncher | None = Non
         ]
         # knowledge folders of conversations a stopped service left behind (none is live now)
         shutil.rmtree(settings.data_dir / "conversations", ignore_errors=True)
+        supervisor.watch_replicas()
         _resume_replicas(sessions, settings)
         resume_fetches(app)
         outbox.start()
@@ -244,13 +250,21 @@ def create_app(settings: ServiceSettings, launcher: SessionLauncher | None = Non
 
 def default_launcher(settings: ServiceSettings) -> SessionLauncher:
     """The launcher ``settings.session_isolation`` asks for (a process per conversation by default)."""
+    if settings.placement == "ray":
+        from presence.service.ray_launcher import RayLauncher
+
+        return RayLauncher.from_settings(settings)
     if settings.session_isolation == "inline":
         from presence.service.launcher import WebRTCLauncher
 
-        return WebRTCLauncher(ice_host_addresses=settings.ice_host_addresses)
+        return WebRTCLauncher(
+            ice_host_addresses=settings.ice_host_addresses, ice_servers=settings.ice_servers
+        )
     from presence.service.process_launcher import ProcessLauncher
 
-    return ProcessLauncher(ice_host_addresses=settings.ice_host_addresses)
+    return ProcessLauncher(
+        ice_host_addresses=settings.ice_host_addresses, ice_servers=settings.ice_servers
+    )
 
 
 async def _after_end(sessions, settings: ServiceSettings, cid: str, spec) -> None:

@@ -21,6 +21,8 @@ def serve(
     port: int = 8000,
     data_dir: Path | None = None,
     database_url: str | None = None,
+    placement: str | None = None,
+    ray_address: str | None = None,
 ) -> None:
     """Serve the REST API, the join pages and the webhook outbox until Ctrl-C.
 
@@ -30,6 +32,8 @@ def serve(
         data_dir: Database file, uploads and recordings (``PRESENCE_DATA_DIR``, default
             ``./presence-data``).
         database_url: SQLAlchemy URL (``PRESENCE_DATABASE_URL``; default SQLite in the data dir).
+        placement: ``process`` or ``ray`` (``PRESENCE_PLACEMENT``; default ``process``).
+        ray_address: Ray cluster for ``ray`` placement (``PRESENCE_RAY_ADDRESS``).
 
     Raises:
         PresenceError: The settings are invalid (printed by the caller).
@@ -45,6 +49,8 @@ def serve(
         host=host,
         port=port,
         announce=lambda message: console.print(f"[yellow]{escape(message)}[/]"),
+        placement=placement,
+        ray_address=ray_address,
     )
     app = create_app(settings)
     console.print(

@@ -15,6 +15,8 @@ Tables::
     documents          knowledge-base documents: name, source, tags, status, size
     document_chunks    each document's passages (title, text), in order
     memories           what users shared, by memory store (``memory_stores`` of a conversation)
+    service_instances  each running ``presence serve`` replica and its last heartbeat
+    conversation_leases which replica runs each live conversation (and an end asked of it)
 
 Every row carries ``owner``: a digest of the API key that created it (keys themselves are never
 stored). Nothing here is SQLite-specific; ``database_url`` may be any SQLAlchemy URL
@@ -265,6 +267,25 @@ class MemoryRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     __table_args__ = (Index("ix_memories_store", "owner", "memory_store", "created_at"),)
+
+
+class ServiceInstance(Base):
+    """A ``presence serve`` replica: written at start and on every heartbeat."""
+
+    __tablename__ = "service_instances"
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ConversationLease(Base):
+    """The replica running a live conversation; ``end_reason`` asks it to end the conversation."""
+
+    __tablename__ = "conversation_leases"
+    conversation_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    instance_id: Mapped[str] = mapped_column(String(200), index=True)
+    end_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 def as_utc(value: datetime | None) -> datetime | None:

@@ -18,6 +18,17 @@ Everything has an environment variable so ``presence serve`` needs no flags:
                                   a loopback-only host; default: every interface)
 ``PRESENCE_SESSION_ISOLATION``    ``process`` (default): each conversation runs in a process of its
                                   own; ``inline``: as tasks of the service's event loop
+``PRESENCE_PLACEMENT``            ``process`` (default: conversations run on this machine, as
+                                  ``PRESENCE_SESSION_ISOLATION`` says) or ``ray``: each one is a
+                                  Ray actor on a cluster (``presence[ray]``)
+``PRESENCE_RAY_ADDRESS``          the Ray cluster (``ray://...`` or ``host:port``; default: start a
+                                  local one)
+``PRESENCE_RAY_NUM_CPUS``         CPUs each conversation asks Ray for (default 1)
+``PRESENCE_RAY_NUM_GPUS``         GPU fraction asked when the pipeline uses CUDA (default 0.25)
+``PRESENCE_ICE_SERVERS``          STUN/TURN servers for both peers: comma-separated URLs, or a JSON
+                                  list of URLs and ``{"urls", "username", "credential"}`` objects
+``PRESENCE_INSTANCE_ID``          this replica's id among replicas over one database (default:
+                                  host name, port and data folder)
 ``PRESENCE_S3_BUCKET``            also upload recordings to this S3-compatible bucket (default:
                                   local file only); credentials come from boto3's chain
                                   (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, profile, role)
@@ -30,14 +41,17 @@ Everything has an environment variable so ``presence serve`` needs no flags:
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from presence.framework.errors import ConfigError
 
 ISOLATION_MODES = ("process", "inline")
+PLACEMENTS = ("process", "ray")
 
 
 def owner_of(key: str) -> str:
@@ -76,6 +90,15 @@ class ServiceSettings:
         s3_prefix: Folder for recordings in the bucket.
         s3_endpoint_url: S3 API endpoint (MinIO, R2, ...); ``None`` is AWS S3.
         s3_region: Bucket region; ``None`` leaves it to boto3's configuration.
+        placement: ``process`` (this machine) or ``ray`` (a Ray actor per conversation).
+        ray_address: Ray cluster address; ``None`` starts a local cluster.
+        ray_num_cpus: CPUs each conversation's actor asks for.
+        ray_num_gpus: GPU fraction each actor asks for when its pipeline uses CUDA.
+        ice_servers: STUN/TURN servers for both peers: URLs or ``{urls, username, credential}``
+            dicts (``None``: host candidates only).
+        instance_id: This replica's id (``None``: ``instances.default_instance_id``).
+        heartbeat_interval: Seconds between this replica's heartbeats.
+        instance_stale_after: Seconds without a heartbeat after which a replica counts as gone.
     """
 
     data_dir: Path
@@ -97,6 +120,14 @@ class ServiceSettings:
     s3_prefix: str = "recordings/"
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
+    placement: str = "process"
+    ray_address: str | None = None
+    ray_num_cpus: float = 1.0
+    ray_num_gpus: float = 0.25
+    ice_servers: list[Any] | None = None
+    instance_id: str | None = None
+    heartbeat_interval: float = 2.0
+    instance_stale_after: float = 15.0
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -110,6 +141,20 @@ class ServiceSettings:
                 f"must be one of {', '.join(ISOLATION_MODES)}, not {self.session_isolation!r}",
                 field="PRESENCE_SESSION_ISOLATION",
             )
+        if self.placement not in PLACEMENTS:
+            raise ConfigError(
+                f"must be one of {', '.join(PLACEMENTS)}, not {self.placement!r}",
+                field="PRESENCE_PLACEMENT",
+            )
+        if self.ray_num_cpus <= 0 or self.ray_num_gpus < 0:
+            raise ConfigError(
+                "a conversation needs more than 0 CPUs and at least 0 GPUs",
+                field="PRESENCE_RAY_NUM_CPUS",
+            )
+        if self.instance_id is None:
+            from presence.service.instances import default_instance_id
+
+            self.instance_id = default_instance_id(self.data_dir)
 
     @property
     def owners(self) -> dict[str, str]:
@@ -125,6 +170,8 @@ class ServiceSettings:
         host: str = "127.0.0.1",
         port: int = 8000,
         announce=None,
+        placement: str | None = None,
+        ray_address: str | None = None,
     ) -> ServiceSettings:
         """Settings from flags (when given) and the environment (see the module docstring).
 
@@ -134,6 +181,8 @@ class ServiceSettings:
             host: Listening host (for the default public URL).
             port: Listening port (for the default public URL).
             announce: Called with a message when a key or secret is generated.
+            placement: Overrides ``PRESENCE_PLACEMENT``.
+            ray_address: Overrides ``PRESENCE_RAY_ADDRESS``.
         """
         env = os.environ
         data = Path(data_dir or env.get("PRESENCE_DATA_DIR") or "presence-data").resolve()
@@ -175,6 +224,12 @@ class ServiceSettings:
             s3_prefix=env.get("PRESENCE_S3_PREFIX", "recordings/"),
             s3_endpoint_url=env.get("PRESENCE_S3_ENDPOINT_URL") or None,
             s3_region=env.get("PRESENCE_S3_REGION") or None,
+            placement=(placement or env.get("PRESENCE_PLACEMENT") or "process").strip().lower(),
+            ray_address=ray_address or env.get("PRESENCE_RAY_ADDRESS") or None,
+            ray_num_cpus=_number(env, "PRESENCE_RAY_NUM_CPUS", 1.0),
+            ray_num_gpus=_number(env, "PRESENCE_RAY_NUM_GPUS", 0.25),
+            ice_servers=_ice_servers(env.get("PRESENCE_ICE_SERVERS", "")),
+            instance_id=env.get("PRESENCE_INSTANCE_ID") or _instance_id(data, port),
         )
 
 
@@ -195,3 +250,26 @@ def _stored_secret(path: Path) -> str:
     path.write_text(secret + "\n")
     path.chmod(0o600)
     return secret
+
+
+def _number(env, name: str, default: float) -> float:
+    try:
+        return float(env.get(name) or default)
+    except ValueError:
+        raise ConfigError(f"must be a number, not {env[name]!r}", field=name) from None
+
+
+def _ice_servers(value: str) -> list[Any] | None:
+    value = value.strip()
+    if value.startswith("["):
+        try:
+            return json.loads(value)
+        except ValueError as exc:
+            raise ConfigError(f"not valid JSON ({exc})", field="PRESENCE_ICE_SERVERS") from None
+    return [u.strip() for u in value.split(",") if u.strip()] or None
+
+
+def _instance_id(data_dir: Path, port: int) -> str:
+    from presence.service.instances import default_instance_id
+
+    return default_instance_id(data_dir, port)

@@ -17,8 +17,10 @@ through ``SessionEvents``; the supervisor turns that into database state and out
 
 Shutdown reasons: ``max_call_duration``, ``participant_left_timeout``,
 ``participant_absent_timeout``, ``end_conversation_endpoint_hit``, ``exception`` (with the failed
-stage), ``service_shutdown`` (the service stopped) and ``service_restart`` (it was killed and found
-the conversation live when it came back).
+stage), ``service_shutdown`` (the service stopped), ``service_restart`` (it was killed and found
+the conversation live when it came back), ``service_instance_lost`` (another replica over the same
+database ran it and stopped sending heartbeats; see ``presence.service.instances``) and
+``worker_lost`` (the worker running its pipeline died, e.g. a Ray node).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
 from presence.service.db import ConversationRow, utcnow
+from presence.service.instances import Instances, end_orphans
 from presence.service.intelligence import callback_for
 from presence.service.session_spec import ConversationSpec, SessionEvents, SessionLauncher
 from presence.service.webhooks import (
@@ -62,6 +65,8 @@ REASONS = (
     "exception",
     "service_shutdown",
     "service_restart",
+    "service_instance_lost",
+    "worker_lost",
 )
 END_TIMEOUT_SECS = 10.0
 
@@ -149,6 +154,11 @@ class _Events:
                 self._sup._record_objective(self._cid, dict(completion), list(state), url)
             )
 
+    def lost(self, message: str) -> None:
+        """The worker running the pipeline is gone (``worker_lost``)."""
+        if self._live() is not None:
+            self._sup._spawn(self._sup.end(self._cid, "worker_lost", error=message))
+
 
 class Supervisor:
     """Starts, watches and ends conversations.
@@ -163,6 +173,9 @@ class Supervisor:
             elsewhere (``presence.service.storage``); its fields join ``recording_ready``.
         after_end: ``async (conversation_id, spec)`` run in the background once an ended
             conversation is recorded (its memories are extracted there); awaited on ``close``.
+        instances: This replica's heartbeat and leases, for several replicas over one database
+            (``None``: this replica is alone).
+        heartbeat_interval: Seconds between heartbeats (and checks for ends other replicas ask).
     """
 
     def __init__(
@@ -175,9 +188,14 @@ class Supervisor:
         public_url: str | None = None,
         store_recording: Callable[[str, str], Awaitable[dict[str, Any]]] | None = None,
         after_end: Callable[[str, ConversationSpec], Awaitable[Any]] | None = None,
+        instances: Instances | None = None,
+        heartbeat_interval: float = 2.0,
     ):
         self._sessions = sessions
         self._after_end = after_end
+        self.instances = instances
+        self._heartbeat_interval = heartbeat_interval
+        self._heartbeat: asyncio.Task | None = None
         self._store_recording = store_recording
         self.public_url = public_url
         self.launcher = launcher
@@ -193,13 +211,16 @@ class Supervisor:
         """Claim a slot for ``spec`` before its row is committed.
 
         Raises:
-            CapacityError: ``max_sessions`` conversations are live.
+            CapacityError: ``max_sessions`` conversations are live, or the launcher has no room.
         """
         if len(self.live) >= self.max_sessions:
             raise CapacityError(
                 f"{len(self.live)} conversations are live and this service allows "
                 f"{self.max_sessions} at once (PRESENCE_MAX_SESSIONS); end one or retry later"
             )
+        check_capacity = getattr(self.launcher, "check_capacity", None)
+        if check_capacity is not None:  # e.g. a Ray cluster without room for another call
+            check_capacity(spec)
         self.live[spec.conversation_id] = _Live(spec, time.monotonic())
 
     def release(self, cid: str) -> None:
@@ -213,6 +234,8 @@ class Supervisor:
         """
         live = self.live[cid]
         live.watchdog = asyncio.create_task(self._watch(cid), name=f"watchdog-{cid}")
+        if self.instances is not None:
+            await asyncio.to_thread(self.instances.lease, cid)
         try:
             live.handle = await self.launcher.start(live.spec, _Events(self, cid))
         except Exception as exc:
@@ -274,6 +297,7 @@ class Supervisor:
             return False
         live = self.live.get(cid)
         if live is None:
+            await self._end_elsewhere(cid, reason)
             return False
         task = asyncio.ensure_future(self._end(cid, live, reason, stage, error))
         self._ending[cid] = task
@@ -302,16 +326,40 @@ class Supervisor:
         # that follows the end never races a write to the row it removes)
         async with live.save_lock:
             await asyncio.to_thread(self._finalize, cid, live, reason, stage, error)
+        if self.instances is not None:
+            await asyncio.to_thread(self.instances.drop, cid)
         if self._outbox is not None:
             self._outbox.wake()
         if self._after_end is not None:
             self._spawn(self._after_end(cid, live.spec))
 
+    async def _end_elsewhere(self, cid: str, reason: str) -> None:
+        """End a conversation this replica does not run: ask its replica, or end an orphan here."""
+        if self.instances is None:
+            return
+        if await asyncio.to_thread(self.instances.request_end, cid, reason):
+            deadline = time.monotonic() + END_TIMEOUT_SECS + 2 * self._heartbeat_interval
+            while time.monotonic() < deadline and await asyncio.to_thread(self._is_active, cid):
+                await asyncio.sleep(0.1)
+            return
+        orphans = await asyncio.to_thread(
+            self.instances.orphans, starting=False, live=set(self.live)
+        )
+        if cid in orphans:
+            await asyncio.to_thread(end_orphans, self._sessions, {cid: reason}, self.public_url)
+            if self._outbox is not None:
+                self._outbox.wake()
+
+    def _is_active(self, cid: str) -> bool:
+        with self._sessions() as db:
+            row = db.get(ConversationRow, cid)
+            return row is not None and row.status == "active"
+
     def _finalize(
         self, cid: str, live: _Live, reason: str, stage: str | None, error: str | None
     ) -> None:
         with self._sessions.begin() as db:
-            row = db.get(ConversationRow, cid)
+            row = db.get(ConversationRow, cid, with_for_update=True)  # ends once across replicas
             if row is None or row.status == "ended":
                 return
             row.status = "ended"
@@ -398,8 +446,17 @@ class Supervisor:
     def recover(self) -> int:
         """Mark conversations left live by a killed service as ended (``service_restart``).
 
-        Their stored transcripts are kept and their webhooks are emitted. Returns how many.
+        With ``instances``, only those of this replica's previous run and of replicas gone silent
+        (``service_instance_lost``); conversations other live replicas run are theirs. Their
+        stored transcripts are kept and their webhooks are emitted. Returns how many.
         """
+        if self.instances is not None:
+            self.instances.beat()
+            found = self.instances.orphans(starting=True, live=set(self.live))
+            count = end_orphans(self._sessions, found, self.public_url)
+            if count:
+                logger.warning(f"{count} conversation(s) had no live replica; ended")
+            return count
         with self._sessions.begin() as db:
             rows = db.scalars(
                 select(ConversationRow).where(ConversationRow.status == "active")
@@ -413,8 +470,38 @@ class Supervisor:
             logger.warning(f"{len(rows)} conversation(s) were live when the service stopped; ended")
         return len(rows)
 
+    def watch_replicas(self) -> None:
+        """Start the heartbeat: ends asked by other replicas, orphans of replicas gone silent."""
+        if self.instances is not None and self._heartbeat is None:
+            self._heartbeat = asyncio.create_task(self._beat(), name="replica-heartbeat")
+
+    async def _beat(self) -> None:
+        assert self.instances is not None
+        while True:
+            await asyncio.sleep(self._heartbeat_interval)
+            try:
+                await asyncio.to_thread(self.instances.beat)
+                for cid, reason in await asyncio.to_thread(self.instances.end_requests):
+                    if cid in self.live:
+                        self._spawn(self.end(cid, reason))
+                    else:  # ended meanwhile: nothing left to ask
+                        await asyncio.to_thread(self.instances.drop, cid)
+                found = await asyncio.to_thread(
+                    self.instances.orphans, starting=False, live=set(self.live)
+                )
+                if await asyncio.to_thread(end_orphans, self._sessions, found, self.public_url):
+                    if self._outbox is not None:
+                        self._outbox.wake()
+            except Exception as exc:  # a database hiccup must not stop the heartbeat for good
+                logger.warning(f"replica heartbeat failed: {exc!r}")
+
     async def close(self) -> None:
         """End every live conversation (``service_shutdown``) and wait for pending writes."""
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+            self._heartbeat = None
         await asyncio.gather(
             *(self.end(cid, "service_shutdown") for cid in list(self.live)), return_exceptions=True
         )

@@ -11,6 +11,11 @@ survive a restart: they are rows, and the worker picks them up when the service 
 Delivery is at-least-once (a crash between the receiver's 2xx and the row update resends);
 ``x-presence-event-id`` lets a receiver drop duplicates.
 
+Several replicas over one database share the outbox: a replica claims the events it is about to
+send with row locks (``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serializes
+writers) and moves their ``next_attempt_at`` past the attempt's timeout, so no other replica sends
+them meanwhile; if the replica dies mid-attempt the claim lapses and another one sends the event.
+
 Envelope (the request body, JSON)::
 
     {"properties": {...}, "conversation_id": "c...", "webhook_url": "https://...",
@@ -38,6 +43,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -168,6 +174,8 @@ class OutboxWorker:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._client: httpx.AsyncClient | None = None
+        self._claimed: set[int] = set()
+        self._claim_lock = threading.Lock()  # a claim cut short by stop() still ends first
 
     def start(self) -> None:
         """Start the delivery loop on the running event loop."""
@@ -185,6 +193,8 @@ class OutboxWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        # Attempts cut short: hand their events back now, not when their claims lapse.
+        await asyncio.to_thread(self._unclaim)
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -215,21 +225,48 @@ class OutboxWorker:
         return wait
 
     def _due_heads(self) -> tuple[list[WebhookEvent], float]:
+        """Claim each conversation's first pending event that is due; returns them and the wait."""
+        with self._claim_lock:
+            return self._claim_due()
+
+    def _claim_due(self) -> tuple[list[WebhookEvent], float]:
         now = utcnow()
-        with self._sessions() as db:
+        with self._sessions.begin() as db:
             pending = db.scalars(
                 select(WebhookEvent)
                 .where(WebhookEvent.status == "pending")
                 .order_by(WebhookEvent.id)
                 .limit(1000)
             ).all()
-        heads: dict[tuple[str, str], WebhookEvent] = {}
-        for event in pending:  # in order per conversation and receiver
-            heads.setdefault((event.conversation_id, event.url), event)
-        due = [e for e in heads.values() if as_utc(e.next_attempt_at) <= now]
-        later = [(as_utc(e.next_attempt_at) - now).total_seconds() for e in heads.values()]
-        wait = min([self._poll, *[t for t in later if t > 0]])
-        return due, wait
+            heads: dict[tuple[str, str], WebhookEvent] = {}
+            for event in pending:  # in order per conversation and receiver
+                heads.setdefault((event.conversation_id, event.url), event)
+            due_ids = [e.id for e in heads.values() if as_utc(e.next_attempt_at) <= now]
+            later = [(as_utc(e.next_attempt_at) - now).total_seconds() for e in heads.values()]
+            wait = min([self._poll, *[t for t in later if t > 0]])
+            if not due_ids:
+                return [], wait
+            # Lock, re-check (another replica may have claimed them since the read), claim.
+            claimed = db.scalars(
+                select(WebhookEvent)
+                .where(
+                    WebhookEvent.id.in_(due_ids),
+                    WebhookEvent.status == "pending",
+                    WebhookEvent.next_attempt_at <= now,
+                )
+                .with_for_update(skip_locked=True)
+            ).all()
+            for event in claimed:
+                event.next_attempt_at = now + timedelta(seconds=self.claim_secs)
+                self._claimed.add(event.id)
+            db.flush()
+            db.expunge_all()
+        return list(claimed), wait
+
+    @property
+    def claim_secs(self) -> float:
+        """How long a claimed event is left to its replica (past one attempt's timeout)."""
+        return 2 * self._timeout + 5.0
 
     async def _deliver(self, event: WebhookEvent) -> None:
         body = event.body.encode()
@@ -252,7 +289,21 @@ class OutboxWorker:
             error = f"{type(exc).__name__}: {exc}"
         await asyncio.to_thread(self._record, event.id, error)
 
+    def _unclaim(self) -> None:
+        with self._claim_lock:
+            ids, self._claimed = set(self._claimed), set()
+        if not ids:
+            return
+        with self._sessions.begin() as db:
+            for row in db.scalars(
+                select(WebhookEvent).where(
+                    WebhookEvent.id.in_(ids), WebhookEvent.status == "pending"
+                )
+            ):
+                row.next_attempt_at = utcnow()
+
     def _record(self, event_id: int, error: str | None) -> None:
+        self._claimed.discard(event_id)
         now = utcnow()
         with self._sessions.begin() as db:
             row = db.get(WebhookEvent, event_id)

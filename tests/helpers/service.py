@@ -24,6 +24,8 @@ from pipecat.workers.runner import WorkerRunner
 from presence.service.settings import ServiceSettings
 
 KEY_A, KEY_B = "key-a", "key-b"
+DATABASES = ["sqlite", "postgresql"]
+"""Params of the ``database_url`` fixture for tests that run on both databases."""
 SECRET = "test-secret"
 
 

@@ -6,9 +6,11 @@ import json
 import time
 from pathlib import Path
 
-from helpers.service import KEY_B, call
+from helpers.service import DATABASES, KEY_B, call
 
 REPO = Path(__file__).resolve().parents[2]
+DATABASE_KINDS = DATABASES  # each test using the database runs on SQLite and PostgreSQL
+
 PORTRAIT = REPO / "pipelines" / "personas" / "guide" / "replica.png"
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import time
 
 import pytest
+from helpers.service import DATABASES
+
+DATABASE_KINDS = DATABASES  # each test using the database runs on SQLite and PostgreSQL
 
 
 def wait_ended(service, cid, timeout=10.0):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 from fastapi.testclient import TestClient
-from helpers.service import KEY_A, SECRET, call, free_port, make_settings
+from helpers.service import DATABASES, KEY_A, SECRET, call, free_port, make_settings
 
 from presence.service.app import create_app
 from presence.service.webhooks import (
@@ -21,6 +21,8 @@ from presence.service.webhooks import (
     TIMESTAMP_HEADER,
     verify_signature,
 )
+
+DATABASE_KINDS = DATABASES  # each test using the database runs on SQLite and PostgreSQL
 
 ENVELOPE = {
     "properties",
@@ -86,8 +88,8 @@ def test_receiver_down_then_up_gets_every_event_once_in_order_signed(service, la
         ]
 
 
-def test_graceful_restart_keeps_pending_webhooks(tmp_path, launcher, receiver):
-    settings = make_settings(tmp_path)
+def test_graceful_restart_keeps_pending_webhooks(tmp_path, launcher, receiver, database_url):
+    settings = make_settings(tmp_path, database_url=database_url)
     with TestClient(create_app(settings, launcher=launcher), headers={"x-api-key": KEY_A}) as c:
         ended = c.post("/v2/conversations", json={"callback_url": receiver.url}).json()
         c.post(f"/v2/conversations/{ended['conversation_id']}/end")
@@ -111,14 +113,16 @@ sys.path.insert(0, {tests!r})
 from helpers.service import PipecatLauncher, make_settings
 from pathlib import Path
 from presence.service.app import create_app
-app = create_app(make_settings(Path({tmp!r})), launcher=PipecatLauncher())
+app = create_app(make_settings(Path({tmp!r}), database_url={db!r}), launcher=PipecatLauncher())
 uvicorn.run(app, host="127.0.0.1", port={port}, log_level="warning")
 """
 
 
-def test_killed_service_loses_no_transcript_or_webhook(tmp_path, launcher, receiver):
+def test_killed_service_loses_no_transcript_or_webhook(tmp_path, launcher, receiver, database_url):
     port = free_port()
-    script = SERVER.format(tests=str(Path(__file__).parents[1]), tmp=str(tmp_path), port=port)
+    script = SERVER.format(
+        tests=str(Path(__file__).parents[1]), tmp=str(tmp_path), port=port, db=database_url
+    )
     proc = subprocess.Popen([sys.executable, "-c", script], env={**os.environ})
     base = f"http://127.0.0.1:{port}"
     try:
@@ -134,7 +138,8 @@ def test_killed_service_loses_no_transcript_or_webhook(tmp_path, launcher, recei
             proc.kill()
     receiver.up()
     with TestClient(
-        create_app(make_settings(tmp_path), launcher=launcher), headers={"x-api-key": KEY_A}
+        create_app(make_settings(tmp_path, database_url=database_url), launcher=launcher),
+        headers={"x-api-key": KEY_A},
     ) as c:
         state = c.get(f"/v2/conversations/{cid}").json()
         wait_for(lambda: len(receiver.events(cid)) == 3)
