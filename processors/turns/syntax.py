@@ -41,7 +41,9 @@ HANGING_WORDS = frozenset(
     + "um uh umm uhm er erm ah hmm mm".split()
 )
 # Prepositions a wh-question may end on ("what is it for", "which one do I plug in").
-STRANDABLE = frozenset("on in for about from with of at into to up out".split()) - {"to"}
+STRANDABLE = frozenset(
+    "on in for about from with of at into to up out through under by over after against".split()
+) - {"to"}
 WH_WORDS = frozenset("what which how where when who whom whose why".split())
 DO_MODALS = frozenset(
     "do does did can could will would should shall may might must don't doesn't can't won't "

@@ -30,6 +30,8 @@ FINISHED = [
     "What does a pipeline file look like?",
     "What do the benchmarks actually time?",
     "How does the face blink?",
+    "What license is the code released under?",
+    "What are the parts that a conversation goes through?",
 ]
 UNFINISHED = [
     ("so how do I", "hanging"),
