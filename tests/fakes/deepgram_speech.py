@@ -29,7 +29,7 @@ class FakeSpokenDeepgram(FakeDeepgram):
         threshold: Peak sample value (int16) of a frame that counts as sound.
         word_gap_ms: Quiet that ends a word.
         endpoint_ms: Quiet that ends an utterance (``speech_final``).
-        drop_after_ms, malformed_on: Faults, as in ``FakeDeepgram``.
+        drop_after_ms, malformed_on, stall_on: Faults, as in ``FakeDeepgram``.
     """
 
     def __init__(
@@ -41,12 +41,14 @@ class FakeSpokenDeepgram(FakeDeepgram):
         endpoint_ms: int = 300,
         drop_after_ms: dict[int, int] | None = None,
         malformed_on: set[int] | None = None,
+        stall_on: set[int] | None = None,
     ):
         super().__init__(
             list(script),
             endpoint_ms=endpoint_ms,
             drop_after_ms=drop_after_ms,
             malformed_on=malformed_on,
+            stall_on=stall_on,
         )
         self.script = list(script)
         self.threshold = threshold
