@@ -11,6 +11,7 @@ tracks. Every test then asks a second question and gets its answer: the session 
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +21,16 @@ from fakes.deepgram_speech import FakeSpokenDeepgram, spoken_words
 from fakes.elevenlabs import FakeElevenLabs
 from fakes.llm_script import Reply
 
+from presence.framework import registry
 from presence.framework.config import load_pipeline
+from presence.framework.registry import Provider
+from presence.processors.renderer.engines.layout import fit_portrait
+from presence.processors.renderer.engines.warp import WarpEngine
+from presence.processors.renderer.processor import RendererProcessor
+from presence.processors.renderer.providers import WarpParams
+from presence.processors.renderer.replica import register_replica
 from presence.processors.resilience import DEFAULT_APOLOGY
+from presence.processors.stt.deepgram import NOT_HEARD
 from presence.transports.webrtc.loopback import LocalCall, local_call
 
 pytestmark = pytest.mark.timeout(240)
@@ -81,8 +90,13 @@ async def ask(call: LocalCall, words: list[str], timeout: float = 40.0) -> tuple
     mark = len(call.user.received.messages)
     await asyncio.sleep(call.user.say(at_48k(spoken_words(words))))
     await call.wait_for("bot-stopped-speaking", start=mark, timeout=timeout)
-    await asyncio.sleep(0.3)  # the last transcription may follow the stop
-    return mark, " ".join(" ".join(texts(call, "bot-transcription", mark)).split())
+    await asyncio.sleep(0.3)
+    return mark, spoken(call, mark)
+
+
+def spoken(call: LocalCall, start: int) -> str:
+    """The words the persona's voice said since ``start`` (RTVI ``bot-tts-text``), joined."""
+    return " ".join(" ".join(texts(call, "bot-tts-text", start)).split())
 
 
 def heard(call: LocalCall, start: int) -> list[str]:
@@ -116,7 +130,11 @@ async def test_llm_500s_get_an_apology_and_the_call_goes_on(tmp_path, keys):
 
 async def test_llm_timeouts_are_answered_by_the_fallback_and_the_primary_comes_back(tmp_path, keys):
     words = "what is presence".split()
-    script = (Reply(fault="stall", stall_s=10), Reply(fault="stall", stall_s=10), Reply(text=THANKS))
+    script = (
+        Reply(fault="stall", stall_s=10),
+        Reply(fault="stall", stall_s=10),
+        Reply(text=THANKS),
+    )
     async with (
         FakeSpokenDeepgram(words + FOLLOW_UP) as deepgram,
         FakeAnthropic(*script) as llm,
@@ -144,6 +162,7 @@ async def test_a_dropped_tts_socket_still_speaks_the_whole_answer(tmp_path, keys
         async with local_call(cloud(tmp_path, deepgram, llm, tts, *extra)) as call:
             mark, said = await ask(call, QUESTION)
             assert tts.dropped == 1
+            assert any("dropped" in p["error"] and not p["fatal"] for p in errors(call, mark))
             assert said == " ".join("".join(ANSWER).split())  # every word, once
             assert call.user.received.audible()
             mark, said = await ask(call, FOLLOW_UP)
@@ -165,3 +184,79 @@ async def test_a_stalled_stt_keeps_the_transcript_and_the_question_is_answered(t
             assert any("deepgram" in p["error"] and not p["fatal"] for p in errors(call, mark))
             mark, said = await ask(call, FOLLOW_UP)
             assert said == "You are welcome."
+
+
+class BreakingWarp(WarpEngine):
+    """A warp engine that breaks for good on the 5th speaking frame (a GPU lost mid-answer)."""
+
+    name = "breaking-warp"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.spoken_frames = 0
+
+    def _draw(self, state):
+        self.spoken_frames += state.speaking
+        if self.spoken_frames >= 5:
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        return super()._draw(state)
+
+
+@pytest.fixture
+def breaking_renderer(monkeypatch):
+    """``renderer: {provider: breaking-warp}``, registered for this test only."""
+
+    def build(params, ctx):
+        engine = BreakingWarp((ctx.video.width, ctx.video.height), ctx.video.fps,
+                              ctx.audio_out_sample_rate, params.seed, "cpu")  # fmt: skip
+        engine.prepare(register_replica(ctx.persona.replica, ctx.persona.name, None))
+        return RendererProcessor(engine)
+
+    key = ("renderer", "breaking-warp")
+    monkeypatch.setitem(registry._REGISTRY, key, Provider(*key, WarpParams, build, "test"))
+    return "stages.renderer={provider: breaking-warp}"
+
+
+async def test_a_renderer_that_raises_falls_back_to_the_still_portrait(
+    tmp_path, keys, breaking_renderer
+):
+    async with (
+        FakeSpokenDeepgram(QUESTION + FOLLOW_UP) as deepgram,
+        FakeAnthropic(Reply(text=ANSWER), Reply(text=THANKS)) as llm,
+        FakeElevenLabs() as tts,
+    ):
+        loaded = cloud(tmp_path, deepgram, llm, tts, breaking_renderer)
+        async with local_call(loaded) as call:
+            mark, said = await ask(call, QUESTION)
+            assert said == " ".join("".join(ANSWER).split())  # the whole answer was spoken
+            (problem,) = errors(call, mark)
+            assert "renderer breaking-warp failed" in problem["error"] and not problem["fatal"]
+            assert "still portrait" in problem["error"]
+            mark, said = await ask(call, FOLLOW_UP)
+            assert said == "You are welcome."
+            now = time.monotonic()
+            assert call.user.received.fps(now - 2, now) > 5  # the face is still on screen
+            shown = call.user.received.last_video.to_ndarray(format="rgb24").astype(float)
+            replica = register_replica(GUIDE / "replica.png", "Weather Guide", None)
+            still = fit_portrait(replica.neutral, 128, 128).astype(float)
+            assert np.abs(shown - still).mean() < 12  # the portrait, through VP8
+            assert call.session.stages["renderer"].engine.failure is not None
+
+
+async def test_an_stt_that_keeps_stalling_says_so_and_loses_no_words(tmp_path, keys):
+    async with (
+        FakeSpokenDeepgram(QUESTION + FOLLOW_UP, stall_on={1, 2, 3}) as deepgram,
+        FakeAnthropic(Reply(text=ANSWER), Reply(text=THANKS)) as llm,
+        FakeElevenLabs() as tts,
+    ):
+        extra = ("stages.stt.stall_timeout_s=1",)
+        async with local_call(cloud(tmp_path, deepgram, llm, tts, *extra)) as call:
+            mark, said = await ask(call, QUESTION)
+            assert said == NOT_HEARD  # the user is not left in silence
+            assert len([p for p in errors(call, mark) if "deepgram stalled" in p["error"]]) == 2
+            assert len(deepgram.connections) == 3  # then it waits for the user: no retry storm
+            mark, said = await ask(call, FOLLOW_UP)  # the fourth socket works
+            words = " ".join(heard(call, mark)).split()
+            assert words == QUESTION + FOLLOW_UP  # the first question was kept and replayed
+            assert said == " ".join("".join(ANSWER).split())
+    assert [c.stalled for c in deepgram.connections] == [True, True, True, False]

@@ -51,6 +51,7 @@ class FakeSpokenDeepgram(FakeDeepgram):
             stall_on=stall_on,
         )
         self.script = list(script)
+        self.finalized_words = 0  # counted as finals are made: several may come from one chunk
         self.threshold = threshold
         self.word_gap_ms = word_gap_ms
 
@@ -61,7 +62,7 @@ class FakeSpokenDeepgram(FakeDeepgram):
 
     def names(self, count: int) -> list[str]:
         """Names of the next ``count`` words after those already finalized."""
-        done = sum(len(text.split()) for text in self.finals)
+        done = self.finalized_words
         return [self.script[i] if i < len(self.script) else "?" for i in range(done, done + count)]
 
     def _decoder(self, rate: int) -> _SpeechDecoder:
@@ -115,6 +116,7 @@ class _SpeechDecoder:
     def _final(self, *, speech_final: bool, from_finalize: bool = False) -> _Result:
         names = self.fake.names(self.count)
         result = _Result(names, self.segment_start, self.seconds, True, speech_final, from_finalize)
+        self.fake.finalized_words += self.count
         self.count = 0
         self.segment_start = self.seconds
         return result

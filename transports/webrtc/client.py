@@ -59,6 +59,7 @@ class Received:
 
     video_times: list[float] = field(default_factory=list)
     video_size: tuple[int, int] | None = None
+    last_video: Any = None  # the latest decoded frame (``av.VideoFrame``; ``to_ndarray()``)
     audio_chunks: list[np.ndarray] = field(default_factory=list)  # float32 mono, 48 kHz
     audio_times: list[float] = field(default_factory=list)  # arrival of each 20 ms window
     audio_rms: list[float] = field(default_factory=list)  # RMS of each 20 ms window
@@ -371,6 +372,7 @@ class WebRTCUser:
                 now = time.monotonic()
                 received.video_times.append(now)
                 received.video_size = (frame.width, frame.height)
+                received.last_video = frame
 
     async def _audio(self, track: MediaStreamTrack) -> None:
         received = self.received
