@@ -21,7 +21,8 @@ METHOD = {
     "aiortc user (presence.transports.webrtc.client) joins, waits out the greeting, then speaks "
     "the conversation benchmark's first questions in turn, in real time, each after the previous "
     "answer's RTVI bot-stopped-speaking plus a gap",
-    "rss_mb/fds/threads": "psutil on the process (the server and the user share it)",
+    "rss_mb/fds/threads": "psutil on the process; the server and the user share it, the user keeps "
+    "no audio samples and forgets its arrival records and messages after every question",
     "tasks": "asyncio.all_tasks() on the event loop (the user's tasks included: a constant share)",
     "lateness_ms": "renderer push time minus due time, per frame, over the interval since the "
     "previous sample",

@@ -100,6 +100,7 @@ async def _hold(call, chosen, speech, minutes, sample_s, gap_s, on_sample) -> di
     samples: list[Sample] = []
     asked: list[dict[str, Any]] = []
     user, start = call.user, call.started
+    user.received.keep_audio = False  # the user shares the process: keep its memory bounded
     end = start + minutes * 60.0
     renderer = call.session.stages["renderer"]
     await asyncio.sleep(1.0)  # the warm-up second
@@ -128,6 +129,7 @@ async def _hold(call, chosen, speech, minutes, sample_s, gap_s, on_sample) -> di
             sampler.answers += row["answered"]
             row.update(id=chosen[k % len(chosen)].id, t=round(row["t"] - start, 2))
             asked.append(row)
+            user.received.forget(time.monotonic() - 5.0)
             k += 1
         await asyncio.sleep(max(0.0, end - time.monotonic()))
     finally:

@@ -76,7 +76,7 @@ class Sampler:
         self._rate = renderer.engine.sample_rate
         self._late_from = len(renderer.stats.lateness_s)
         self._frames0 = renderer.stats.frames
-        self._video0 = len(received.video_times)
+        self._video0 = received.video_count
         self.questions = 0
         self.answers = 0
 
@@ -94,7 +94,7 @@ class Sampler:
         elapsed = now - self._start
         pushed = st.frames - self._frames0
         in_flight = self._fps // 2  # frames pushed within the last half second may still travel
-        missing = max(0, pushed - (len(got.video_times) - self._video0) - in_flight)
+        missing = max(0, pushed - (got.video_count - self._video0) - in_flight)
         with self._process.oneshot():
             rss = self._process.memory_info().rss / 2**20
             fds = self._process.num_fds()
@@ -116,8 +116,8 @@ class Sampler:
             lateness_ms_p99=pct(99),
             lateness_ms_max=round(float(late.max()), 2) if late.size else None,
             drift_frames=round(self.drift_frames(), 3),
-            client_video_frames=len(got.video_times),
-            client_audio_s=round(len(got.audio_times) * 0.02, 2),
+            client_video_frames=got.video_count,
+            client_audio_s=round(got.audio_count * 0.02, 2),
             client_missing_frames=missing,
             questions=self.questions,
             answers=self.answers,

@@ -64,6 +64,31 @@ class Received:
     audio_times: list[float] = field(default_factory=list)  # arrival of each 20 ms window
     audio_rms: list[float] = field(default_factory=list)  # RMS of each 20 ms window
     messages: list[Any] = field(default_factory=list)  # data-channel messages (JSON decoded)
+    keep_audio: bool = True  # keep the samples in ``audio_chunks`` (a long call: False)
+    video_forgotten: int = 0  # entries dropped by ``forget``, so counts stay cumulative
+    audio_forgotten: int = 0
+
+    @property
+    def video_count(self) -> int:
+        """Video frames received since the call began (``forget`` included)."""
+        return self.video_forgotten + len(self.video_times)
+
+    @property
+    def audio_count(self) -> int:
+        """20 ms audio windows received since the call began (``forget`` included)."""
+        return self.audio_forgotten + len(self.audio_times)
+
+    def forget(self, before: float) -> None:
+        """Drop what arrived before ``before`` and every message: bounded memory in a long call.
+
+        Counts (``video_count``, ``audio_count``) stay cumulative; message indexes restart at 0.
+        """
+        video = sum(t < before for t in self.video_times)
+        audio = sum(t < before for t in self.audio_times)
+        del self.video_times[:video], self.audio_times[:audio], self.audio_rms[:audio]
+        self.video_forgotten += video
+        self.audio_forgotten += audio
+        self.messages.clear()
 
     def frames_between(self, start: float, end: float) -> int:
         """Video frames that arrived in ``[start, end)``."""
@@ -251,7 +276,7 @@ class WebRTCUser:
 
     async def wait_for_video(self, frames: int = 1, timeout: float = 30.0) -> None:
         """Wait until ``frames`` video frames have arrived (``TimeoutError`` otherwise)."""
-        await self._until(lambda: len(self.received.video_times) >= frames, timeout)
+        await self._until(lambda: self.received.video_count >= frames, timeout)
 
     async def wait_for_audible(self, timeout: float = 30.0, **kwargs: Any) -> None:
         """Wait until ``Received.audible(**kwargs)`` holds (``TimeoutError`` otherwise)."""
@@ -387,7 +412,8 @@ class WebRTCUser:
                     mono = np.interp(
                         np.arange(n) * frame.sample_rate / RATE, np.arange(len(mono)), mono
                     ).astype(np.float32)
-                received.audio_chunks.append(mono)
+                if received.keep_audio:
+                    received.audio_chunks.append(mono)
                 pending = np.concatenate([pending, mono])
                 while len(pending) >= CHUNK:
                     window, pending = pending[:CHUNK], pending[CHUNK:]
