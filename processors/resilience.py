@@ -255,6 +255,8 @@ class StallFallbackTTSMixin:
         self._abandoned: set[str] = set()
         self._dropped: set[str] = set()  # contexts of a connection that was lost
         self._said_again: deque[str] = deque(maxlen=16)  # texts already re-sent after a drop
+        self._to_say_again: list[str] = []  # waiting for the new connection
+        self._reconnecting = False
 
     async def run_tts(self, text: str, context_id: str):  # noqa: D102 - records the text
         self._context_text[context_id] = self._context_text.get(context_id, "") + text
@@ -276,7 +278,18 @@ class StallFallbackTTSMixin:
     async def _reconnect_websocket(self, attempt_number: int) -> bool:
         # the connection was lost: pipecat closes its contexts next, their unsaid text with them
         self._dropped.update(self.get_audio_contexts())
-        return await super()._reconnect_websocket(attempt_number)
+        self._reconnecting = True
+        try:
+            return await super()._reconnect_websocket(attempt_number)
+        finally:
+            self._reconnecting = False
+            await self._say_again()
+
+    async def _say_again(self) -> None:
+        """Queue the text lost with a dropped connection, once the new one is up."""
+        texts, self._to_say_again = self._to_say_again, []
+        for text in texts:
+            await self.queue_frame(TTSSpeakFrame(text))
 
     async def _end_audio_context(self, context_id: str, playback) -> None:
         text = self._context_text.pop(context_id, "")
@@ -295,7 +308,9 @@ class StallFallbackTTSMixin:
             await self.push_error(
                 f"{self._provider_name} connection dropped mid-sentence; saying the rest again"
             )
-            await self.queue_frame(TTSSpeakFrame(unspoken))
+            self._to_say_again.append(unspoken)
+            if not self._reconnecting:  # else once the reconnect is done: it closes new contexts
+                await self._say_again()
         elif unspoken:
             await self._on_stall(context_id, unspoken)
 
