@@ -129,7 +129,12 @@ class RendererEngine(ABC):
     def prepare(self, replica) -> None:
         """Load ``replica`` (a ``presence.processors.renderer.replica.Replica``) and reset the clock."""
         self._load(replica)
-        self._portrait = fit_portrait(replica.neutral, self.width, self.height)
+        neutral = getattr(replica, "neutral", None)  # synthetic test engines pass no replica
+        self._portrait = (
+            fit_portrait(neutral, self.width, self.height)
+            if neutral is not None
+            else np.zeros((self.height, self.width, 3), np.uint8)
+        )
         self.failure = None
         self._prepared = True
         self._reset_clock()
