@@ -33,21 +33,16 @@ class SoakError(PresenceError):
     """The soak cannot run as asked (a transport other than WebRTC, a bound not positive)."""
 
 
-def _messages_of(messages: list, kind: str, start: int = 0) -> list[dict]:
-    return [m for m in messages[start:] if isinstance(m, dict) and m.get("type") == kind]
-
-
-async def _ask(user: Any, pcm: Any, gap_s: float) -> dict[str, Any]:
+async def _ask(call: Any, pcm: Any, gap_s: float) -> dict[str, Any]:
     """Say one question, wait until the persona's answer ends and ``gap_s`` passes in silence."""
-    messages = user.received.messages
-    mark = len(messages)
+    mark = len(call.user.received.messages)
     started = time.monotonic()
-    await asyncio.sleep(user.say(pcm))
+    await asyncio.sleep(call.user.say(pcm))
     deadline = time.monotonic() + ANSWER_TIMEOUT_S
     quiet_since: float | None = None
     while time.monotonic() < deadline:
-        began = len(_messages_of(messages, "bot-started-speaking", mark))
-        ended = len(_messages_of(messages, "bot-stopped-speaking", mark))
+        began = len(call.messages("bot-started-speaking", mark))
+        ended = len(call.messages("bot-stopped-speaking", mark))
         if began and ended >= began:
             quiet_since = quiet_since or time.monotonic()
             if time.monotonic() - quiet_since >= gap_s:
@@ -55,15 +50,13 @@ async def _ask(user: Any, pcm: Any, gap_s: float) -> dict[str, Any]:
         else:
             quiet_since = None
         await asyncio.sleep(0.1)
-    said = " ".join(
-        m.get("data", {}).get("text", "") for m in _messages_of(messages, "bot-output", mark)
-    )
+    said = " ".join(m.get("data", {}).get("text", "") for m in call.messages("bot-output", mark))
     return {
         "t": round(started, 2),
         "answered": bool(said.strip()),
         "seconds": round(time.monotonic() - started, 2),
-        "replies": len(_messages_of(messages, "bot-started-speaking", mark)),
-        "errors": len(_messages_of(messages, "error", mark)),
+        "replies": len(call.messages("bot-started-speaking", mark)),
+        "errors": len(call.messages("error", mark)),
     }
 
 
@@ -115,12 +108,12 @@ async def _hold(call, chosen, speech, minutes, sample_s, gap_s, on_sample) -> di
 
     sampling = asyncio.create_task(sample_loop())
     with contextlib.suppress(TimeoutError):  # wait out the greeting
-        await _wait_quiet(user, 20.0)
+        await call.wait_for("bot-stopped-speaking", timeout=20.0)
     k = 0
     try:
         while time.monotonic() < end - 1.0:
             remaining = end - time.monotonic()
-            ask = _ask(user, speech[k % len(speech)], gap_s)
+            ask = _ask(call, speech[k % len(speech)], gap_s)
             try:
                 row = await asyncio.wait_for(ask, remaining)
             except TimeoutError:
@@ -148,15 +141,6 @@ async def _hold(call, chosen, speech, minutes, sample_s, gap_s, on_sample) -> di
         "size": [engine.width, engine.height],
         "sample_rate": engine.sample_rate,
     }
-
-
-async def _wait_quiet(user: Any, timeout: float) -> None:
-    """Wait for the greeting: until a ``bot-stopped-speaking`` arrives (``TimeoutError`` if not)."""
-    deadline = time.monotonic() + timeout
-    while not _messages_of(user.received.messages, "bot-stopped-speaking"):
-        if time.monotonic() > deadline:
-            raise TimeoutError
-        await asyncio.sleep(0.1)
 
 
 def run_soak(
@@ -235,7 +219,7 @@ def run_soak_benchmark(
         on_sample=on_sample,
     )
     result = {
-        "pipeline": str(pipeline_path),
+        "pipeline": loaded.spec.name,
         "overrides": overrides or [],
         "command": command,
         "minutes": minutes,
