@@ -6,6 +6,10 @@ real pipecat services talk to them), a persona without a greeting, and a 128 px,
 Python WebRTC user speaks each question into the call (Opus, in real time) and judges what it
 gets back over the data channel (RTVI transcripts, ``bot-output``, ``error``) and the media
 tracks. Every test then asks a second question and gets its answer: the session survived.
+
+What the persona said is read from RTVI ``bot-tts-text`` (the words the voice service timed
+against the audio it produced): the ElevenLabs fake's voice is a constant sample, which Opus
+filters out as DC, so the received audio cannot tell its speech from silence.
 """
 
 from __future__ import annotations
@@ -164,7 +168,6 @@ async def test_a_dropped_tts_socket_still_speaks_the_whole_answer(tmp_path, keys
             assert tts.dropped == 1
             assert any("dropped" in p["error"] and not p["fatal"] for p in errors(call, mark))
             assert said == " ".join("".join(ANSWER).split())  # every word, once
-            assert call.user.received.audible()
             mark, said = await ask(call, FOLLOW_UP)
             assert said == "You are welcome."
 
