@@ -20,7 +20,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 bench_app = typer.Typer(
-    help="Benchmarks: latency, conversation, turns, renderer, perception, retrieval."
+    help="Benchmarks: latency, conversation, turns, soak, renderer, perception, retrieval."
 )
 replica_app = typer.Typer(help="Register replicas (the faces personas wear).")
 app.add_typer(bench_app, name="bench")
@@ -302,6 +302,55 @@ def bench_conversation(
             command="presence " + shlex.join(sys.argv[1:]),
             on_row=progress,
             setup=setup,
+        )
+    except PresenceError as exc:
+        raise fail(exc) from None
+    print_table(result)
+
+
+@bench_app.command("soak")
+def bench_soak(
+    pipeline: Annotated[Path, typer.Argument(help="Pipeline YAML file.")] = DEFAULT_PIPELINE,
+    minutes: Annotated[
+        float, typer.Option(help="How long the call is held (may be a fraction).")
+    ] = 30.0,
+    sample_s: Annotated[float, typer.Option("--sample-s", help="Seconds between samples.")] = 60.0,
+    warmup_s: Annotated[
+        float, typer.Option("--warmup-s", help="Left out of the flatness verdict.")
+    ] = 60.0,
+    questions: Annotated[int, typer.Option(help="How many benchmark questions are looped.")] = 6,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write a PNG of the samples here.")] = None,
+    set_: SetOption = None,
+) -> None:
+    """One WebRTC call held for N minutes, questions looped: memory, fds, threads, tasks, drift."""
+    setup_logging(0)
+    import shlex
+    import sys
+
+    from presence.benchmarks.soak.report import print_table
+    from presence.benchmarks.soak.runner import run_soak_benchmark
+
+    def progress(sample) -> None:
+        console.print(
+            f"{sample.t_s / 60:5.1f} min: rss {sample.rss_mb} MiB, fds {sample.fds}, "
+            f"threads {sample.threads}, tasks {sample.tasks}, drift {sample.drift_frames} frames, "
+            f"repeated {sample.repeated}, answered {sample.answers}/{sample.questions}",
+            highlight=False,
+        )
+
+    try:
+        result = run_soak_benchmark(
+            str(pipeline),
+            set_ or [],
+            minutes=minutes,
+            sample_s=sample_s,
+            warmup_s=warmup_s,
+            questions=questions,
+            json_path=str(json_out) if json_out else None,
+            plot_path=str(plot) if plot else None,
+            command="presence " + shlex.join(sys.argv[1:]),
+            on_sample=progress,
         )
     except PresenceError as exc:
         raise fail(exc) from None

@@ -315,7 +315,7 @@ def _recover_after_s(stage: str, raw: dict[str, Any], *, source: str, prefix: st
             field=field_name,
         )
     value = raw["recover_after_s"]
-    if value in ("never", False):
+    if value == "never" or value is False:  # not `in`: 0 == False would mean never
         return math.inf
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise ConfigError(

@@ -9,7 +9,10 @@ Three pieces, each built on pipecat's own services and switcher:
   tried afresh. A failure after the reply started is not retried (that would repeat words).
 - ``StallFallbackTTSMixin`` (mixed into a pipecat ``TTSService``): when a context produces no
   audio for ``stall_timeout_s``, the text not yet spoken is handed to the backup voice (or, with
-  none, reported as a ``ProviderTimeout`` error).
+  none, reported as a ``ProviderTimeout`` error). When a websocket voice's connection drops
+  mid-sentence, pipecat reconnects and closes the contexts of the old connection; the text they
+  had not spoken yet is said again once on the new connection (a second loss of the same text
+  takes the stall path).
 - ``build_with_fallback(stage, specs, ctx)`` (``presence.processors.fallback``): a stage's
   providers in a pipecat switcher that fails over, replays the failed turn on the next provider,
   and goes back to the primary at a later turn (``recover_after_s``).
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -249,6 +253,10 @@ class StallFallbackTTSMixin:
         self._context_text: dict[str, str] = {}
         self._stalled: set[str] = set()
         self._abandoned: set[str] = set()
+        self._dropped: set[str] = set()  # contexts of a connection that was lost
+        self._said_again: deque[str] = deque(maxlen=16)  # texts already re-sent after a drop
+        self._to_say_again: list[str] = []  # waiting for the new connection
+        self._reconnecting = False
 
     async def run_tts(self, text: str, context_id: str):  # noqa: D102 - records the text
         self._context_text[context_id] = self._context_text.get(context_id, "") + text
@@ -267,16 +275,43 @@ class StallFallbackTTSMixin:
     def _unspoken_text(self, context_id: str, text: str, received_audio: bool) -> str:
         return "" if received_audio else text
 
+    async def _reconnect_websocket(self, attempt_number: int) -> bool:
+        # the connection was lost: pipecat closes its contexts next, their unsaid text with them
+        self._dropped.update(self.get_audio_contexts())
+        self._reconnecting = True
+        try:
+            return await super()._reconnect_websocket(attempt_number)
+        finally:
+            self._reconnecting = False
+            await self._say_again()
+
+    async def _say_again(self) -> None:
+        """Queue the text lost with a dropped connection, once the new one is up."""
+        texts, self._to_say_again = self._to_say_again, []
+        for text in texts:
+            await self.queue_frame(TTSSpeakFrame(text))
+
     async def _end_audio_context(self, context_id: str, playback) -> None:
         text = self._context_text.pop(context_id, "")
         unspoken = ""
-        if context_id in self._stalled:
+        lost = context_id in self._stalled or context_id in self._dropped
+        if lost:
             unspoken = self._unspoken_text(context_id, text, playback.received_audio).strip()
         if unspoken:
             self._abandoned.add(context_id)
         await super()._end_audio_context(context_id, playback)
         self._stalled.discard(context_id)
-        if unspoken:
+        dropped = context_id in self._dropped
+        self._dropped.discard(context_id)
+        if unspoken and dropped and unspoken not in self._said_again:
+            self._said_again.append(unspoken)
+            await self.push_error(
+                f"{self._provider_name} connection dropped mid-sentence; saying the rest again"
+            )
+            self._to_say_again.append(unspoken)
+            if not self._reconnecting:  # else once the reconnect is done: it closes new contexts
+                await self._say_again()
+        elif unspoken:
             await self._on_stall(context_id, unspoken)
 
     async def _apply_force_complete(self, context_id: str):

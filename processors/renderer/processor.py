@@ -18,7 +18,9 @@ an idle period starts at once with a speaking image, cutting that idle frame sho
 speech at once, so the next tick (within one frame period) is a listening frame. In offline mode (``realtime=False``, the file transport's
 ``--fast``) frames are made as soon as audio arrives and idle frames are not generated.
 
-Rendering runs on one worker thread; the event loop only moves frames.
+Rendering runs on one worker thread; the event loop only moves frames. An engine that fails to
+draw falls back to the still portrait (see ``engines/base.py``); the processor reports it once,
+upstream, as a non-fatal ``ErrorFrame`` (the client sees an RTVI ``error``) and the call goes on.
 """
 
 from __future__ import annotations
@@ -110,6 +112,7 @@ class RendererProcessor(RendererClock, FrameProcessor):
         self._play_end = 0.0  # when the audio pushed so far ends, played from its arrival
         self._draw_s = 0.0  # recent time to draw a frame (smoothed): idle frames start that early
         self._piece = max(1, int(round(self._rate * IDLE_PIECE_S)))
+        self._failure_reported = False
 
     @property
     def engine(self) -> RendererEngine:
@@ -236,6 +239,12 @@ class RendererProcessor(RendererClock, FrameProcessor):
         await self._release(self._received if final else self._sent)
 
     async def _emit(self, rendered: RenderedFrame, due: float | None) -> None:
+        if self._engine.failure is not None and not self._failure_reported:
+            self._failure_reported = True
+            await self.push_error(
+                f"renderer {self._engine.name} failed ({self._engine.failure!r}); "
+                "showing the still portrait, the voice goes on"
+            )
         if rendered.image is not None:
             self._last_image = rendered.image.tobytes()
             self.stats.rendered += 1

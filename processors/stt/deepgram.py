@@ -7,6 +7,14 @@ much of it was finalized), and after reconnecting the rest is replayed on the ne
 live audio resumes, followed by a ``Finalize`` if the user stopped speaking during the gap.
 Words finalized before the drop are never sent again, so they are not duplicated.
 
+A socket that stays open but goes silent (a hung provider) is caught too: when nothing at all
+comes back within ``stall_timeout_s`` after the user stopped speaking (a healthy Deepgram answers
+the ``Finalize`` at once), the stall is reported as a non-fatal ``ProviderTimeout`` error and the
+socket is replaced, so the kept audio is replayed and the transcript still arrives. When the new
+socket stalls on the same speech too, the persona says ``NOT_HEARD`` so the user is not left
+waiting, and nothing more is tried until the user speaks again; the audio is still kept (up to
+``replay_max_s``) and replayed with the next utterance, so no words are lost.
+
 Constraints: linear16 mono; the replay buffer holds at most ``replay_max_s`` of audio; the first
 reconnect waits ``reconnect_wait_s`` (doubling, at most 2 s); after 3 connections in a row that
 die within 5 s, the service gives up and reports itself unusable (pipecat's rule), which lets a
@@ -19,11 +27,12 @@ import asyncio
 import time
 
 from loguru import logger
-from pipecat.frames.frames import Frame, VADUserStoppedSpeakingFrame
+from pipecat.frames.frames import Frame, TTSSpeakFrame, VADUserStoppedSpeakingFrame
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.deepgram.stt import DeepgramSTTService
 from pydantic import Field, model_validator
 
+from presence.framework.errors import ProviderTimeout
 from presence.framework.registry import BuildContext, StageParams, register
 from presence.processors._secrets import resolve_api_key
 
@@ -35,6 +44,7 @@ except ModuleNotFoundError:  # pragma: no cover - pipecat's import above already
     raise
 
 ENV = "DEEPGRAM_API_KEY"
+NOT_HEARD = "Sorry, I didn't catch that. Could you say it again?"
 
 
 class DeepgramParams(StageParams):
@@ -51,6 +61,8 @@ class DeepgramParams(StageParams):
         keyterms: Words to boost (nova-3 ``keyterm``).
         reconnect_wait_s: First wait before reconnecting a dropped socket.
         replay_max_s: Most audio kept for replay after a drop.
+        stall_timeout_s: Silence from Deepgram after the user stopped speaking that counts as a
+            stalled socket (it is then replaced and the speech replayed).
     """
 
     api_key: str | None = None
@@ -63,6 +75,7 @@ class DeepgramParams(StageParams):
     keyterms: list[str] = Field(default_factory=list)
     reconnect_wait_s: float = Field(default=0.25, gt=0, le=10)
     replay_max_s: float = Field(default=15.0, gt=0, le=120)
+    stall_timeout_s: float = Field(default=3.0, gt=0, le=30)
 
     @model_validator(mode="after")
     def _key(self) -> DeepgramParams:
@@ -76,13 +89,27 @@ class ResilientDeepgramSTTService(DeepgramSTTService):
     Args:
         reconnect_wait_s: First wait before reconnecting; doubles per failed try, at most 2 s.
         replay_max_s: Most audio kept for replay.
+        stall_timeout_s: Silence after the user stopped speaking that counts as a stall.
         **kwargs: Passed to ``DeepgramSTTService``.
     """
 
-    def __init__(self, *, reconnect_wait_s: float = 0.25, replay_max_s: float = 15.0, **kwargs):
+    def __init__(
+        self,
+        *,
+        reconnect_wait_s: float = 0.25,
+        replay_max_s: float = 15.0,
+        stall_timeout_s: float = 3.0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self._reconnect_wait_s = reconnect_wait_s
         self._replay_max_s = replay_max_s
+        self._stall_timeout_s = stall_timeout_s
+        self._heard_at = 0.0  # when the socket last said anything
+        self._stalled = asyncio.Event()
+        self._stall_watch: asyncio.Task | None = None
+        self._stalls_in_a_row = 0
+        self.stalls = 0
         self._pending = bytearray()  # audio sent (or owed) since the last final result
         self._pending_t0 = 0.0  # its start on the current connection's clock, in seconds
         self._finalize_owed = False
@@ -120,15 +147,70 @@ class ResilientDeepgramSTTService(DeepgramSTTService):
         yield None
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
-        """Remember a ``Finalize`` that could not be sent while the socket was down."""
-        if isinstance(frame, VADUserStoppedSpeakingFrame) and not self._connection:
-            self._finalize_owed = True
+        """Remember a ``Finalize`` that could not be sent; watch for an answer to the user."""
+        if isinstance(frame, VADUserStoppedSpeakingFrame):
+            if not self._connection:
+                self._finalize_owed = True
+            self._arm_stall_watch()
         await super().process_frame(frame, direction)
 
+    def _arm_stall_watch(self) -> None:
+        """Expect Deepgram to say something within ``stall_timeout_s`` from now."""
+        if self._stall_watch is not None and not self._stall_watch.done():
+            self._stall_watch.cancel()
+        self._stall_watch = self.create_task(self._watch(time.monotonic()), "stall_watch")
+
+    async def cleanup(self):
+        """Stop the stall watch with the service."""
+        if self._stall_watch is not None:
+            await self.cancel_task(self._stall_watch)
+            self._stall_watch = None
+        await super().cleanup()
+
+    async def _watch(self, stopped_at: float) -> None:
+        """After the user stopped speaking: report and replace a socket that stays silent."""
+        await asyncio.sleep(self._stall_timeout_s)
+        if self._heard_at >= stopped_at or not self._connection or not self._pending:
+            return
+        self.stalls += 1
+        self._stalls_in_a_row += 1
+        seconds = self._stall_timeout_s
+        error = ProviderTimeout(
+            f"no transcript {seconds:.1f} s after the user stopped speaking",
+            provider="deepgram",
+            stage="stt",
+        )
+        logger.warning(f"{self}: {error}; replacing the socket and replaying the speech")
+        await self.push_error(
+            f"deepgram stalled: {error}; sending the speech again", exception=error
+        )
+        if self._stalls_in_a_row == 2:
+            await self.push_frame(TTSSpeakFrame(NOT_HEARD))
+        self._finalize_owed = True
+        self._stalled.set()
+
     async def _on_message(self, message):
+        self._heard_at = time.monotonic()
         if isinstance(message, ListenV1Results) and message.is_final:
+            self._stalls_in_a_row = 0
             self._trim_to(float(message.start or 0) + float(message.duration or 0))
         await super()._on_message(message)
+
+    async def _listen(self, connection) -> None:
+        """Listen until the socket closes, or until the stall watch gives up on it."""
+        self._stalled.clear()
+        listening = self.create_task(connection.start_listening(), "listen")
+        stalled = self.create_task(self._stalled.wait(), "stalled")
+        try:
+            await asyncio.wait({listening, stalled}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gave_up = stalled.done() and not listening.done()
+            for task in (listening, stalled):
+                if not task.done():
+                    await self.cancel_task(task)
+        if gave_up:
+            raise ProviderTimeout("the socket stalled", provider="deepgram", stage="stt")
+        listening.result()
 
     async def _replay(self, connection) -> None:
         """Send the kept audio on a fresh socket, then let live audio through."""
@@ -145,6 +227,8 @@ class ResilientDeepgramSTTService(DeepgramSTTService):
             self._finalize_owed = False
             self.request_finalize()
             await connection.send_finalize(ListenV1Finalize(type="Finalize"))
+            if self._stalls_in_a_row < 2:  # after the apology, wait for the user to speak again
+                self._arm_stall_watch()  # the replayed speech must be answered too
 
     async def _connection_handler(self):
         """Pipecat's connection loop with a short backoff and a replay on each reconnect."""
@@ -153,6 +237,7 @@ class ResilientDeepgramSTTService(DeepgramSTTService):
             while True:
                 keepalive_task = None
                 connected_at = None
+                stalled = False
                 try:
                     kwargs = self._build_connect_kwargs()
                     async with self._client.listen.v1.connect(**kwargs) as connection:
@@ -167,13 +252,15 @@ class ResilientDeepgramSTTService(DeepgramSTTService):
                         keepalive_task = self.create_task(
                             self._keepalive_handler(), f"{self}::keepalive"
                         )
-                        await connection.start_listening()
+                        await self._listen(connection)
                 except ApiError as e:
                     if e.status_code is not None and 400 <= e.status_code < 500:
                         msg = f"Deepgram rejected the connection (status {e.status_code}): {e}"
                         await self.push_error(msg, exception=e, force_treat_as_permanent=True)
                         return
                     await self.push_error(f"connection error: {e}", exception=e)
+                except ProviderTimeout:
+                    stalled = True  # reported by the watch; reconnect and replay
                 except Exception as e:
                     logger.warning(f"{self}: connection lost, reconnecting: {e}")
                     await self.push_error(f"connection error: {e}", exception=e)
@@ -182,6 +269,9 @@ class ResilientDeepgramSTTService(DeepgramSTTService):
                     if keepalive_task:
                         await self.cancel_task(keepalive_task)
                 uptime = time.monotonic() - connected_at if connected_at is not None else 0.0
+                if stalled:  # it connected and took audio: not a socket that cannot stay up
+                    await asyncio.sleep(self._reconnect_wait_s)
+                    continue
                 if self._quick_failure_tracker.record(uptime).should_give_up:
                     msg = "connection failed to stay up 3 times in a row"
                     await self.push_error(msg, force_treat_as_permanent=True)
@@ -218,4 +308,5 @@ def build(params: DeepgramParams, ctx: BuildContext) -> ResilientDeepgramSTTServ
         settings=settings,
         reconnect_wait_s=params.reconnect_wait_s,
         replay_max_s=params.replay_max_s,
+        stall_timeout_s=params.stall_timeout_s,
     )

@@ -12,7 +12,8 @@ words, or on ``Finalize``. Times (``start``, ``duration``) are seconds of audio 
 connection, as Deepgram reports them.
 
 Faults: ``drop_after_ms`` aborts the TCP connection (no close frame) once that much audio arrived
-on the N-th connection; ``malformed_on`` sends a non-JSON text frame first on the N-th.
+on the N-th connection; ``malformed_on`` sends a non-JSON text frame first on the N-th;
+``stall_on`` connections take audio and control messages but never answer (a hung provider).
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class ConnectionLog:
     controls: list[str] = field(default_factory=list)
     finals: list[str] = field(default_factory=list)
     dropped: bool = False
+    stalled: bool = False
 
 
 class FakeDeepgram(LoopbackWebSocketFake):
@@ -74,6 +76,7 @@ class FakeDeepgram(LoopbackWebSocketFake):
         drop_after_ms: ``{connection_number: ms}`` — abort that connection (1-based) after it
             received this many ms of audio.
         malformed_on: Connection numbers (1-based) that get one non-JSON text frame on opening.
+        stall_on: Connection numbers (1-based) that stay open and silent whatever they receive.
     """
 
     def __init__(
@@ -83,8 +86,10 @@ class FakeDeepgram(LoopbackWebSocketFake):
         endpoint_ms: int = 300,
         drop_after_ms: dict[int, int] | None = None,
         malformed_on: set[int] | None = None,
+        stall_on: set[int] | None = None,
     ):
         self.vocabulary = vocabulary
+        self.stall_on = stall_on or set()
         self.endpoint_ms = endpoint_ms
         self.drop_after_ms = drop_after_ms or {}
         self.malformed_on = malformed_on or set()
@@ -115,6 +120,12 @@ class FakeDeepgram(LoopbackWebSocketFake):
         state = self._decoder(rate)
         if number in self.malformed_on:
             await ws.send("{this is not json")
+        if number in self.stall_on:
+            log.stalled = True
+            async for message in ws:  # hears everything, says nothing
+                if isinstance(message, bytes):
+                    log.audio_bytes += len(message)
+            return
         try:
             async for message in ws:
                 if isinstance(message, bytes):

@@ -29,7 +29,7 @@ class FakeSpokenDeepgram(FakeDeepgram):
         threshold: Peak sample value (int16) of a frame that counts as sound.
         word_gap_ms: Quiet that ends a word.
         endpoint_ms: Quiet that ends an utterance (``speech_final``).
-        drop_after_ms, malformed_on: Faults, as in ``FakeDeepgram``.
+        drop_after_ms, malformed_on, stall_on: Faults, as in ``FakeDeepgram``.
     """
 
     def __init__(
@@ -41,14 +41,17 @@ class FakeSpokenDeepgram(FakeDeepgram):
         endpoint_ms: int = 300,
         drop_after_ms: dict[int, int] | None = None,
         malformed_on: set[int] | None = None,
+        stall_on: set[int] | None = None,
     ):
         super().__init__(
             list(script),
             endpoint_ms=endpoint_ms,
             drop_after_ms=drop_after_ms,
             malformed_on=malformed_on,
+            stall_on=stall_on,
         )
         self.script = list(script)
+        self.finalized_words = 0  # counted as finals are made: several may come from one chunk
         self.threshold = threshold
         self.word_gap_ms = word_gap_ms
 
@@ -59,7 +62,7 @@ class FakeSpokenDeepgram(FakeDeepgram):
 
     def names(self, count: int) -> list[str]:
         """Names of the next ``count`` words after those already finalized."""
-        done = sum(len(text.split()) for text in self.finals)
+        done = self.finalized_words
         return [self.script[i] if i < len(self.script) else "?" for i in range(done, done + count)]
 
     def _decoder(self, rate: int) -> _SpeechDecoder:
@@ -113,6 +116,7 @@ class _SpeechDecoder:
     def _final(self, *, speech_final: bool, from_finalize: bool = False) -> _Result:
         names = self.fake.names(self.count)
         result = _Result(names, self.segment_start, self.seconds, True, speech_final, from_finalize)
+        self.fake.finalized_words += self.count
         self.count = 0
         self.segment_start = self.seconds
         return result

@@ -10,7 +10,8 @@ message — and ``{"isFinal": true, "contextId"}`` once a closed context has sen
 
 Audio is ``char_ms`` of the constant sample ``SAMPLE`` per character, so a test can tell this
 voice from another. Faults by context number (1-based, in order of opening): ``stall_contexts``
-produce nothing at all; ``malformed_contexts`` get a non-JSON frame before their audio.
+produce nothing at all; ``malformed_contexts`` get a non-JSON frame before their audio;
+``drop_contexts`` cut the TCP connection (no close frame) when their first text arrives.
 """
 
 from __future__ import annotations
@@ -43,7 +44,10 @@ class FakeElevenLabs(LoopbackWebSocketFake):
         char_ms: int = 20,
         stall_contexts: set[int] | None = None,
         malformed_contexts: set[int] | None = None,
+        drop_contexts: set[int] | None = None,
     ):
+        self.drop_contexts = drop_contexts or set()
+        self.dropped = 0
         self.char_ms = char_ms
         self.stall_contexts = stall_contexts or set()
         self.malformed_contexts = malformed_contexts or set()
@@ -91,6 +95,11 @@ class FakeElevenLabs(LoopbackWebSocketFake):
                 text = msg.get("text", "")
                 if text.strip():
                     ctx.texts.append(text)
+                    if ctx.number in self.drop_contexts:
+                        self.drop_contexts.discard(ctx.number)  # once: a reconnect gets through
+                        self.dropped += 1
+                        ws.transport.abort()
+                        return
                     if ctx.number in self.malformed_contexts:
                         await ws.send("{not json")
                     for piece in _halves(text):

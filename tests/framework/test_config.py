@@ -188,6 +188,8 @@ def test_recover_after_s_goes_beside_a_fallback_list(tmp_path, repo):
     assert load_pipeline(_with_llm(tmp_path, repo, llm)).stages["llm"].recover_after_s == float(
         "inf"
     )
+    llm["recover_after_s"] = 0  # back to the primary at the very next turn, not "never"
+    assert load_pipeline(_with_llm(tmp_path, repo, llm)).stages["llm"].recover_after_s == 0.0
     alone = {"provider": "knowledge-base", "recover_after_s": 30}
     with pytest.raises(ConfigError, match=r"stages\.llm\.recover_after_s.*beside a fallback"):
         load_pipeline(_with_llm(tmp_path, repo, alone))

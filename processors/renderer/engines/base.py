@@ -16,6 +16,10 @@ silence (zeros) when none are queued, in which case the frame is an idle frame (
 sway; listening nods while ``set_listening(True)``). Subclasses implement ``_load`` and ``_draw``;
 ``FrameState`` tells them what to draw. Everything random comes from ``seed``: two engines with the
 same seed, replica and input produce identical frames.
+
+A ``_draw`` that raises never ends the call: the engine records the exception in ``failure``
+(logged once) and shows the replica's still portrait for that frame and every later one, still
+carrying each frame's audio, so the voice and the clock go on untouched.
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
+from loguru import logger
 
+from presence.processors.renderer.engines.layout import fit_portrait
 from presence.processors.renderer.engines.motion import MotionModel, MouthShape
 
 Viseme = tuple[float, str, str]
@@ -89,6 +95,8 @@ class RendererEngine(ABC):
     Attributes:
         look_ahead_s: Audio the engine wants beyond a frame's own period before drawing it; the
             processor waits up to this long for it when speech starts.
+        failure: The exception ``_draw`` raised, once it has (frames show the still portrait
+            from then on); ``None`` while drawing works.
     """
 
     look_ahead_s: float = 0.0
@@ -112,6 +120,8 @@ class RendererEngine(ABC):
         self.sample_rate = int(sample_rate)
         self.seed = int(seed)
         self._prepared = False
+        self.failure: BaseException | None = None
+        self._portrait: np.ndarray | None = None
         self._reset_clock()
 
     # ----------------------------------------------------------------- contract
@@ -119,6 +129,13 @@ class RendererEngine(ABC):
     def prepare(self, replica) -> None:
         """Load ``replica`` (a ``presence.processors.renderer.replica.Replica``) and reset the clock."""
         self._load(replica)
+        neutral = getattr(replica, "neutral", None)  # synthetic test engines pass no replica
+        self._portrait = (
+            fit_portrait(neutral, self.width, self.height)
+            if neutral is not None
+            else np.zeros((self.height, self.width, 3), np.uint8)
+        )
+        self.failure = None
         self._prepared = True
         self._reset_clock()
 
@@ -180,7 +197,7 @@ class RendererEngine(ABC):
             mouth = self._motion.mouth(audio[:real] if speaking else audio[:0], visemes, speaking)
             blink, head = self._motion.idle(k)
             state = FrameState(k, mouth, blink, head, window, speaking)
-            image = self._draw(state) if render else None
+            image = self._draw_or_still(state) if render else None
             frames.append(RenderedFrame(k, k / self.fps, image, audio, speaking, mouth.open, real))
             self._index += 1
         return frames
@@ -224,6 +241,19 @@ class RendererEngine(ABC):
         """Return the ``height×width×3`` uint8 RGB image for ``state``."""
 
     # ------------------------------------------------------------- internals
+
+    def _draw_or_still(self, state: FrameState) -> np.ndarray:
+        """``_draw``; after it has raised once, the still portrait (see module doc)."""
+        if self.failure is None:
+            try:
+                return self._draw(state)
+            except Exception as exc:
+                self.failure = exc
+                logger.opt(exception=exc).error(
+                    f"the {self.name} renderer failed drawing frame {state.index} ({exc!r}); "
+                    "showing the still portrait from now on"
+                )
+        return self._portrait.copy()
 
     def _reset_clock(self) -> None:
         self._index = 0

@@ -270,3 +270,41 @@ async def test_the_first_speech_sample_goes_out_with_a_speaking_mouth(replica):
     for k in onsets:
         assert proc.mouth_trace[k][0] > 0.3  # drawn with the mouth open
         assert moved(k) > 3 * moved(k - 1) + 1.0
+
+
+class FailingWarp(WarpEngine):
+    """A warp engine whose drawing breaks for good after ``good`` frames (a GPU lost, a bug)."""
+
+    def __init__(self, *args, good: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.good = good
+
+    def _draw(self, state):
+        if state.index >= self.good:
+            raise RuntimeError("CUDA error: device lost")
+        return super()._draw(state)
+
+
+async def test_an_engine_that_raises_shows_the_still_portrait_and_the_voice_goes_on(replica):
+    from pipecat.frames.frames import ErrorFrame
+
+    from presence.processors.renderer.engines.layout import fit_portrait
+
+    engine = FailingWarp(96, 25, 24000, good=10)
+    engine.prepare(replica)
+    proc = RendererProcessor(engine)
+    speech = speech_like(1.2, 24000)
+    sent = [TTSStartedFrame(), *tts_frames(speech, 24000), TTSStoppedFrame(), SleepFrame(2.0)]
+    down, up = await run_test(proc, frames_to_send=sent)
+    images = [np.frombuffer(f.image, np.uint8) for f in down if isinstance(f, OutputImageRawFrame)]
+    still = fit_portrait(replica.neutral, 96, 96).reshape(-1)
+    assert len(images) > 40  # frames kept flowing at the frame rate after the failure
+    assert not np.array_equal(images[0], still)  # drawn by the warp engine before it broke
+    assert all(np.array_equal(i, still) for i in images[12:])
+    assert_paired(down, engine)  # each frame still carries exactly its audio: no drift
+    spoken = audio_of(down, TTSAudioRawFrame)
+    assert np.array_equal(spoken[: speech.size], speech)  # every word was played
+    errors = [f for f in up if isinstance(f, ErrorFrame)]
+    assert len(errors) == 1 and not errors[0].fatal
+    assert "renderer warp failed" in errors[0].error and "still portrait" in errors[0].error
+    assert isinstance(engine.failure, RuntimeError)

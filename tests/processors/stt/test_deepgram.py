@@ -4,14 +4,21 @@ from pathlib import Path
 
 import pytest
 from fakes.deepgram import FakeDeepgram, encode_words, silence
-from pipecat.frames.frames import ErrorFrame, InputAudioRawFrame, TranscriptionFrame
+from pipecat.frames.frames import (
+    ErrorFrame,
+    InputAudioRawFrame,
+    TranscriptionFrame,
+    TTSSpeakFrame,
+    VADUserStoppedSpeakingFrame,
+)
 from pipecat.tests.utils import SleepFrame, run_test
 
 from presence.framework import registry
-from presence.framework.errors import ConfigError
+from presence.framework.errors import ConfigError, ProviderTimeout
 from presence.framework.persona import Persona
 from presence.framework.registry import BuildContext
 from presence.framework.yamlio import validate_model
+from presence.processors.stt.deepgram import NOT_HEARD
 
 VOCAB = ["hello", "world", "what", "time", "is", "it", "now"]
 CHUNK = 640  # 20 ms at 16 kHz
@@ -69,6 +76,43 @@ async def test_malformed_message_reports_an_error_and_transcription_goes_on():
         down, up = await run_test(stt, frames_to_send=[*paced(pcm), SleepFrame(0.3)])
     assert any(isinstance(f, ErrorFrame) for f in up)
     assert transcripts(down) == ["hello world"]
+
+
+def stopped(pcm: bytes) -> list:
+    """The user's speech, then VAD's "stopped speaking" (which asks Deepgram to finalize)."""
+    return [*paced(pcm), VADUserStoppedSpeakingFrame()]
+
+
+async def test_a_silent_socket_is_replaced_and_the_speech_replayed():
+    pcm = encode_words(["what", "time", "is", "it"], VOCAB) + silence(100)
+    async with FakeDeepgram(VOCAB, stall_on={1}) as fake:
+        stt = build(fake.base_url, stall_timeout_s=0.3)
+        down, up = await run_test(stt, frames_to_send=[*stopped(pcm), SleepFrame(1.0)])
+    assert fake.connections[0].stalled and len(fake.connections) == 2
+    assert transcripts(down) == ["what time is it"]  # once, from the replay
+    assert not [f for f in down if isinstance(f, TTSSpeakFrame)]  # recovered: nothing to say
+    (error,) = [f for f in up if isinstance(f, ErrorFrame)]
+    assert "no transcript" in error.error and not error.fatal
+    assert isinstance(error.exception, ProviderTimeout) and stt.stalls == 1
+
+
+async def test_a_second_stall_has_the_persona_say_it_did_not_catch_that():
+    pcm = encode_words(["hello", "world"], VOCAB) + silence(100)
+    async with FakeDeepgram(VOCAB, stall_on={1, 2}) as fake:
+        stt = build(fake.base_url, stall_timeout_s=0.3)
+        down, up = await run_test(stt, frames_to_send=[*stopped(pcm), SleepFrame(1.5)])
+    said = [f.text for f in down if isinstance(f, TTSSpeakFrame)]
+    assert said == [NOT_HEARD] and stt.stalls == 2
+    assert transcripts(down) == ["hello world"]  # the third socket got the kept audio
+
+
+async def test_a_quiet_user_is_not_a_stall():
+    async with FakeDeepgram(VOCAB) as fake:
+        stt = build(fake.base_url, stall_timeout_s=0.3)
+        pcm = encode_words(["hello"], VOCAB) + silence(400)
+        down, up = await run_test(stt, frames_to_send=[*stopped(pcm), SleepFrame(0.8)])
+    assert transcripts(down) == ["hello"] and stt.stalls == 0 and len(fake.connections) == 1
+    assert not [f for f in up if isinstance(f, ErrorFrame)]
 
 
 def test_missing_key_names_the_environment_variable(monkeypatch):

@@ -107,3 +107,17 @@ async def test_stall_falls_back_to_the_offline_voice_for_the_unspoken_text():
     seconds = sum(f.num_frames / f.sample_rate for f in spoken)
     assert seconds > 1.0  # the whole sentence, not a blip
     assert any(f.metadata.get("visemes") for f in spoken)  # espeak's phoneme visemes
+
+
+async def test_a_dropped_socket_says_the_lost_sentence_again_once_on_the_new_one():
+    async with FakeElevenLabs(drop_contexts={1}) as fake:
+        s = eleven(fake, stall_timeout_s=1.0)
+        tts = s.provider.factory(s.params, CTX)
+        frames = [TTSSpeakFrame("Lost words."), SleepFrame(1.5)]
+        down, up = await run_test(tts, frames_to_send=frames)
+    assert fake.dropped == 1
+    said = [t for ctx in fake.contexts.values() for t in ctx.texts]
+    assert [t.strip() for t in said] == ["Lost words.", "Lost words."]  # sent again, once
+    assert sum(len(f.audio) for f in audio(down)) == len("Lost words.") * 480 * 2  # heard once
+    (error,) = [f for f in up if isinstance(f, ErrorFrame)]
+    assert "dropped" in error.error and not error.fatal

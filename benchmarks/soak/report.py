@@ -1,0 +1,165 @@
+"""The soak report: verdicts against the targets, JSON, a PNG of the samples and a rich table.
+
+Targets (issue "Hardening"): after the warm-up, memory, fds, threads and tasks flat within 5%
+(max minus min of the samples after the warm-up, over the first of them); A/V drift within one
+frame at every sample of the run; no repeated or dropped frames after the warm-up second.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from presence.benchmarks.latency.report import machine, write_json  # noqa: F401  (re-exported)
+
+FLAT = ("rss_mb", "fds", "threads", "tasks")
+FLAT_WITHIN = 0.05
+MAX_DRIFT_FRAMES = 1.0
+
+METHOD = {
+    "call": "the pipeline served over WebRTC on 127.0.0.1 as `presence run` does; one Python "
+    "aiortc user (presence.transports.webrtc.client) joins, waits out the greeting, then speaks "
+    "the conversation benchmark's first questions in turn, in real time, each after the previous "
+    "answer's RTVI bot-stopped-speaking plus a gap",
+    "rss_mb/fds/threads": "psutil on the process; the server and the user share it, the user keeps "
+    "no audio samples and forgets its arrival records and messages after every question",
+    "tasks": "asyncio.all_tasks() on the event loop (the user's tasks included: a constant share)",
+    "lateness_ms": "renderer push time minus due time, per frame, over the interval since the "
+    "previous sample",
+    "drift_frames": "audio samples the renderer pushed x fps / rate - frames pushed (0: each "
+    "frame carried exactly its period of audio)",
+    "repeated": "frames that repeated the previous image because drawing fell behind (cumulative)",
+    "frames_short": "frames the wall clock called for since time zero minus frames pushed; the "
+    "clock re-phases at each speech onset (< 1 frame per turn)",
+    "client_missing_frames": "frames pushed since time zero that the user never received, less "
+    "half a second in flight",
+    "warm-up": "time zero is the user's first video frame; the first sample is one second later",
+}
+
+
+def _flat(rows: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    values = [r[key] for r in rows]
+    base = values[0] or 1
+    spread = (max(values) - min(values)) / base
+    return {
+        "first": values[0],
+        "last": values[-1],
+        "min": min(values),
+        "max": max(values),
+        "spread": round(spread, 4),
+        "growth": round((values[-1] - values[0]) / base, 4),
+        "ok": spread <= FLAT_WITHIN,
+    }
+
+
+def verdicts(result: dict[str, Any], warmup_s: float) -> dict[str, Any]:
+    """The targets' verdicts for a ``arun_soak`` result (``ok`` is ``None`` without data)."""
+    samples = result["samples"]
+    after = [s for s in samples if s["t_s"] >= warmup_s]
+    out: dict[str, Any] = {"warmup_s": warmup_s, "samples_after_warmup": len(after)}
+    if len(after) >= 2:
+        out["flat"] = {key: _flat(after, key) for key in FLAT}
+        flat_ok = all(v["ok"] for v in out["flat"].values())
+    else:
+        out["flat"], flat_ok = None, None
+    drift = max((abs(s["drift_frames"]) for s in samples), default=0.0)
+    out["drift"] = {"max_abs_frames": round(drift, 3), "ok": drift <= MAX_DRIFT_FRAMES}
+    if samples:
+        first, last = samples[0], samples[-1]
+        turns = len(result.get("asked", [])) + 1  # + the greeting
+        repeated = last["repeated"] - first["repeated"]
+        short = max(0, last["frames_short"] - first["frames_short"] - turns)
+        missing = last["client_missing_frames"]
+        out["frames"] = {
+            "repeated_after_warmup": repeated,
+            "short_after_warmup_beyond_onsets": short,
+            "client_missing": missing,
+            "ok": repeated == 0 and short == 0 and missing == 0,
+        }
+    else:
+        out["frames"] = {"ok": None}
+    parts = [flat_ok, out["drift"]["ok"], out["frames"]["ok"]]
+    out["ok"] = None if None in parts else all(parts)
+    return out
+
+
+def plot(result: dict[str, Any], path: str | Path) -> Path:
+    """A PNG: the process's resources, the renderer's lateness and drift, per sample.
+
+    Raises:
+        DependencyError: matplotlib is not installed.
+    """
+    from presence.framework.optional import require
+
+    require("matplotlib", extra="bench")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = result["samples"]
+    t = [r["t_s"] / 60 for r in rows]
+    fig, axes = plt.subplots(2, 3, figsize=(15, 7.5), sharex=True)
+    panels = [
+        ("rss_mb", "resident memory (MiB)"),
+        ("fds", "open file descriptors"),
+        ("threads", "OS threads"),
+        ("tasks", "asyncio tasks"),
+    ]
+    for ax, (key, title) in zip(axes.flat, panels, strict=False):
+        ax.plot(t, [r[key] for r in rows], "o-", ms=3)
+        ax.set_title(title)
+        ax.set_ylim(bottom=0)
+    ax = axes.flat[4]
+    for key, style in (
+        ("lateness_ms_p50", "o-"),
+        ("lateness_ms_p99", "s-"),
+        ("lateness_ms_max", "x:"),
+    ):
+        ax.plot(t, [r[key] if r[key] is not None else float("nan") for r in rows], style, ms=3,
+                label=key.removeprefix("lateness_ms_"))  # fmt: skip
+    ax.set_title("renderer lateness per interval (ms)")
+    ax.legend(fontsize=8)
+    ax = axes.flat[5]
+    ax.plot(t, [r["drift_frames"] for r in rows], "o-", ms=3, label="A/V drift (frames)")
+    ax.plot(t, [r["repeated"] for r in rows], "s-", ms=3, label="repeated frames (total)")
+    ax.plot(t, [r["client_missing_frames"] for r in rows], "x:", label="missing at the user")
+    ax.axhspan(-MAX_DRIFT_FRAMES, MAX_DRIFT_FRAMES, color="#55a868", alpha=0.15)
+    ax.set_title("drift and frames")
+    ax.legend(fontsize=8)
+    for ax in axes[1]:
+        ax.set_xlabel("minutes into the call")
+    v = result.get("verdicts", {})
+    fig.suptitle(f"soak: {result.get('pipeline')} {result['minutes']} min, "
+                 f"{len(result['asked'])} questions; verdict {v.get('ok')}")  # fmt: skip
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def print_table(result: dict[str, Any], console=None) -> None:
+    """Print the verdicts and the last sample with rich."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = console or Console()
+    v = result["verdicts"]
+    table = Table(title=f"soak {result['minutes']} min ({result['seconds']} s held)")
+    table.add_column("target")
+    table.add_column("measured")
+    table.add_column("ok")
+    for key, flat in (v.get("flat") or {}).items():
+        table.add_row(f"{key} flat within 5%", f"{flat['first']} → {flat['last']} "
+                      f"(spread {flat['spread']:.1%})", str(flat["ok"]))  # fmt: skip
+    table.add_row(
+        "drift ≤ 1 frame", f"{v['drift']['max_abs_frames']} frames", str(v["drift"]["ok"])
+    )
+    frames = v["frames"]
+    table.add_row("no repeated/dropped frames", ", ".join(f"{k} {frames[k]}" for k in frames if k != "ok"),
+                  str(frames["ok"]))  # fmt: skip
+    answered = sum(a["answered"] for a in result["asked"])
+    table.add_row("questions answered", f"{answered}/{len(result['asked'])}", "")
+    console.print(table)

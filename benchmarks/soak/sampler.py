@@ -1,0 +1,124 @@
+"""Per-interval samples of one live call: the process, the renderer's clock, what the user got.
+
+A ``Sampler`` reads, without touching the pipeline, at each ``sample()``:
+
+* the process (``psutil``): resident memory, open file descriptors, OS threads, and the event
+  loop's asyncio tasks (the WebRTC user runs in the same process and loop: its share is constant);
+* the renderer (``RendererProcessor.stats``): frames pushed, frames repeated because drawing fell
+  behind, lateness of each push against its due time, and A/V drift — audio samples pushed minus
+  the samples the pushed frames span, in frames (0 means each frame carried exactly its period);
+* the user (``WebRTCUser.received``): video frames and 20 ms audio windows that arrived.
+
+``frames_short`` is the frames the wall clock called for since time zero minus those pushed
+(repeats count as pushed); ``client_missing_frames`` the frames pushed since time zero that never
+reached the user, less half a second in flight.
+
+Counters are cumulative; ``Sample`` also holds what changed since the previous sample.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from presence.framework.optional import require
+
+
+@dataclass
+class Sample:
+    """One reading. ``t_s``: seconds since the call's first video frame."""
+
+    t_s: float
+    rss_mb: float
+    fds: int
+    threads: int
+    tasks: int
+    frames: int
+    repeated: int
+    frames_short: int
+    lateness_ms_p50: float | None
+    lateness_ms_p99: float | None
+    lateness_ms_max: float | None
+    drift_frames: float
+    client_video_frames: int
+    client_audio_s: float
+    client_missing_frames: int
+    questions: int
+    answers: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return asdict(self)
+
+
+class Sampler:
+    """Reads the process, a ``RendererProcessor`` and a ``WebRTCUser`` (see module doc).
+
+    Args:
+        renderer: The call's ``RendererProcessor`` (its ``stats`` and ``engine``).
+        received: The user's ``Received`` record.
+        start: ``time.monotonic()`` of the first video frame (time zero).
+    """
+
+    def __init__(self, renderer: Any, received: Any, start: float):
+        require("psutil", extra="bench")
+        import psutil
+
+        self._process = psutil.Process()
+        self._renderer = renderer
+        self._received = received
+        self._start = start
+        self._fps = renderer.engine.fps
+        self._rate = renderer.engine.sample_rate
+        self._late_from = len(renderer.stats.lateness_s)
+        self._frames0 = renderer.stats.frames
+        self._video0 = received.video_count
+        self.questions = 0
+        self.answers = 0
+
+    def drift_frames(self) -> float:
+        """Audio pushed by the renderer minus the span of its frames, in frames."""
+        st = self._renderer.stats
+        return st.audio_samples * self._fps / self._rate - st.frames
+
+    def sample(self) -> Sample:
+        """Read everything now (call it from the event loop)."""
+        now = time.monotonic()
+        st, got = self._renderer.stats, self._received
+        late = np.array(st.lateness_s[self._late_from :]) * 1000
+        self._late_from = len(st.lateness_s)
+        elapsed = now - self._start
+        pushed = st.frames - self._frames0
+        in_flight = self._fps // 2  # frames pushed within the last half second may still travel
+        missing = max(0, pushed - (got.video_count - self._video0) - in_flight)
+        with self._process.oneshot():
+            rss = self._process.memory_info().rss / 2**20
+            fds = self._process.num_fds()
+            threads = self._process.num_threads()
+
+        def pct(q: float) -> float | None:
+            return round(float(np.percentile(late, q)), 2) if late.size else None
+
+        return Sample(
+            t_s=round(elapsed, 2),
+            rss_mb=round(rss, 1),
+            fds=fds,
+            threads=threads,
+            tasks=len(asyncio.all_tasks()),
+            frames=st.frames,
+            repeated=st.repeated,
+            frames_short=round(elapsed * self._fps) - pushed,
+            lateness_ms_p50=pct(50),
+            lateness_ms_p99=pct(99),
+            lateness_ms_max=round(float(late.max()), 2) if late.size else None,
+            drift_frames=round(self.drift_frames(), 3),
+            client_video_frames=got.video_count,
+            client_audio_s=round(got.audio_count * 0.02, 2),
+            client_missing_frames=missing,
+            questions=self.questions,
+            answers=self.answers,
+        )
