@@ -141,7 +141,10 @@ class Instances:
             if cid in live:
                 continue
             if holder is None:
-                if (now - as_utc(created)).total_seconds() > ORPHAN_GRACE_SECS:
+                # no lease: a conversation being placed (its lease follows at once), or one left
+                # by a service without leases; a replica starting alone has no one to wait for
+                alone = starting and not (fresh - {self.id})
+                if alone or (now - as_utc(created)).total_seconds() > ORPHAN_GRACE_SECS:
                     found[cid] = "service_restart"
             elif holder == self.id:
                 if starting:
