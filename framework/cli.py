@@ -1,4 +1,4 @@
-"""The ``presence`` command line: run, validate, providers, bench, replica, serve."""
+"""The ``presence`` command line: run, validate, providers, bench, replica, serve, mcp."""
 
 from __future__ import annotations
 
@@ -195,6 +195,32 @@ def serve(
             placement=placement,
             ray_address=ray_address,
         )
+    except PresenceError as exc:
+        raise fail(exc) from None
+
+
+@app.command()
+def mcp(
+    url: Annotated[
+        str, typer.Option(envvar="PRESENCE_URL", help="The presence service to drive.")
+    ] = "http://127.0.0.1:8000",
+    api_key: Annotated[
+        str | None,
+        typer.Option("--api-key", envvar="PRESENCE_API_KEY", help="One of its API keys."),
+    ] = None,
+    transport: Annotated[
+        str, typer.Option(help="stdio (launched by an MCP client) or http (streamable HTTP).")
+    ] = "stdio",
+    host: Annotated[str, typer.Option(help="Interface for --transport http.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port for --transport http (path /mcp).")] = 8765,
+    verbose: Verbose = 0,
+) -> None:
+    """Serve MCP tools for agents: create/list personas and conversations, end, transcript."""
+    setup_logging(verbose)
+    from presence.service.mcp_server import run_mcp
+
+    try:
+        run_mcp(url, api_key, transport=transport, host=host, port=port)
     except PresenceError as exc:
         raise fail(exc) from None
 
