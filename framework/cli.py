@@ -217,9 +217,12 @@ def mcp(
 ) -> None:
     """Serve MCP tools for agents: create/list personas and conversations, end, transcript."""
     setup_logging(verbose)
-    from presence.service.mcp_server import run_mcp
+    from presence.framework.optional import require
 
     try:
+        require("mcp", extra="mcp")
+        from presence.service.mcp_server import run_mcp
+
         run_mcp(url, api_key, transport=transport, host=host, port=port)
     except PresenceError as exc:
         raise fail(exc) from None
