@@ -142,7 +142,8 @@ def test_killed_service_loses_no_transcript_or_webhook(tmp_path, launcher, recei
         headers={"x-api-key": KEY_A},
     ) as c:
         state = c.get(f"/v2/conversations/{cid}").json()
-        wait_for(lambda: len(receiver.events(cid)) == 3)
+        # a claim the killed service held lapses after the outbox's claim time (2 × timeout + 5 s)
+        wait_for(lambda: len(receiver.events(cid)) == 3, timeout=45.0)
     assert state["status"] == "ended" and state["shutdown_reason"] == "service_restart"
     assert state["transcript"][0]["content"] == "Hello from before the crash"
     events = receiver.events(cid)

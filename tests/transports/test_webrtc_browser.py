@@ -198,7 +198,11 @@ async def test_page_receives_persona_media_captions_and_latency(tmp_path):
             after = wait_for_page(driver, "p => p.state === 'disconnected'")
             # A second call from the same page works like the first.
             driver.find_element("id", "connect").click()
-            again = wait_for_page(driver, "p => p.state === 'ready' && p.remoteVideoFrames >= 5")
+            again = wait_for_page(
+                driver,
+                "p => p.state === 'ready' && p.remoteVideoFrames >= 5"
+                " && p.timing.first_frame !== undefined",
+            )
             return state, {
                 **after,
                 "caption_text": caption_text,
