@@ -176,10 +176,12 @@ class OutboxWorker:
         self._client: httpx.AsyncClient | None = None
         self._claimed: set[int] = set()
         self._claim_lock = threading.Lock()  # a claim cut short by stop() still ends first
+        self._stopping = False  # set under the lock: a claim thread that starts late claims nothing
 
     def start(self) -> None:
         """Start the delivery loop on the running event loop."""
         self._client = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name="webhook-outbox")
 
     def wake(self) -> None:
@@ -188,6 +190,7 @@ class OutboxWorker:
 
     async def stop(self) -> None:
         """Stop the loop; events not yet delivered stay pending for the next start."""
+        await asyncio.to_thread(self._stop_claiming)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -227,6 +230,8 @@ class OutboxWorker:
     def _due_heads(self) -> tuple[list[WebhookEvent], float]:
         """Claim each conversation's first pending event that is due; returns them and the wait."""
         with self._claim_lock:
+            if self._stopping:  # the scan's thread began after stop(): claim nothing
+                return [], self._poll
             return self._claim_due()
 
     def _claim_due(self) -> tuple[list[WebhookEvent], float]:
@@ -288,6 +293,10 @@ class OutboxWorker:
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}"
         await asyncio.to_thread(self._record, event.id, error)
+
+    def _stop_claiming(self) -> None:
+        with self._claim_lock:  # waits for a claim in progress, which stop() then hands back
+            self._stopping = True
 
     def _unclaim(self) -> None:
         with self._claim_lock:

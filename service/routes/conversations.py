@@ -448,10 +448,10 @@ def usage(
         UsageItem(
             conversation_id=r.id,
             status=r.status,
-            minutes=round(_duration(r) / 60, 3),
+            minutes=round(_duration(r) / 60, 4),
             created_at=r.created_at,
             ended_at=r.ended_at,
         )
         for r in rows
     ]
-    return UsageOut(total_minutes=round(sum(i.minutes for i in items), 3), conversations=items)
+    return UsageOut(total_minutes=round(sum(i.minutes for i in items), 4), conversations=items)

@@ -160,3 +160,32 @@ def _up(client: httpx.Client) -> bool:
         return client.get("/v2/usage").status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_a_scan_that_starts_after_stop_leaves_events_due_for_the_next_start(tmp_path):
+    """A scan thread the executor starts late (a busy machine) must not claim for a stopped worker:
+    a claim it made would keep the event from the next start for ``claim_secs``."""
+    import asyncio
+
+    from presence.service.db import ConversationRow, init_db, make_engine
+    from presence.service.webhooks import OutboxWorker, enqueue
+
+    sessions = init_db(make_engine(f"sqlite:///{tmp_path / 'o.db'}"))
+    with sessions.begin() as db:
+        conv = ConversationRow(
+            id="c1", owner="o", callback_url="http://127.0.0.1:9/hook", status="ended"
+        )
+        db.add(conv)
+        db.flush()
+        enqueue(db, conv, "system.shutdown", {"shutdown_reason": "service_shutdown"})
+
+    async def stopped_then_late_scan():
+        worker = OutboxWorker(sessions, "secret", timeout=10.0, poll_interval=0.05)
+        await worker.stop()
+        return worker._due_heads()  # what the late thread would run
+
+    claimed, _ = asyncio.run(stopped_then_late_scan())
+    assert claimed == []
+    restarted = OutboxWorker(sessions, "secret", timeout=10.0)
+    heads, _ = restarted._due_heads()
+    assert [e.event_type for e in heads] == ["system.shutdown"]
