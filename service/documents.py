@@ -308,8 +308,8 @@ def chunk_markdown(
     """
     out: list[Chunk] = []
     pending: Chunk | None = None
-    for heading, body, _code in split_markdown(markdown):
-        heading = heading or title
+    for part in split_markdown(markdown):
+        heading, body = part.title or title, part.text
         for piece in _windows(body, max_words):
             if pending is not None and pending.title == heading:
                 merged = f"{pending.text} {piece}"

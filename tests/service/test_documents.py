@@ -89,7 +89,7 @@ def test_long_paragraphs_are_cut_at_sentences_and_read_back_unchanged():
     assert len(chunks) > 2 and all(len(c.text.split()) <= 120 for c in chunks)
     assert " ".join(c.text for c in chunks) == long
     back = split_markdown(render_markdown([(c.title, c.text) for c in chunks]))
-    assert [(t, b) for t, b, _ in back] == [(c.title, c.text) for c in chunks]
+    assert [(p.title, p.text) for p in back] == [(c.title, c.text) for c in chunks]
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,8 @@ Pure Python (no pipecat). A passage's tokens, with a weight each (a BM25 term fr
 
 * its content terms (``text.terms``): the first ``spoken_sentences`` sentences — what the
   responder says aloud — at full weight, later sentences and code blocks at ``unspoken_weight``;
+* the terms of the questions it answers (``Passage.questions``), once each at
+  ``question_weight``, outside its length;
 * its heading's terms (twice for the first passage of a section) and, for the other sections
   of a document, the document's first heading at ``document_weight``;
 * ``"a b"``: two content words that stand together ("cloud account"), for phrase matches;
@@ -49,6 +51,7 @@ class Passage:
         title: The nearest heading above it (empty when none).
         text: Speakable text (markdown stripped, code blocks removed).
         keywords: Extra indexed text that is not spoken (code blocks).
+        questions: How visitors ask for what it says (indexed and embedded, never spoken).
 
     """
 
@@ -57,6 +60,7 @@ class Passage:
     title: str
     text: str
     keywords: str = ""
+    questions: tuple[str, ...] = ()
 
 
 def _add_concepts(lexicon: ConceptLexicon, text: str, weight: float, out: Counter) -> None:
@@ -79,6 +83,7 @@ def passage_tokens(
     unspoken_weight: float,
     document_weight: float,
     lexicon: ConceptLexicon | None,
+    question_weight: float = 0.5,
 ) -> tuple[list[Counter[str]], np.ndarray, list[Counter[str]]]:
     """Weighted tokens of each passage, its length, and its heading's tokens.
 
@@ -111,6 +116,15 @@ def passage_tokens(
                 c[t] += document_weight
         _add_terms(p.title, title_weight, c)
         lengths[n] = sum(v for t, v in c.items() if " " not in t)
+        # Its questions name what it answers in visitors' words: each of their terms once (not
+        # per question, so many questions do not outweigh the text) and outside the length.
+        asked: Counter[str] = Counter()
+        for question in p.questions:
+            _add_terms(question, 1.0, asked)
+            if lexicon:
+                _add_concepts(lexicon, question, 1.0, asked)
+        for t in asked:
+            c[t] += question_weight
         for sentence, w in zip(sentences, weights, strict=True):  # what a passage says is *not* so
             ws = words(sentence)
             for j in negated_positions(ws):

@@ -186,8 +186,8 @@ class KnowledgeIndex:
         """Build an index from ``(source_name, markdown_text)`` pairs."""
         passages: list[Passage] = []
         for source, text in documents:
-            for title, body, keywords in split_markdown(text):
-                passages.append(Passage(len(passages), source, title, body, keywords))
+            for part in split_markdown(text):
+                passages.append(Passage(len(passages), source, *part))
         return cls(passages, **kwargs)
 
     @classmethod

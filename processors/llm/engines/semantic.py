@@ -7,7 +7,7 @@ fight torch's still-spinning OpenMP threads right after the encoder ran — on t
 tripled the answer time (10.6 ms instead of 4.7 ms at 8,000 vectors).
 
 Each passage is embedded once, in two views: the whole passage (heading + text) and each of its
-sentences (the heading counts as one). A question's *similarity* to a passage is the mean of its
+sentences (the heading and each question the author says it answers count as one). A question's *similarity* to a passage is the mean of its
 cosine with the whole passage and its best cosine with one sentence, clipped at 0: the whole
 view tells siblings apart ("The cloud pipeline" vs "Cloud providers"), the sentence view finds
 the one sentence that answers a narrow question.
@@ -83,7 +83,7 @@ def passage_views(passages: Sequence[Passage]) -> tuple[list[str], list[str], np
     wholes, sentences, owners = [], [], []
     for i, p in enumerate(passages):
         wholes.append(f"{p.title}. {p.text}" if p.title else p.text)
-        parts = ([p.title] if p.title else []) + split_sentences(p.text)
+        parts = ([p.title] if p.title else []) + split_sentences(p.text) + list(p.questions)
         for s in parts or [p.title or p.text or " "]:
             sentences.append(s)
             owners.append(i)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import NamedTuple
 
 STOPWORDS = frozenset(
     """a about above after again against all also am an and any are aren as at be because been
@@ -145,36 +146,92 @@ def clean_markdown(text: str) -> str:
     return " ".join(_MARKUP.sub("", _LINK.sub(r"\1", text)).split())
 
 
-def split_markdown(text: str) -> list[tuple[str, str, str]]:
-    """Split one markdown document into ``(title, text, keywords)`` passages.
+class MarkdownPassage(NamedTuple):
+    """One passage of a markdown document, as ``split_markdown`` cuts it.
 
-    A passage is a paragraph or a run of list items under the nearest heading; fenced code is
-    attached (unspoken) to the passage before it, or to the next one at the start of a section.
+    Attributes:
+        title: The nearest heading above it.
+        text: Speakable text.
+        keywords: Fenced code attached to it (indexed, never spoken).
+        questions: Questions the author says it answers (indexed, never spoken).
     """
-    out: list[tuple[str, str, str]] = []
+
+    title: str
+    text: str
+    keywords: str = ""
+    questions: tuple[str, ...] = ()
+
+
+_COMMENT_OPEN = "<!--"
+_COMMENT_CLOSE = "-->"
+_QUESTIONS_MARK = re.compile(r"^\s*questions\s*:\s*", re.IGNORECASE)
+
+
+def _comment_questions(body: str) -> list[str]:
+    """The questions a ``<!-- questions: ... -->`` comment lists: one per line, ``-`` optional."""
+    mark = _QUESTIONS_MARK.match(body)
+    if mark is None:
+        return []  # any other comment is a note for authors: neither spoken nor indexed
+    lines = body[mark.end() :].splitlines()
+    return [q for q in (_LIST_ITEM.sub("", line).strip() for line in lines) if q]
+
+
+def split_markdown(text: str) -> list[MarkdownPassage]:
+    """Split one markdown document into passages.
+
+    A passage is a paragraph or a run of list items under the nearest heading. Fenced code and
+    a ``<!-- questions: ... -->`` comment (one question per line: how visitors ask for what the
+    passage says) are attached, unspoken, to the passage before them in the same section, or
+    to the next one when they come first in a section. Other HTML comments are dropped.
+    """
+    out: list[MarkdownPassage] = []
     title = ""
     para: list[str] = []
     is_list = False
     code: list[str] = []
     pending_code: list[str] = []
+    pending_questions: list[str] = []
     in_fence = False
+    comment: list[str] | None = None  # lines of an open HTML comment
+    section_start = 0  # index in ``out`` of the current section's first passage
 
     def flush() -> None:
-        nonlocal para, pending_code, is_list
+        nonlocal para, pending_code, pending_questions, is_list
         if is_list:  # list items become sentences when spoken
             para = [i if i[-1:] in ".!?:;" else f"{i}." for i in para if i]
         body = clean_markdown(" ".join(para))
         if body:
-            out.append((title, body, " ".join(pending_code)))
-            pending_code = []
+            out.append(
+                MarkdownPassage(title, body, " ".join(pending_code), tuple(pending_questions))
+            )
+            pending_code, pending_questions = [], []
         para, is_list = [], False
 
+    def attach(questions: list[str]) -> None:
+        nonlocal pending_questions
+        if para:
+            flush()
+        if len(out) > section_start:
+            last = out[-1]
+            out[-1] = last._replace(questions=last.questions + tuple(questions))
+        else:
+            pending_questions.extend(questions)
+
     for line in text.splitlines():
+        if comment is not None:
+            if _COMMENT_CLOSE in line:
+                comment.append(line.split(_COMMENT_CLOSE, 1)[0])
+                attach(_comment_questions("\n".join(comment)))
+                comment = None
+            else:
+                comment.append(line)
+            continue
         if line.strip().startswith(("```", "~~~")):
             if in_fence:
-                if out and not para:
-                    t, b, k = out[-1]
-                    out[-1] = (t, b, f"{k} {' '.join(code)}".strip())
+                if out and not para and len(out) > section_start:
+                    out[-1] = out[-1]._replace(
+                        keywords=f"{out[-1].keywords} {' '.join(code)}".strip()
+                    )
                 else:
                     pending_code.extend(code)
                 code = []
@@ -183,10 +240,18 @@ def split_markdown(text: str) -> list[tuple[str, str, str]]:
         if in_fence:
             code.append(line)
             continue
+        if line.strip().startswith(_COMMENT_OPEN):
+            rest = line.strip()[len(_COMMENT_OPEN) :]
+            if _COMMENT_CLOSE in rest:
+                attach(_comment_questions(rest.split(_COMMENT_CLOSE, 1)[0]))
+            else:
+                comment = [rest]
+            continue
         heading = _HEADING.match(line)
         if heading:
             flush()
             title = clean_markdown(heading.group(2))
+            section_start = len(out)
         elif not line.strip():
             flush()
         elif _LIST_ITEM.match(line):

@@ -97,13 +97,13 @@ stt: {provider: deepgram}
 Text under the sub heading.
 """
     passages = split_markdown(doc)
-    assert [(t, b) for t, b, _ in passages] == [
+    assert [(p.title, p.text) for p in passages] == [
         ("Topic", "First paragraph with a link. Still the first paragraph."),
         ("Topic", "Second paragraph."),
         ("Topic", "item one. item two continued."),
         ("Sub heading", "Text under the sub heading."),
     ]
-    assert "deepgram" in passages[2][2]  # code is indexed with the passage, not spoken
+    assert "deepgram" in passages[2].keywords  # code is indexed with the passage, not spoken
 
 
 def test_code_block_words_are_searchable_but_not_spoken():
@@ -149,3 +149,46 @@ def test_the_same_files_are_indexed_once_and_an_edit_is_seen(tmp_path):
     edited = KnowledgeIndex.from_paths([tmp_path])
     assert edited is not first
     assert "sixty" in edited.top_passages("how fast does the kettle boil", 1)[0].passage.text
+
+
+def test_questions_comments_are_attached_unspoken_and_other_comments_dropped():
+    doc = """# Kettles
+
+<!-- questions: what should I read first -->
+
+A kettle boils water.
+
+<!-- questions:
+- how do I make tea
+- what heats the water
+-->
+
+<!-- a note for authors: not spoken, not indexed -->
+
+## Cups
+Cups hold tea.
+"""
+    (kettle, cups) = split_markdown(doc)
+    assert kettle.text == "A kettle boils water."
+    assert kettle.questions == (
+        "what should I read first",
+        "how do I make tea",
+        "what heats the water",
+    )
+    assert cups.questions == () and "note" not in cups.text + kettle.text
+
+
+def test_a_passage_is_found_by_the_questions_it_answers_not_only_its_words():
+    doc = "# Brewing\n\nSteep the leaves for three minutes.\n\n# Cups\n\nCups come in many sizes.\n"
+    plain = KnowledgeIndex.from_markdown([("tea", doc)])
+    asked = KnowledgeIndex.from_markdown(
+        [
+            (
+                "tea",
+                doc.replace("minutes.\n", "minutes.\n<!-- questions:\n- how do I make tea\n-->\n"),
+            )
+        ]
+    )
+    assert plain.top_passages("how do I make tea", 1, min_score=0.01) == []
+    (hit,) = asked.top_passages("how do I make tea", 1)
+    assert hit.passage.title == "Brewing" and "make" not in hit.passage.text

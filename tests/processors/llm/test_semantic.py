@@ -75,6 +75,20 @@ def test_views_are_whole_passages_and_their_sentences_heading_first(index):
     assert owners.tolist() == [0, 0, 0, 1, 1, 1, 2, 2]
 
 
+def test_the_questions_a_passage_answers_are_compared_as_its_sentences():
+    asked = KnowledgeIndex.from_markdown(
+        [
+            (
+                "kb",
+                KB.replace("moisture.\n", "moisture.\n<!-- questions:\n- where do leaves go -->\n"),
+            )
+        ]
+    )
+    wholes, sentences, owners = passage_views(asked.passages)
+    assert sentences[-1] == "where do leaves go" and owners[-1] == 2
+    assert "where do leaves go" not in wholes[2]  # the whole view is what the passage says
+
+
 def test_similarity_is_highest_for_the_passage_that_means_the_same(scorer):
     sims = scorer.similarities("what temperature for green tea")
     assert sims.shape == (3,) and np.all((0 <= sims) & (sims <= 1))
