@@ -26,6 +26,8 @@ METHOD = {
     "passage among all knowledge-base passages",
     "user_turns": "UserStoppedSpeakingFrame count in the session (one question per session); "
     "split when > 1",
+    "answered_part": "the persona answered part of a split question out loud (more than one "
+    "reply in the transcript); a withheld answer withdrawn unheard does not count",
     "talked_over": "audible persona audio (10 ms windows >= -34 dBFS) between the user's first "
     "and last voiced samples, from the MP4",
     "human_read_speech": "none: no PyPI wheel found shipping human read English speech "
@@ -146,14 +148,16 @@ def print_table(result: dict[str, Any], console=None) -> None:
     console.print(table)
     s = result["summary"]
     totals = Table(title="totals (latency in ms after the user's last voiced sample)")
-    for col in ("group", "n", "WER", "right", "split", "talked over", "audio p50", "audio p95",
+    for col in ("group", "n", "WER", "right", "split", "answered part", "talked over",
+                "audio p50", "audio p95",
                 "frame p50", "frame p95"):  # fmt: skip
         totals.add_column(col, justify="left" if col == "group" else "right", no_wrap=True)
 
     def add(name: str, g: dict) -> None:
         totals.add_row(
             name, str(g["questions"]), _fmt(g["wer"], ".3f"),
-            f"{g['answered_right']}/{g['questions']}", str(g["split"]), str(g["talked_over"]),
+            f"{g['answered_right']}/{g['questions']}", str(g["split"]),
+            str(g.get("answered_part", 0)), str(g["talked_over"]),
             _fmt(g["first_audio_ms"]["p50"]), _fmt(g["first_audio_ms"]["p95"]),
             _fmt(g["first_frame_ms"]["p50"]), _fmt(g["first_frame_ms"]["p95"]),
         )  # fmt: skip

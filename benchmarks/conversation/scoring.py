@@ -12,6 +12,8 @@ Row fields:
 * ``user_turns``: how many times the pipeline ended the user's turn (``UserStoppedSpeakingFrame``)
   in the session, which holds this one question; ``split`` when more than one. ``user_turns_json``
   is the transcript's count (user turns closed by a persona reply), for comparison;
+  ``answered_part`` when the persona answered a part of the question out loud (more than one
+  reply in the transcript; an answer withheld and withdrawn unheard is not a reply);
 * ``talked_over_ms``: audible persona audio between the user's first and last voiced samples,
   from the MP4 (``metrics.overlap_s``); ``talked_over`` when any;
 * ``first_audio_ms``: end → the first onset of persona audio at or after it, from the MP4;
@@ -93,6 +95,7 @@ def score_question(
         "user_turns": user_turns,
         "user_turns_json": user_turns_json,
         "split": user_turns > 1,
+        "answered_part": len(replies) > 1,
         "talked_over": over > 0,
         "talked_over_ms": round(over * 1000.0, 1),
         "speech_start_s": start,
@@ -116,6 +119,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "answered_right": sum(r["answered_right"] for r in rows),
         "answered_right_rate": round(sum(r["answered_right"] for r in rows) / n, 3) if n else None,
         "split": sum(r["split"] for r in rows),
+        "answered_part": sum(r.get("answered_part", False) for r in rows),
         "talked_over": sum(r["talked_over"] for r in rows),
         "no_reply": sum(not r["replies"] for r in rows),
         "first_audio_ms": metrics.percentiles(r["first_audio_ms"] for r in rows),

@@ -11,7 +11,10 @@ It watches frames without touching the pipeline (pipecat ``BaseObserver``), each
   its own: it closes the open spoken turn and takes no later transcripts; its timings have no
   speaking times (so no ``voice_to_voice_ms``);
 * **assistant turns**: the text the persona spoke (``TTSTextFrame``), or the LLM's text
-  (``LLMTextFrame``) when no TTS reports words; closed by ``BotStoppedSpeakingFrame``;
+  (``LLMTextFrame``) when no TTS reports words; closed by ``BotStoppedSpeakingFrame``. An answer
+  interrupted before any of it was heard (``InterruptionFrame`` before ``BotStartedSpeakingFrame``:
+  the user went on after a pause and the answer was withheld) is withdrawn: it leaves the
+  transcript and its timings, and the user's turn goes on;
 * **timings** per user turn, in ms since session start: ``user_started_speaking``,
   ``user_stopped_speaking`` (VAD decision minus its ``stop_secs``), ``transcript_final``,
   ``llm_first_token``, ``tts_first_audio``, ``bot_started_speaking`` and
@@ -70,6 +73,7 @@ class _Turn:
     ended_ms: float | None = None
     interrupted: bool = False
     spoken: bool = False  # assistant: some text came from TTS (preferred over LLM text)
+    heard: bool = False  # assistant: the bot started speaking it
     llm_text: str = ""
 
     def content(self) -> str:
@@ -183,7 +187,7 @@ class TranscriptObserver(BaseObserver):
             self._mark("tts_first_audio", t_ms)
         elif isinstance(frame, BotStartedSpeakingFrame):
             self._bot_speaking = True
-            self._open_assistant(t_ms)
+            self._open_assistant(t_ms).heard = True
             self._mark("bot_started_speaking", t_ms)
             self._close_user(t_ms)
         elif isinstance(frame, BotStoppedSpeakingFrame):
@@ -194,6 +198,8 @@ class TranscriptObserver(BaseObserver):
         elif isinstance(frame, InterruptionFrame):
             if self._assistant is not None and self._bot_speaking:
                 self._assistant.interrupted = True
+            elif self._assistant is not None and not self._assistant.heard:
+                self._withdraw_answer()
         elif isinstance(frame, LLMMessagesAppendFrame):
             for message in frame.messages:
                 text = _user_text(message)
@@ -236,6 +242,14 @@ class TranscriptObserver(BaseObserver):
         # the answer opens a new assistant turn, after this one
         if self._assistant is not None and not self._bot_speaking:
             self._assistant = None
+
+    def _withdraw_answer(self) -> None:
+        """Forget the open answer: interrupted before a word of it was heard."""
+        self._turns.remove(self._assistant)
+        self._assistant = None
+        ex = self._exchange
+        if ex is not None and ex["bot_started_speaking"] is None:
+            ex["llm_first_token"] = ex["tts_first_audio"] = None
 
     def _close_user(self, t_ms: float) -> None:
         if self._user is not None:

@@ -127,6 +127,32 @@ async def test_user_resuming_before_the_answer_continues_the_same_turn():
     assert timing["voice_to_voice_ms"] == 700
 
 
+async def test_an_answer_interrupted_before_it_was_heard_leaves_no_trace():
+    s = Script()
+    await s.at(0, VADUserStartedSpeakingFrame())
+    await s.at(800, VADUserStoppedSpeakingFrame(stop_secs=0.2))
+    await s.at(900, transcript("do I need a graphics card?"))
+    await s.at(1000, LLMFullResponseStartFrame())  # withheld: the user's voice is back
+    await s.at(1010, LLMTextFrame("Sorry, I don't know that one."))
+    await s.at(1020, audio())
+    await s.at(1030, word("Sorry,"))
+    await s.at(1200, VADUserStartedSpeakingFrame())
+    await s.at(1210, InterruptionFrame())
+    await s.at(1900, VADUserStoppedSpeakingFrame(stop_secs=0.2))
+    await s.at(2000, transcript("to run it"))
+    await s.at(2300, LLMFullResponseStartFrame())
+    await s.at(2310, LLMTextFrame("No."))
+    await bot_speaks(s, 2500, 3000, ["No."])
+    report = s.observer.report()
+    assert [(t["role"], t["content"]) for t in report["turns"]] == [
+        ("user", "do I need a graphics card? to run it"),
+        ("assistant", "No."),
+    ]
+    (timing,) = report["timings"]
+    assert timing["llm_first_token_ms"] == 2310 and timing["tts_first_audio_ms"] == 2500
+    assert timing["voice_to_voice_ms"] == 2500 - 1700
+
+
 async def test_llm_text_stands_in_when_no_tts_reports_words_and_barge_in_is_marked():
     s = Script()
     await s.at(0, VADUserStartedSpeakingFrame())
