@@ -208,7 +208,7 @@ def run_renderer_benchmark(
         [np.sqrt(np.mean(a.astype(np.float32) ** 2)) if a.size else 0.0 for a in audio]
     )
     opening = _mouth_opening(images, replica, size)
-    lateness = np.array(st.lateness_s) * 1000 if st.lateness_s else np.zeros(1)
+    lateness = np.array(list(st.lateness_s)) * 1000 if st.lateness_s else np.zeros(1)
     result = {
         "provider": provider,
         "size": size,

@@ -74,7 +74,7 @@ class Sampler:
         self._start = start
         self._fps = renderer.engine.fps
         self._rate = renderer.engine.sample_rate
-        self._late_from = len(renderer.stats.lateness_s)
+        self._late_from = renderer.stats.late_frames
         self._frames0 = renderer.stats.frames
         self._video0 = received.video_count
         self.questions = 0
@@ -89,8 +89,9 @@ class Sampler:
         """Read everything now (call it from the event loop)."""
         now = time.monotonic()
         st, got = self._renderer.stats, self._received
-        late = np.array(st.lateness_s[self._late_from :]) * 1000
-        self._late_from = len(st.lateness_s)
+        new = min(st.late_frames - self._late_from, len(st.lateness_s))
+        late = np.array(list(st.lateness_s)[len(st.lateness_s) - new :]) * 1000
+        self._late_from = st.late_frames
         elapsed = now - self._start
         pushed = st.frames - self._frames0
         in_flight = self._fps // 2  # frames pushed within the last half second may still travel

@@ -286,6 +286,7 @@ class RendererProcessor(RendererClock, FrameProcessor):
         self.stats.speech_samples += speech
         if due is not None:
             self.stats.lateness_s.append(time.monotonic() - due)
+            self.stats.late_frames += 1
         if self._keep:
             self.mouth_trace.append((rendered.mouth_open, rendered.speaking))
         await self._release(self._sent)
