@@ -195,6 +195,9 @@ class KnowledgeBaseParams(StageParams):
         min_score: Match score (0–1) an answer needs — the hybrid of keyword and embedding
             scores with ``semantic``, else the normalised keyword score; below it the persona's
             ``fallback_answer`` is said. Raise it to answer less often but more surely.
+        guess_score: Between this score and ``min_score`` the best passage is offered as a guess
+            ("I think you're asking about <its heading>." and its first sentences) instead of
+            the fallback; equal to ``min_score`` turns guesses off.
         max_sentences: How many sentences of the best passage are said.
         words_per_chunk: Words per streamed text frame.
         greet_on_empty_context: Say the persona's greeting when asked to respond before anyone
@@ -209,6 +212,7 @@ class KnowledgeBaseParams(StageParams):
 
     knowledge_base: Path | None = None
     min_score: float = Field(0.3, ge=0.0, le=1.0)
+    guess_score: float = Field(0.2, ge=0.0, le=1.0)
     max_sentences: int = Field(2, ge=1, le=5)
     words_per_chunk: int = Field(4, ge=1, le=50)
     greet_on_empty_context: bool = True
@@ -289,6 +293,7 @@ def build(params: KnowledgeBaseParams, ctx: BuildContext) -> KnowledgeBaseLLMSer
         fallback_answer=persona.fallback_answer,
         name=persona.name,
         min_score=params.min_score,
+        guess_score=params.guess_score,
         max_sentences=params.max_sentences,
         semantic=semantic,
     )

