@@ -21,6 +21,7 @@ from typing import IO, TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, Type
 from pydantic import BaseModel, TypeAdapter
 
 from presence.framework.errors import PresenceError
+from presence.service.errors import describe
 
 if TYPE_CHECKING:
     from presence.service.client._drivers import _AsyncDriver, _SyncDriver
@@ -51,20 +52,6 @@ class PresenceAPIError(PresenceError):
 
 class ServiceUnreachable(PresenceError):
     """No presence service answered at the client's URL."""
-
-
-def describe(detail: Any) -> str:
-    """A ``detail`` as one line: FastAPI's 422 list becomes ``field: message; ...``."""
-    if isinstance(detail, list):  # [{loc, msg, type}, ...]
-        parts = []
-        for item in detail:
-            if isinstance(item, dict):
-                loc = ".".join(str(p) for p in item.get("loc", ()) if p != "body")
-                parts.append(f"{loc}: {item.get('msg', item)}" if loc else str(item.get("msg")))
-            else:
-                parts.append(str(item))
-        return "; ".join(parts)
-    return str(detail)
 
 
 @dataclass(frozen=True)
