@@ -407,7 +407,8 @@ class ConversationOut(BaseModel):
     guardrails_triggered: list[dict[str, Any]] = Field(
         default_factory=list,
         description="Each guardrail firing: guardrail_name, side (input or output), matched "
-        "(the configured phrase or topic), at.",
+        "(the configured phrase or topic, or the prompt the LLM judge found broken), by "
+        "(rules or llm), at.",
     )
     created_at: UtcDateTime
     joined_at: UtcDateTime | None = None
