@@ -15,22 +15,18 @@ worker, the session supervisor and the routes:
 from __future__ import annotations
 
 import asyncio
-import re
 import shutil
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
-from fastapi.exception_handlers import http_exception_handler
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 from loguru import logger
 from sqlalchemy import select
 from starlette.exceptions import HTTPException
 
-from presence.framework.yamlio import field_path
 from presence.service.db import (
     ConversationRow,
     PersonaRow,
@@ -40,6 +36,7 @@ from presence.service.db import (
     make_engine,
 )
 from presence.service.document_store import resume_fetches
+from presence.service.errors import http_error, publish_error_shape, validation_error
 from presence.service.instances import Instances
 from presence.service.routes import conversations, documents, memories, personas, replicas, rulesets
 from presence.service.settings import ServiceSettings
@@ -52,7 +49,9 @@ DESCRIPTION = """Self-hosted conversational video: personas, replicas, conversat
 (the knowledge base) and memories with the nouns and fields of Tavus CVI. Every `/v2` route needs an `x-api-key` header. Webhooks to a
 conversation's `callback_url` are signed (HMAC-SHA256, headers `x-presence-timestamp` and
 `x-presence-signature: v1=<hex>` over `"{timestamp}." + body`) and retried with exponential
-backoff from a durable outbox."""
+backoff from a durable outbox. A refused request (4xx) answers Tavus's shape: `error`, one
+sentence naming the field or resource at fault (a 401 also has `message`), beside FastAPI's
+`detail` (for a 422, the list of field errors)."""
 
 
 class JoinDispatcher:
@@ -76,49 +75,6 @@ class JoinDispatcher:
                     await sub(child, receive, send)
                     return
         await self.app(scope, receive, send)
-
-
-def _named(error: dict[str, Any], body: Any) -> dict[str, Any]:
-    """One validation error whose ``loc`` is a path the client can find in what it sent.
-
-    pydantic puts a tagged union's tag in the location (``body.conversation.echo.properties``)
-    and reports a missing or unknown tag at the union (``body``); the tag is dropped and the
-    tag's field (``event_type``) named instead.
-    """
-    loc = list(error.get("loc", ()))
-    if loc[:1] == ["body"] and isinstance(body, dict):
-        loc = ["body", *field_path(tuple(loc[1:]), body)]
-    if error.get("type") in ("union_tag_not_found", "union_tag_invalid"):
-        loc.append(str((error.get("ctx") or {}).get("discriminator", "")).strip("'"))
-    return {**error, "loc": loc}
-
-
-async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """FastAPI's 422 (same shape), each error naming the field to change."""
-    errors = [_named(e, exc.body) for e in exc.errors()]
-    return JSONResponse(status_code=422, content={"detail": jsonable_encoder(errors)})
-
-
-def _documented_methods(app: FastAPI, path: str) -> set[str]:
-    """The methods the API description gives ``path`` (empty when it is not an API path)."""
-    for template, item in app.openapi()["paths"].items():
-        if re.fullmatch(re.sub(r"\{[^}/]+\}", "[^/]+", template), path):
-            return {method.upper() for method in item}
-    return set()
-
-
-async def http_error(request: Request, exc: HTTPException):
-    """FastAPI's error answer; a 405's ``Allow`` lists every method of the path.
-
-    Starlette lists only those of the first route matching the path, and each method of a
-    path is a route of its own here.
-    """
-    if exc.status_code == 405:
-        methods = _documented_methods(request.app, request.url.path)
-        if methods:
-            headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(methods))}
-            exc = HTTPException(405, exc.detail, headers)
-    return await http_exception_handler(request, exc)
 
 
 def _page() -> str:
@@ -204,6 +160,7 @@ def create_app(settings: ServiceSettings, launcher: SessionLauncher | None = Non
     app.state.launcher = launcher
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
+    app.openapi = lambda: publish_error_shape(FastAPI.openapi(app))  # type: ignore[method-assign]
     app.include_router(personas.router)
     app.include_router(replicas.router)
     app.include_router(conversations.router)

@@ -17,7 +17,8 @@ presence adds what an offline, rule-based engine needs, next to Tavus's fields:
   ``keywords``, ``regex``), implied by its ``output_variables`` names when left out.
 
 Tavus's prompts are kept and given to the LLM (a guardrail's prompt joins the persona's context,
-the active objectives' prompts a system note); what rules cannot enforce offline is listed in
+the active objectives' prompts a system note); with a cloud LLM the same model judges them each
+turn (``LLMJudge``), offline the rules alone do; what rules cannot enforce offline is listed in
 the answer's ``warnings``.
 """
 
@@ -157,8 +158,8 @@ def guardrail_warnings(items: list[dict[str, Any]]) -> list[str]:
             out.append(f"{name}: modality visual is not enforced (presence checks words only)")
         elif not Guardrails.from_dicts([item]):
             out.append(
-                f"{name}: no phrases or topics, so it is only an instruction to the LLM; add "
-                "phrases or topics for presence to enforce it"
+                f"{name}: no phrases or topics, so only a cloud LLM judges its prompt (offline "
+                "pipelines do not enforce it); add phrases or topics for the rules to enforce it"
             )
     return out
 
@@ -178,13 +179,13 @@ def check_objectives(items: list[dict[str, Any]]) -> list[str]:
             out.append(f"{name}: modality visual is not judged (presence reads the user's words)")
         elif not objective.offline:
             out.append(
-                f"{name}: no criteria and no output variable presence recognises, so it never "
-                "completes offline; add criteria"
+                f"{name}: no criteria and no output variable presence recognises, so only a "
+                "cloud LLM judge completes it (never offline); add criteria"
             )
         if objective.next_conditional:
             out.append(
-                f"{name}: next_conditional_objectives need an LLM judge and are not followed; "
-                "use next_required_objectives"
+                f"{name}: next_conditional_objectives are chosen by a cloud LLM judge only "
+                "(offline pipelines never follow them); use next_required_objectives there"
             )
     return out
 

@@ -1,6 +1,7 @@
 """``presence mcp``: an MCP server that lets agents drive a presence service.
 
-Its tools (create and list personas and conversations, end a conversation, read a transcript)
+Its tools (create and list personas and conversations, end a conversation, read a transcript,
+add, list and delete knowledge-base documents)
 call the REST API through ``AsyncPresenceClient``, so an agent sees exactly what the service
 holds. A refused request comes back as a tool error carrying the service's reason. Served over
 stdio (an MCP client launches ``presence mcp``) or streamable HTTP (``--transport http``).
@@ -18,12 +19,15 @@ from pydantic import BaseModel
 
 from presence.framework.errors import PresenceError
 from presence.service.client import AsyncPresenceClient
+from presence.service.routes.documents import DocumentOut
 from presence.service.schemas import ConversationOut, Page, PersonaOut
 
 INSTRUCTIONS = (
     "presence runs real-time video conversations with AI personas. Create a persona "
     "(its name, system prompt and greeting), start a conversation with it and give the user "
-    "its conversation_url to join in a browser; end it when done and read its transcript."
+    "its conversation_url to join in a browser; end it when done and read its transcript. "
+    "Documents (a text or a URL, with tags) are the knowledge base a persona answers from: "
+    "pass their ids as document_ids, or their tags as document_tags, when creating the persona."
 )
 
 
@@ -69,6 +73,8 @@ def create_mcp_server(client: AsyncPresenceClient) -> MCPServer:
         greeting: str = "",
         context: str = "",
         pipeline: str | None = None,
+        document_ids: list[str] | None = None,
+        document_tags: list[str] | None = None,
     ) -> PersonaOut:
         """Create a persona: who the AI is in its conversations.
 
@@ -78,10 +84,13 @@ def create_mcp_server(client: AsyncPresenceClient) -> MCPServer:
             greeting: What it says when the user joins.
             context: Background knowledge for every conversation.
             pipeline: A pipeline shipped with presence ('local' offline, 'cloud'); default local.
+            document_ids: Documents (from add_document) it answers from.
+            document_tags: Every ready document with one of these tags is used too.
         """
         fields = dict(
             persona_name=persona_name, system_prompt=system_prompt, greeting=greeting,
-            context=context, pipeline=pipeline,
+            context=context, pipeline=pipeline, document_ids=document_ids,
+            document_tags=document_tags,
         )  # fmt: skip
         return await call(client.create_persona(**{k: v for k, v in fields.items() if v}))
 
@@ -138,6 +147,37 @@ def create_mcp_server(client: AsyncPresenceClient) -> MCPServer:
         return Transcript(
             conversation_id=talk.conversation_id, status=talk.status, transcript=talk.transcript
         )
+
+    @server.tool()
+    async def add_document(
+        text: str | None = None,
+        document_url: str | None = None,
+        document_name: str | None = None,
+        tags: list[str] | None = None,
+    ) -> DocumentOut:
+        """Add a document to the knowledge base: its text (markdown, plain, HTML) or a URL.
+
+        Args:
+            text: The document itself; ready at once.
+            document_url: A page or file to fetch instead (status 'processing' until read).
+            document_name: A label for it.
+            tags: Tags personas can select it by (document_tags).
+        """
+        fields = dict(text=text, document_url=document_url, document_name=document_name, tags=tags)
+        return await call(client.create_document(**{k: v for k, v in fields.items() if v}))
+
+    @server.tool()
+    async def list_documents(
+        tags: list[str] | None = None, limit: int = 10, page: int = 1
+    ) -> Page[DocumentOut]:
+        """This API key's documents, oldest first; with tags, those carrying any of them."""
+        return await call(client.list_documents(tags=tags, limit=limit, page=page))
+
+    @server.tool()
+    async def delete_document(document_id: str) -> str:
+        """Remove a document from the knowledge base (personas stop using it)."""
+        await call(client.delete_document(document_id))
+        return f"document {document_id} deleted"
 
     return server
 

@@ -7,7 +7,8 @@ onto presence's pipeline or lists it under ``warnings`` when it has no meaning h
 also takes presence's own stage keys (``provider``, ``voice``, ...), validated against the
 pipeline like ``presence validate --set``, so a misspelt key is still refused. Times go out as
 RFC 3339 in UTC (``2026-01-31T09:30:00Z``), whatever the database returns; refusals carry
-``ErrorOut`` (``{"detail": "..."}``), documented per route with ``errors(...)``.
+``ErrorOut`` (``{"error": "...", "detail": "..."}``, Tavus's shape; see ``service.errors``),
+documented per route with ``errors(...)``.
 
 Tavus documentation these models follow (read 2026):
 
@@ -46,9 +47,16 @@ UtcDateTime = Annotated[datetime, AfterValidator(_utc)]
 
 
 class ErrorOut(BaseModel):
-    """A refused request: ``detail`` says what is wrong."""
+    """A refused request (Tavus's shape): ``error`` says what is wrong."""
 
-    detail: str
+    error: str = Field(description="One sentence naming the field or resource at fault.")
+    detail: str = Field(description="The same reason (FastAPI's field).")
+
+
+class UnauthorizedOut(ErrorOut):
+    """A request without an accepted key (Tavus's 401 shape adds ``message``)."""
+
+    message: str = Field(description="The same reason (Tavus's 401 field).")
 
 
 ERROR_TEXT = {
@@ -66,7 +74,13 @@ ERROR_TEXT = {
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` for the refusals a route may answer with (``ErrorOut`` bodies)."""
-    return {code: {"model": ErrorOut, "description": ERROR_TEXT[code]} for code in codes}
+    return {
+        code: {
+            "model": UnauthorizedOut if code == 401 else ErrorOut,
+            "description": ERROR_TEXT[code],
+        }
+        for code in codes
+    }
 
 
 class _Request(BaseModel):
@@ -393,7 +407,8 @@ class ConversationOut(BaseModel):
     guardrails_triggered: list[dict[str, Any]] = Field(
         default_factory=list,
         description="Each guardrail firing: guardrail_name, side (input or output), matched "
-        "(the configured phrase or topic), at.",
+        "(the configured phrase or topic, or the prompt the LLM judge found broken), by "
+        "(rules or llm), at.",
     )
     created_at: UtcDateTime
     joined_at: UtcDateTime | None = None

@@ -75,21 +75,38 @@ def load_conversation_pipeline(spec: ConversationSpec) -> Any:
     return loaded
 
 
+GUARDRAIL_JUDGE_TIMEOUT_S = 1.5
+"""The most a guardrail verdict may hold a sentence back (then the rules' verdict stands)."""
+OBJECTIVE_JUDGE_TIMEOUT_S = 10.0
+"""The most an objective verdict may take (it runs beside the turn, not in its way)."""
+
+
 def conversation_processors(spec: ConversationSpec, events: SessionEvents) -> dict[str, list]:
-    """The guardrail and objective processors of a conversation, by insert point."""
+    """The guardrail and objective processors of a conversation, by insert point.
+
+    With a cloud LLM (openai, anthropic) the same model judges the guardrails' prompts and the
+    objectives' completion (``LLMJudge``); offline, the rules alone do.
+    """
     from presence.processors.guardrails.engines.rules import Guardrails
     from presence.processors.guardrails.processor import make_guards
+    from presence.processors.llm.engines.judge import LLMJudge
     from presence.processors.objectives.engines.tracker import ObjectiveTracker
     from presence.processors.objectives.processor import ObjectivesProcessor
+    from presence.service.memories import conversation_llm
 
     cid = spec.conversation_id
     points: dict[str, list] = {}
+    llm = (
+        conversation_llm(spec.pipeline, spec.overrides)
+        if spec.guardrails or spec.objectives
+        else None
+    )
     if spec.guardrails:
 
         def report(trigger) -> None:
             events.guardrail(
                 {"guardrail_name": trigger.guardrail_name, "side": trigger.side,
-                 "matched": trigger.matched}
+                 "matched": trigger.matched, "by": trigger.by}
             )  # fmt: skip
 
         # the client event is on unless every guardrail turned it off (Tavus's app_message)
@@ -99,6 +116,7 @@ def conversation_processors(spec: ConversationSpec, events: SessionEvents) -> di
             conversation_id=cid,
             on_trigger=report,
             app_message=app_message,
+            judge=LLMJudge.from_llm_settings(llm, timeout_s=GUARDRAIL_JUDGE_TIMEOUT_S),
         )
         for point, processors in guards.items():
             points.setdefault(point, []).extend(processors)
@@ -114,7 +132,12 @@ def conversation_processors(spec: ConversationSpec, events: SessionEvents) -> di
 
         tracker = ObjectiveTracker.from_dicts(spec.objectives)
         points.setdefault("after_user_aggregator", []).append(
-            ObjectivesProcessor(tracker, conversation_id=cid, on_completed=completed)
+            ObjectivesProcessor(
+                tracker,
+                conversation_id=cid,
+                on_completed=completed,
+                judge=LLMJudge.from_llm_settings(llm, timeout_s=OBJECTIVE_JUDGE_TIMEOUT_S),
+            )
         )
     return points
 

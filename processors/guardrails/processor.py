@@ -17,6 +17,12 @@ Two processors share one ``Guardrails`` (``engines.rules``)::
   speculative context (an eager end of turn) is held until the turn is confirmed
   (``UserStoppedSpeakingFrame``) and dropped when it is withdrawn.
 
+With a ``judge`` (``LLMJudge``: the conversation's cloud LLM), a sentence or turn the rules let
+through is also put to the LLM when some guardrail of that side has a ``prompt``
+(``engines.judge``): a broken one is replaced the same way. Each checked sentence then waits for
+the verdict (at most the judge's ``timeout_s``; on a failure or timeout the rules' verdict
+stands, so the turn always goes on).
+
 Each firing calls ``on_trigger(trigger)`` (the service turns it into the
 ``application.guardrail_triggered`` webhook) and, unless ``app_message`` is off, sends the
 client a data-channel event in the Tavus shape::
@@ -50,8 +56,10 @@ from pipecat.frames.frames import (
 from pipecat.processors.aggregators.llm_context import LLMSpecificMessage, standard_message_text
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
+from presence.processors.guardrails.engines.judge import JudgedGuardrails
 from presence.processors.guardrails.engines.rules import Guardrails, Trigger
 from presence.processors.guardrails.engines.screen import OutputScreen, Screened
+from presence.processors.llm.engines.judge import LLMJudge
 
 EVENT_TYPE = "conversation.guardrail_triggered"
 OnTrigger = Callable[[Trigger], Awaitable[None] | None]
@@ -81,10 +89,12 @@ class _GuardBase(FrameProcessor):
         conversation_id: str | None = None,
         on_trigger: OnTrigger | None = None,
         app_message: bool = True,
+        judge: LLMJudge | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.guardrails = guardrails
+        self.checker = JudgedGuardrails(guardrails, judge)
         self.conversation_id = conversation_id
         self._on_trigger = on_trigger
         self._app_message = app_message
@@ -119,6 +129,7 @@ class OutputGuardProcessor(_GuardBase):
         conversation_id: Put in the client event.
         on_trigger: Called with each ``Trigger`` (may be async).
         app_message: Send the client a ``conversation.guardrail_triggered`` event.
+        judge: Also ask this LLM about the guardrails' prompts, sentence by sentence.
     """
 
     screens_llm_output = True
@@ -153,6 +164,8 @@ class OutputGuardProcessor(_GuardBase):
 
     async def _emit(self, screened: Screened) -> None:
         template = self._template
+        if self.checker.judge is not None:
+            screened = await self._judged(screened)
         for text in screened.texts:
             out = LLMTextFrame(text)
             if template is not None:
@@ -161,6 +174,17 @@ class OutputGuardProcessor(_GuardBase):
             await self.push_frame(out)
         if screened.trigger is not None:
             await self._fired(screened.trigger)
+
+    async def _judged(self, screened: Screened) -> Screened:
+        """The sentences the rules passed, put to the judge in order until one breaks a prompt."""
+        passed = screened.texts[:-1] if screened.trigger else screened.texts
+        for index, sentence in enumerate(passed):
+            trigger = await self.checker.check(sentence, "output")
+            if trigger is not None:
+                self._screen.block()
+                lead = sentence[: len(sentence) - len(sentence.lstrip())]
+                return Screened([*passed[:index], f"{lead}{trigger.replacement}"], trigger)
+        return screened
 
 
 class InputGuardProcessor(_GuardBase):
@@ -171,6 +195,7 @@ class InputGuardProcessor(_GuardBase):
         conversation_id: Put in the client event.
         on_trigger: Called with each ``Trigger`` (may be async).
         app_message: Send the client a ``conversation.guardrail_triggered`` event.
+        judge: Also ask this LLM about the guardrails' prompts (the LLM waits for the verdict).
     """
 
     def __init__(self, guardrails: Guardrails, **kwargs):
@@ -182,7 +207,8 @@ class InputGuardProcessor(_GuardBase):
         """Check each user turn before the LLM sees it."""
         await super().process_frame(frame, direction)
         if isinstance(frame, LLMContextFrame) and direction == FrameDirection.DOWNSTREAM:
-            trigger = self.guardrails.check(user_turn_text(frame.context.get_messages()), "input")
+            text = user_turn_text(frame.context.get_messages())
+            trigger = await self.checker.check(text, "input")
             if trigger is None:
                 if not frame.speculation:
                     self._held = None
@@ -217,19 +243,22 @@ def make_guards(
     conversation_id: str | None = None,
     on_trigger: OnTrigger | None = None,
     app_message: bool = True,
+    judge: LLMJudge | None = None,
 ) -> dict[str, list[FrameProcessor]]:
     """The processors for ``guardrails`` by insert point (``build_session(insert=...)``).
 
-    Only the sides some rule watches get a processor; no rules, no processors.
+    Only the sides some rule watches (or, with a ``judge``, some prompt) get a processor.
     """
     options = {
         "conversation_id": conversation_id,
         "on_trigger": on_trigger,
         "app_message": app_message,
+        "judge": judge,
     }
     points: dict[str, list[FrameProcessor]] = {}
-    if guardrails.watches("input"):
+    checker = JudgedGuardrails(guardrails, judge)
+    if checker.watches("input"):
         points["before_llm"] = [InputGuardProcessor(guardrails, **options)]
-    if guardrails.watches("output"):
+    if checker.watches("output"):
         points["before_tts"] = [OutputGuardProcessor(guardrails, **options)]
     return points

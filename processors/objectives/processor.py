@@ -7,6 +7,11 @@ does, it keeps one system message in the context current, listing the active obj
 prompts and the variables still missing, so an LLM steers toward them (Tavus injects the
 ``objective_prompt`` the same way; the offline knowledge-base responder ignores it).
 
+With a ``judge`` (``LLMJudge``: the conversation's cloud LLM), each user turn that leaves
+active objectives open is also put to the LLM (``engines.judge``) in the background: the turn
+does not wait for it; an objective it finds complete is completed then (with the values it read,
+and the conditional successor it chose). A failed or slow judge leaves the rules' verdict.
+
 Each completion calls ``on_completed(completion, state)`` (the service stores the state on the
 conversation and sends the ``application.objective_completed`` webhook) and sends the client a
 data-channel event::
@@ -20,15 +25,29 @@ Logs name the objective only, never the values collected.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from loguru import logger
-from pipecat.frames.frames import Frame, LLMContextFrame, OutputTransportMessageUrgentFrame
-from pipecat.processors.aggregators.llm_context import LLMContext, LLMSpecificMessage
+from pipecat.frames.frames import (
+    CancelFrame,
+    EndFrame,
+    Frame,
+    LLMContextFrame,
+    OutputTransportMessageUrgentFrame,
+)
+from pipecat.processors.aggregators.llm_context import (
+    LLMContext,
+    LLMSpecificMessage,
+    standard_message_text,
+)
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from presence.processors.guardrails.processor import user_turn_text
+from presence.processors.llm.engines.judge import LLMJudge
+from presence.processors.objectives.engines.judge import judge_turn
 from presence.processors.objectives.engines.tracker import Completion, ObjectiveTracker
 
 EVENT_TYPE = "conversation.objective_completed"
@@ -88,6 +107,7 @@ class ObjectivesProcessor(FrameProcessor):
         on_completed: Called with each ``Completion`` and the state of every objective.
         app_message: Send the client a ``conversation.objective_completed`` event.
         steer: Keep the active objectives' prompts in the LLM context.
+        judge: Also ask this LLM, after each user turn, which open objectives are complete.
     """
 
     def __init__(
@@ -98,6 +118,7 @@ class ObjectivesProcessor(FrameProcessor):
         on_completed: OnCompleted | None = None,
         app_message: bool = True,
         steer: bool = True,
+        judge: LLMJudge | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -107,6 +128,8 @@ class ObjectivesProcessor(FrameProcessor):
         self._app_message = app_message
         self._steer = steer
         self._last: tuple[int, str] | None = None
+        self.judge = judge
+        self._judging: asyncio.Task | None = None  # verdicts are applied in turn order
         self.completions: list[Completion] = []
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
@@ -116,6 +139,14 @@ class ObjectivesProcessor(FrameProcessor):
             await self._read(frame.context)
             if self._steer:
                 set_note(frame.context, objectives_prompt(self.tracker))
+        elif isinstance(frame, EndFrame) and self._judging is not None:
+            # the call ends: the last turn's verdict still counts (bounded by the judge's timeout)
+            judging, self._judging = self._judging, None
+            with contextlib.suppress(Exception):
+                await judging
+        elif isinstance(frame, CancelFrame) and self._judging is not None:
+            await self.cancel_task(self._judging)
+            self._judging = None
         await self.push_frame(frame, direction)
 
     async def _read(self, context: LLMContext) -> None:
@@ -133,6 +164,31 @@ class ObjectivesProcessor(FrameProcessor):
         for completion in self.tracker.user_turn(text):
             self.completions.append(completion)
             await self._report(completion)
+        if self.judge is not None and self.tracker.active():
+            said = [
+                {"role": m["role"], "content": standard_message_text(m)}
+                for m in messages
+                if not isinstance(m, LLMSpecificMessage) and m.get("role") in ("user", "assistant")
+            ]
+            self._judging = self.create_task(self._judged(self._judging, said), "objective-judge")
+
+    async def _judged(self, before: asyncio.Task | None, said: list[dict[str, str]]) -> None:
+        """Ask the judge about the open objectives after one turn (after the turn before)."""
+        if before is not None:
+            with contextlib.suppress(Exception):
+                await before
+        open_ = [o for o in self.tracker.active() if o.name in self._open()]
+        for verdict in await judge_turn(self.judge, open_, said):
+            completion = self.tracker.judged(
+                verdict.objective_name, verdict.output_variables, verdict.next_objective
+            )
+            if completion is not None:
+                logger.info(f"{self}: the judge completed objective {completion.objective_name!r}")
+                self.completions.append(completion)
+                await self._report(completion)
+
+    def _open(self) -> set[str]:
+        return {s["objective_name"] for s in self.tracker.state() if s["status"] == "active"}
 
     async def _report(self, completion: Completion) -> None:
         logger.info(f"{self}: objective {completion.objective_name!r} completed")

@@ -30,6 +30,9 @@ TOOLS = {
     "list_conversations",
     "end_conversation",
     "get_transcript",
+    "add_document",
+    "list_documents",
+    "delete_document",
 }
 
 
@@ -84,6 +87,26 @@ async def test_tools_create_list_end_and_read_the_real_service(service_url):
 
     with PresenceClient(service_url, KEY_A) as presence:  # what the tools did is in the service
         assert presence.get_conversation(cid).shutdown_reason == "end_conversation_endpoint_hit"
+
+
+async def test_document_tools_build_a_knowledge_base_a_persona_uses(service_url):
+    async with Client(create_mcp_server(AsyncPresenceClient(service_url, KEY_A))) as mcp:
+        doc = await _tool(
+            mcp, "add_document", text="# Hours\n\nOpen 9 to 5.", document_name="Hours", tags=["faq"]
+        )
+        assert doc["status"] == "ready" and doc["tags"] == ["faq"]
+        await _tool(mcp, "add_document", text="Unrelated note.", tags=["misc"])
+        tagged = await _tool(mcp, "list_documents", tags=["faq"])
+        assert [d["document_id"] for d in tagged["data"]] == [doc["document_id"]]
+        persona = await _tool(
+            mcp, "create_persona", persona_name="Desk", document_ids=[doc["document_id"]]
+        )
+        assert persona["document_ids"] == [doc["document_id"]]
+
+        await _tool(mcp, "delete_document", document_id=doc["document_id"])
+        assert (await _tool(mcp, "list_documents"))["total_count"] == 1
+        refused = await mcp.call_tool("add_document", {})  # neither text nor URL
+        assert refused.is_error and "document_url" in refused.content[0].text
 
 
 async def test_presence_mcp_over_stdio(service_url):

@@ -110,3 +110,41 @@ def test_guardrails_and_objectives_in_a_live_conversation(tmp_path, receiver):
         assert [g["guardrail_name"] for g in shown["guardrails_triggered"]] == ["no_unreleased"]
         transcript = next(e for e in events if e["event_type"] == "application.transcription_ready")
         assert "falcon" not in str(transcript["properties"]).lower()
+
+
+def test_a_cloud_llm_judges_guardrails_and_objectives_and_an_offline_one_does_not():
+    from presence.processors.guardrails.processor import OutputGuardProcessor
+    from presence.processors.objectives.processor import ObjectivesProcessor
+    from presence.service.session_run import conversation_processors
+    from presence.service.session_spec import ConversationSpec
+
+    pipelines = Path(__file__).parents[2] / "pipelines"
+    items = {
+        "guardrails": [{"guardrail_name": "g", "guardrail_prompt": "No medical advice."}],
+        "objectives": [{"objective_name": "o", "objective_prompt": "Ask the colour."}],
+    }
+    cloud = ConversationSpec(
+        "c1",
+        pipelines / "byo-llm.yaml",
+        ["stages.llm.base_url=http://127.0.0.1:9/v1", "stages.llm.model=judge-me"],
+        **items,
+    )
+    points = conversation_processors(cloud, events=None)
+    (guard,) = [p for p in points["before_tts"] if isinstance(p, OutputGuardProcessor)]
+    judge = guard.checker.judge
+    assert (judge.provider, judge.model, judge.base_url) == (
+        "openai",
+        "judge-me",
+        "http://127.0.0.1:9/v1",
+    )
+    (objectives,) = [
+        p for p in points["after_user_aggregator"] if isinstance(p, ObjectivesProcessor)
+    ]
+    assert objectives.judge.model == "judge-me"
+
+    # offline: a prompt-only guardrail has nothing to enforce, the objectives no judge
+    offline = conversation_processors(
+        ConversationSpec("c2", pipelines / "local.yaml", **items), events=None
+    )
+    assert "before_tts" not in offline and "before_llm" not in offline
+    assert offline["after_user_aggregator"][0].judge is None

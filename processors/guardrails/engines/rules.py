@@ -52,12 +52,14 @@ class Trigger:
         side: ``input`` (the user's words) or ``output`` (the persona's).
         matched: The configured phrase or topic that matched (never the user's own words).
         replacement: What the persona says instead.
+        by: ``rules`` (a phrase or topic matched) or ``llm`` (the judge found the prompt broken).
     """
 
     guardrail_name: str
     side: Side
     matched: str
     replacement: str
+    by: Literal["rules", "llm"] = "rules"
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ class Guardrail:
         topics: Keywords, or groups of words that must all appear in one sentence.
         replacement: What the persona says instead of a sentence that breaks the rule.
         applies_to: ``input``, ``output`` or ``both`` (default).
+        prompt: Tavus's ``guardrail_prompt``: the rule in words, judged by an LLM when the
+            conversation has one (``engines.judge``), never by these rules.
     """
 
     name: str
@@ -77,6 +81,7 @@ class Guardrail:
     topics: tuple[str, ...] = ()
     replacement: str = DEFAULT_REPLACEMENT
     applies_to: AppliesTo = "both"
+    prompt: str = ""
     _phrases: tuple[tuple[str, str], ...] = field(init=False, repr=False, compare=False)
     _topics: tuple[tuple[str, frozenset[str]], ...] = field(init=False, repr=False, compare=False)
 
@@ -128,9 +133,9 @@ class Guardrails:
     def __bool__(self) -> bool:
         return any(r.enforceable for r in self.rules)
 
-    def watches(self, side: Side) -> bool:
-        """Whether any enforceable rule applies to ``side``."""
-        return any(r.enforceable and r.applies(side) for r in self.rules)
+    def watches(self, side: Side, *, judged: bool = False) -> bool:
+        """Whether any enforceable rule applies to ``side`` (with ``judged``, or any prompt)."""
+        return any((r.enforceable or (judged and r.prompt)) and r.applies(side) for r in self.rules)
 
     def check(self, text: str, side: Side) -> Trigger | None:
         """The first rule ``text`` breaks on ``side``, or ``None``."""
@@ -144,7 +149,8 @@ class Guardrails:
         """Build from plain mappings (the service's stored guardrails).
 
         Keys: ``guardrail_name`` (or ``name``), ``phrases``, ``topics``, ``replacement``,
-        ``applies_to``; other keys (Tavus's ``guardrail_prompt``, ``modality``, ...) are ignored.
+        ``applies_to``, ``guardrail_prompt`` (only a ``verbal`` one: presence judges words);
+        other keys (``modality``, ``callback_url``, ...) are ignored.
         """
         rules = []
         for item in items:
@@ -155,6 +161,9 @@ class Guardrails:
                     topics=tuple(item.get("topics") or ()),
                     replacement=item.get("replacement") or DEFAULT_REPLACEMENT,
                     applies_to=item.get("applies_to") or "both",
+                    prompt=(item.get("guardrail_prompt") or "").strip()
+                    if item.get("modality", "verbal") == "verbal"
+                    else "",
                 )
             )
         return cls(rules)

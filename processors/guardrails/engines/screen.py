@@ -58,6 +58,11 @@ class OutputScreen:
         self._buffer = ""
         self.blocked = False
 
+    def block(self) -> None:
+        """Drop the rest of this answer (a sentence already released was replaced after all)."""
+        self.blocked = True
+        self._buffer = ""
+
     def feed(self, text: str) -> Screened:
         """Add a chunk of the answer; returns the sentences it completed, checked."""
         if self.blocked:

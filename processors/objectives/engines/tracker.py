@@ -16,8 +16,8 @@ An objective that no other objective names in ``next_required_objectives`` (or
 Completing an objective activates its ``next_required_objectives`` at once, and they read the
 same turn (a user who gives a name and an email in one breath completes both), except that a
 ``yes``/``no`` criterion and a manual confirmation only count from the next turn.
-``next_conditional_objectives`` are chosen by an LLM judge in Tavus; offline they are never
-chosen (the service lists that as a warning).
+``next_conditional_objectives`` are chosen by an LLM judge (``judged``, from ``engines.judge``),
+which may also complete an objective the rules missed; offline they are never chosen.
 """
 
 from __future__ import annotations
@@ -159,13 +159,45 @@ class ObjectiveTracker:
             if completion is None:
                 continue
             done.append(completion)
-            for name in progress.objective.next_required:
-                nxt = self._progress[name]
-                if nxt.status == "pending":
-                    nxt.status, nxt.since_turn = "active", self.turn
-                    completion.activated.append(name)
-                    queue.append(nxt)
+            queue.extend(self._activate(progress.objective.next_required, completion))
         return done
+
+    def _activate(self, names: Sequence[str], completion: Completion) -> list[_Progress]:
+        started = []
+        for name in names:
+            nxt = self._progress[name]
+            if nxt.status == "pending":
+                nxt.status, nxt.since_turn = "active", self.turn
+                completion.activated.append(name)
+                started.append(nxt)
+        return started
+
+    def judged(
+        self, name: str, values: dict[str, str], chosen: str | None = None
+    ) -> Completion | None:
+        """An LLM judge found an active objective's completion criteria met on the last turn.
+
+        Args:
+            name: The objective.
+            values: Output variables the judge read (others are ignored).
+            chosen: The ``next_conditional_objectives`` entry whose condition holds, if any.
+
+        Returns:
+            The completion, or ``None`` when the objective is not active (or, in ``manual``
+            confirmation mode, now awaits the user's yes).
+        """
+        progress = self._progress.get(name)
+        if progress is None or progress.status != "active":
+            return None
+        wanted = progress.objective.output_variables
+        progress.values.update({k: str(v) for k, v in values.items() if k in wanted and v})
+        if progress.objective.confirmation_mode == "manual":
+            progress.status, progress.since_turn = "awaiting_confirmation", self.turn
+            return None
+        completion = self._complete(progress)
+        conditional = [n for n, _ in progress.objective.next_conditional if n == chosen]
+        self._activate([*progress.objective.next_required, *conditional], completion)
+        return completion
 
     def _read(self, progress: _Progress, text: str) -> Completion | None:
         objective = progress.objective
