@@ -451,6 +451,9 @@ def bench_sessions(
         typer.Option(help="Logical CPUs each local node offers (default: its share of calls)."),
     ] = None,
     pin: Annotated[bool, typer.Option(help="Run each local node on its own cores.")] = True,
+    worker_niceness: Annotated[
+        int, typer.Option(help="Niceness of the local nodes' Ray workers (Ray's default: 15).")
+    ] = 0,
     size: Annotated[int, typer.Option(help="The persona's video size (px, square).")] = 256,
     fps: Annotated[int, typer.Option(help="The renderer's frame rate.")] = 25,
     hold_s: Annotated[float, typer.Option("--hold-s", help="Seconds held after answers.")] = 10.0,
@@ -472,6 +475,7 @@ def bench_sessions(
             ray_address=ray_address,
             cpus_per_node=cpus_per_node,
             pin=pin,
+            worker_niceness=worker_niceness,
             size=size,
             fps=fps,
             hold_s=hold_s,

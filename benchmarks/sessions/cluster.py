@@ -10,6 +10,10 @@ The nodes listen on a loopback address (``127.0.0.2``: Ray turns ``127.0.0.1`` i
 interface address, any other loopback address is kept as given). Ray's token authentication stays
 on: a fresh token is made for the cluster and given to every node and driver through
 ``RAY_AUTH_MODE=token`` and ``RAY_AUTH_TOKEN`` (``env``).
+
+Ray starts its worker processes at niceness 15 (``RAY_worker_niceness``), below everything else on
+the machine: right for batch work, wrong for a call that must keep real time on a node it shares.
+``worker_niceness`` sets it for the cluster's nodes (0: as any other process).
 """
 
 from __future__ import annotations
@@ -70,12 +74,14 @@ class LocalRayCluster:
         num_cpus: Logical CPUs each node offers Ray's scheduler.
         pin: Run each node on its own share of this machine's cores.
         extra_env: More environment for the nodes (e.g. ``PYTHONPATH`` for their workers).
+        worker_niceness: Niceness of the nodes' worker processes (Ray's default is 15).
     """
 
     nodes: int = 2
     num_cpus: float = 1
     pin: bool = True
     extra_env: dict[str, str] = field(default_factory=dict)
+    worker_niceness: int = 0
     address: str = ""
     env: dict[str, str] = field(default_factory=dict)
     started: list[LocalNode] = field(default_factory=list)
@@ -132,7 +138,8 @@ class LocalRayCluster:
     def _start_node(self, index: int, command: list[str]) -> None:
         cores = self._cores(index)
         log = self._temp / f"node{index}.log"
-        env = {**os.environ, **self.extra_env, **self.env}
+        env = {**os.environ, **self.extra_env, **self.env,
+               "RAY_worker_niceness": str(self.worker_niceness)}  # fmt: skip
         with log.open("w") as out:
             process = subprocess.Popen(
                 command,

@@ -272,6 +272,7 @@ def run_sessions_benchmark(
     ray_address: str | None = None,
     cpus_per_node: float | None = None,
     pin: bool = True,
+    worker_niceness: int = 0,
     size: int = 256,
     fps: int = 25,
     hold_s: float = 10.0,
@@ -287,6 +288,7 @@ def run_sessions_benchmark(
         ray_address: Join this cluster instead of starting one (its token in ``RAY_AUTH_TOKEN``).
         cpus_per_node: Logical CPUs each local node offers (default: enough for its share).
         pin: Give each local node its own cores.
+        worker_niceness: Niceness of the local nodes' workers (Ray's own default is 15).
         size: The persona's video size (pixels, square).
         fps: The renderer's frame rate.
         hold_s: Seconds the calls are held after every answer began.
@@ -303,7 +305,11 @@ def run_sessions_benchmark(
     local = placement == "ray" and not ray_address
     cpus = cpus_per_node or math.ceil(sessions / nodes)
     hooks = Hooks()
-    cluster = LocalRayCluster(nodes=nodes, num_cpus=cpus, pin=pin) if local else None
+    cluster = (
+        LocalRayCluster(nodes=nodes, num_cpus=cpus, pin=pin, worker_niceness=worker_niceness)
+        if local
+        else None
+    )
     data = Path(tempfile.mkdtemp(prefix="presence-bench-sessions-"))
     load_before = os.getloadavg()
     with contextlib.ExitStack() as stack:
@@ -331,10 +337,22 @@ def run_sessions_benchmark(
         measured = asyncio.run(
             _measure(service, sessions, size, fps, hold_s, hooks, processes, locate)
         )
-    report = summarize(measured, hooks, placement=placement, sessions=sessions,
-                       nodes=nodes if local else None, cpus_per_node=cpus if local else None,
-                       pinned=pin and local, size=size, fps=fps, hold_s=hold_s,
-                       ray_address=ray_address, load_before=load_before, command=command)  # fmt: skip
+    report = summarize(
+        measured,
+        hooks,
+        placement=placement,
+        sessions=sessions,
+        nodes=nodes if local else None,
+        cpus_per_node=cpus if local else None,
+        pinned=pin and local,
+        worker_niceness=worker_niceness if local else None,
+        size=size,
+        fps=fps,
+        hold_s=hold_s,
+        ray_address=ray_address,
+        load_before=load_before,
+        command=command,
+    )
     if json_path:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
         Path(json_path).write_text(json.dumps(report, indent=2) + "\n")
