@@ -16,11 +16,12 @@ import numpy as np
 
 METHOD = (
     "N conversations created at once through POST /v2/conversations, each joined by a Python "
-    "WebRTC user (aiortc) on 127.0.0.1; after every greeting ended, all users say a question at "
+    "WebRTC user (aiortc) on 127.0.0.1; after every greeting ended (RTVI bot-stopped-speaking, "
+    "then 1 s quiet), all users say a question at "
     "the same moment. create_ms: POST answered; joined_ms: POST -> system.replica_joined webhook "
     "arrived; fps: video frames received per second from the first frame to the hang-up "
     "(SmallWebRTC sends 30); answer_ms: the user's last voiced sample -> first loud 20 ms of the "
-    "answer received (+-20 ms); cores_per_session: CPU-seconds of the service, its session "
+    "answer received once its RTVI bot-started-speaking came (+-20 ms); cores_per_session: CPU-seconds of the service, its session "
     "processes and the Ray nodes (workers included) per second of call, per conversation."
 )
 
@@ -157,6 +158,6 @@ def print_table(report: dict[str, Any]) -> None:
             table.add_row(c.get("refused") or c.get("error") or "", *[""] * len(columns))
             continue
         table.add_row(c["conversation_id"], *(str(c[k]) for k in columns))
-    console = Console()
+    console = Console(width=max(Console().width, 110))
     console.print(table)
     console.print(json.dumps(report["totals"]), highlight=False, soft_wrap=True)

@@ -3,8 +3,9 @@
 The benchmark starts (or joins, ``ray_address``) a Ray cluster, starts ``presence serve
 --placement process|ray`` as a child process on a loopback port, creates ``sessions``
 conversations at once through ``POST /v2/conversations``, and joins each with the Python WebRTC
-user (``presence.transports.webrtc.client.WebRTCUser``). Each user waits for the greeting to end,
-then all say a question from the conversation benchmark at the same moment (the worst case for the
+user (``presence.transports.webrtc.client.WebRTCUser``). Each user waits for the greeting to end
+(RTVI ``bot-stopped-speaking`` for every ``bot-started-speaking``, then 1 s without sound), then all
+say a question from the conversation benchmark at the same moment (the worst case for the
 cluster), and the call is held ``hold_s`` more. Per conversation it reports (see ``report``):
 
 - ``node``: the Ray node its actor ran on (its id and address; ``local`` under ``process``);
@@ -13,7 +14,8 @@ cluster), and the call is held ``hold_s`` more. Per conversation it reports (see
   offer answered and the pipeline started);
 - ``fps``: video frames the user received per second, from its first frame to the hang-up;
 - ``answer_ms``: from the user's last voiced audio sample (the question's WAV says where its
-  speech ends; ±20 ms: the microphone's frame) to the first 20 ms of the answer the user heard;
+  speech ends; ±20 ms: the microphone's frame) to the first loud 20 ms the user heard after it,
+  counted once the persona's RTVI ``bot-started-speaking`` for the answer arrived;
 - ``transcript_lines``: lines stored when the call ended.
 
 Totals add the conversations placed and refused (429), conversations per node, and the CPU the
@@ -166,6 +168,12 @@ print(json.dumps(out))
 """
 
 
+def _speaking(messages: list, what: str) -> int:
+    """How many RTVI ``bot-started-speaking`` (``what="started"``) or ``-stopped-`` arrived."""
+    kind = f"bot-{what}-speaking"
+    return sum(isinstance(m, dict) and m.get("type") == kind for m in messages)
+
+
 async def _call(api: httpx.AsyncClient, persona: str, hook: str, pcm: np.ndarray,
                 speech_end_s: float, said: asyncio.Event, ready: list) -> dict:  # fmt: skip
     """One conversation: create, join, hear the greeting, say the question (when ``said``)."""
@@ -188,14 +196,16 @@ async def _call(api: httpx.AsyncClient, persona: str, hook: str, pcm: np.ndarray
     await user.connect()
     got = user.received
     await user.wait_for_audible(timeout=GREETING_TIMEOUT_S)
-    while True:  # the greeting is over: nothing loud for QUIET_S
+    deadline = time.monotonic() + GREETING_TIMEOUT_S
+    while time.monotonic() < deadline:  # the greeting is over (RTVI) and nothing loud for QUIET_S
+        began, ended = _speaking(got.messages, "started"), _speaking(got.messages, "stopped")
         loud_times = [t for t, r in zip(got.audio_times, got.audio_rms, strict=False) if r > loud]
-        if loud_times and time.monotonic() - loud_times[-1] > QUIET_S:
+        if began and ended >= began and time.monotonic() - loud_times[-1] > QUIET_S:
             break
         await asyncio.sleep(0.1)
     ready.append(row["cid"])
     await said.wait()
-    row["t_said"] = time.monotonic()
+    row["t_said"], mark = time.monotonic(), len(got.messages)
     user.say(pcm)
     row["t_last_voiced"] = row["t_said"] + speech_end_s
     deadline = row["t_last_voiced"] + ANSWER_TIMEOUT_S
@@ -204,7 +214,7 @@ async def _call(api: httpx.AsyncClient, persona: str, hook: str, pcm: np.ndarray
             t for t, r in zip(got.audio_times, got.audio_rms, strict=False)
             if r > loud and t > row["t_last_voiced"]
         ]  # fmt: skip
-        if answer:
+        if answer and _speaking(got.messages[mark:], "started"):  # the persona's answer began
             row["t_answer"] = answer[0]
             break
         await asyncio.sleep(0.05)
