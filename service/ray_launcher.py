@@ -241,7 +241,10 @@ class RayLauncher:
         return needs
 
     def check_capacity(self, spec: ConversationSpec) -> None:
-        """Refuse a conversation the cluster has no room for (the API answers 429).
+        """Refuse a conversation the cluster has no room for (the API answers 429), else hold room.
+
+        The room is held from this check until the actor runs (or ``release``), so calls created
+        at once cannot all pass the check before any of them reaches the cluster.
 
         Raises:
             CapacityError: No node has the CPUs (or GPU share) the conversation needs free.
@@ -257,6 +260,11 @@ class RayLauncher:
                     f"the Ray cluster has {free.get(name, 0.0):g} {name} free and a conversation "
                     f"needs {amount:g}; add nodes or end a conversation"
                 )
+        self._placing[spec.conversation_id] = self._needs(spec)
+
+    def release(self, conversation_id: str) -> None:
+        """Give back the room held for a conversation that will not be started."""
+        self._placing.pop(conversation_id, None)
 
     async def start(self, spec: ConversationSpec, events: SessionEvents) -> RaySession:
         """Place the conversation's actor and start its pipeline there.

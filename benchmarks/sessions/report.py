@@ -130,6 +130,7 @@ def summarize(measured: dict, hooks: Hooks, **run: Any) -> dict[str, Any]:
         "joined_ms": _stats([c["joined_ms"] for c in placed if c["joined_ms"] is not None]),
         "call_s": round(call_s, 1),
         "wall_s": round(measured["wall_s"], 1),
+        "cpu_counted": "service" if run.get("ray_address") else "service and Ray nodes",
         "cores_used": round(measured["cpu_s"] / max(call_s, 1e-6), 2),
         "cores_per_session": round(measured["cpu_s"] / max(call_s, 1e-6) / max(len(placed), 1), 2),
         "webhooks": len(hooks.ids),
@@ -155,7 +156,7 @@ def print_table(report: dict[str, Any]) -> None:
         table.add_column(title, justify="right", no_wrap=True)
     for c in report["conversations"]:
         if "conversation_id" not in c:
-            table.add_row(c.get("refused") or c.get("error") or "", *[""] * len(columns))
+            table.add_row("429 refused" if "refused" in c else "error", *[""] * len(columns))
             continue
         table.add_row(c["conversation_id"], *(str(c[k]) for k in columns))
     console = Console(width=max(Console().width, 110))

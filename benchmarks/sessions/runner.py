@@ -20,7 +20,8 @@ cluster), and the call is held ``hold_s`` more. Per conversation it reports (see
 
 Totals add the conversations placed and refused (429), conversations per node, and the CPU the
 service and the Ray nodes used during the calls (``cores_per_session``: CPU-seconds per second of
-call per conversation), so cost per session can be compared as N grows.
+call per conversation), so cost per session can be compared as N grows. Joining a cluster
+(``ray_address``) counts the service only: its nodes are not this machine's to measure.
 """
 
 from __future__ import annotations

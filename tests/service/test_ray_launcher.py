@@ -1,6 +1,6 @@
 """Ray placement on two local Ray nodes (``ray start`` processes on loopback, 2 CPUs each, token
 authentication left on): each conversation is an actor asking for 1 CPU, so four calls fill the
-cluster two per node and a fifth gets 429; a worker process that dies ends its conversation with
+cluster two per node and a fifth gets 429 (also when created at once); a worker process that dies ends its conversation with
 ``worker_lost``; a whole node that dies ends exactly the conversations it ran, keeping every
 transcript line stored and sending every webhook once, while the other node's calls go on."""
 
@@ -87,7 +87,19 @@ def start_calls(c, body) -> list[str]:
 def test_calls_fill_each_node_429_when_full_and_a_lost_worker_keeps_everything(
     cluster, tmp_path, receiver
 ):
+    from presence.service.session_spec import ConversationSpec
+    from presence.service.supervisor import CapacityError
+
     launcher, client = service(tmp_path)
+    # Calls created at once: each check holds its room until placed, so none overfills the cluster.
+    specs = [ConversationSpec(f"held{i}", tmp_path / "p.yaml") for i in range(CALLS + 1)]
+    for spec in specs[:CALLS]:
+        launcher.check_capacity(spec)
+    with pytest.raises(CapacityError):
+        launcher.check_capacity(specs[-1])
+    for spec in specs[:CALLS]:
+        launcher.release(spec.conversation_id)
+
     receiver.up()
     with client as c:
         body = {"callback_url": receiver.url, "custom_greeting": "Hello from a Ray worker"}
