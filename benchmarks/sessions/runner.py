@@ -321,9 +321,9 @@ def run_sessions_benchmark(
         if local
         else None
     )
-    data = Path(tempfile.mkdtemp(prefix="presence-bench-sessions-"))
     load_before = os.getloadavg()
     with contextlib.ExitStack() as stack:
+        data = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="presence-bench-")))
         hooks.up()
         stack.callback(hooks.down)
         env: dict[str, str] = {"PRESENCE_MAX_SESSIONS": str(sessions)}
