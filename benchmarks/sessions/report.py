@@ -130,7 +130,11 @@ def summarize(measured: dict, hooks: Hooks, **run: Any) -> dict[str, Any]:
         "joined_ms": _stats([c["joined_ms"] for c in placed if c["joined_ms"] is not None]),
         "call_s": round(call_s, 1),
         "wall_s": round(measured["wall_s"], 1),
-        "cpu_counted": "service" if run.get("ray_address") else "service and Ray nodes",
+        "cpu_counted": "service and its session processes"
+        if run.get("placement") == "process"
+        else "service"
+        if run.get("ray_address")
+        else "service and Ray nodes",
         "cores_used": round(measured["cpu_s"] / max(call_s, 1e-6), 2),
         "cores_per_session": round(measured["cpu_s"] / max(call_s, 1e-6) / max(len(placed), 1), 2),
         "webhooks": len(hooks.ids),
