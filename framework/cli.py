@@ -436,6 +436,57 @@ def bench_perception(
         json_out.write_text(json.dumps(report, indent=2))
 
 
+@bench_app.command("sessions")
+def bench_sessions(
+    placement: Annotated[
+        str, typer.Option(help="process (session processes here) or ray (a Ray actor each).")
+    ] = "ray",
+    sessions: Annotated[int, typer.Option(help="Conversations created at once.")] = 2,
+    nodes: Annotated[int, typer.Option(help="Local Ray node processes to start (ray).")] = 2,
+    ray_address: Annotated[
+        str | None, typer.Option("--ray-address", help="Join this Ray cluster instead.")
+    ] = None,
+    cpus_per_node: Annotated[
+        float | None,
+        typer.Option(help="Logical CPUs each local node offers (default: its share of calls)."),
+    ] = None,
+    pin: Annotated[bool, typer.Option(help="Run each local node on its own cores.")] = True,
+    worker_niceness: Annotated[
+        int, typer.Option(help="Niceness of the local nodes' Ray workers (Ray's default: 15).")
+    ] = 0,
+    size: Annotated[int, typer.Option(help="The persona's video size (px, square).")] = 256,
+    fps: Annotated[int, typer.Option(help="The renderer's frame rate.")] = 25,
+    hold_s: Annotated[float, typer.Option("--hold-s", help="Seconds held after answers.")] = 10.0,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report here.")] = None,
+) -> None:
+    """N conversations through the service, each joined by a WebRTC user who asks a question."""
+    setup_logging(0)
+    import shlex
+    import sys
+
+    from presence.benchmarks.sessions.report import print_table
+    from presence.benchmarks.sessions.runner import run_sessions_benchmark
+
+    try:
+        report = run_sessions_benchmark(
+            placement=placement,
+            sessions=sessions,
+            nodes=nodes,
+            ray_address=ray_address,
+            cpus_per_node=cpus_per_node,
+            pin=pin,
+            worker_niceness=worker_niceness,
+            size=size,
+            fps=fps,
+            hold_s=hold_s,
+            json_path=json_out,
+            command="presence " + shlex.join(sys.argv[1:]),
+        )
+    except PresenceError as exc:
+        raise fail(exc) from None
+    print_table(report)
+
+
 @replica_app.command("create")
 def replica_create(
     source: Annotated[Path, typer.Argument(help="A portrait image or a short video of one face.")],

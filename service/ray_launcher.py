@@ -76,13 +76,12 @@ class SessionActor:
             self._changed.set()
 
     async def start(self, spec: ConversationSpec) -> dict[str, Any]:
-        """Start the conversation; returns where it runs (``node``, ``pid``, ``conversation_url``).
+        """Start the conversation; returns ``where()`` it runs.
 
         Raises:
             LaunchError: The pipeline could not start (its stage is kept).
         """
         import httpx
-        import ray
 
         from presence.service.session_process import QueueEvents
 
@@ -95,8 +94,15 @@ class SessionActor:
             self._client = httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url="http://session", timeout=30.0
             )
+        return self.where()
+
+    def where(self) -> dict[str, Any]:
+        """Where it runs: ``node`` (address), ``node_id`` (Ray's), ``pid``, ``conversation_url``."""
+        import ray
+
         return {
             "node": ray.util.get_node_ip_address(),
+            "node_id": ray.get_runtime_context().get_node_id(),
             "pid": os.getpid(),
             "conversation_url": getattr(self._handle, "conversation_url", None),
         }
@@ -154,6 +160,7 @@ class RaySession:
     actor: Any
     events: SessionEvents
     node: str | None = None
+    node_id: str | None = None
     pid: int | None = None
     conversation_url: str | None = None
     ending: bool = False
@@ -234,7 +241,10 @@ class RayLauncher:
         return needs
 
     def check_capacity(self, spec: ConversationSpec) -> None:
-        """Refuse a conversation the cluster has no room for (the API answers 429).
+        """Refuse a conversation the cluster has no room for (the API answers 429), else hold room.
+
+        The room is held from this check until the actor runs (or ``release``), so calls created
+        at once cannot all pass the check before any of them reaches the cluster.
 
         Raises:
             CapacityError: No node has the CPUs (or GPU share) the conversation needs free.
@@ -250,6 +260,11 @@ class RayLauncher:
                     f"the Ray cluster has {free.get(name, 0.0):g} {name} free and a conversation "
                     f"needs {amount:g}; add nodes or end a conversation"
                 )
+        self._placing[spec.conversation_id] = self._needs(spec)
+
+    def release(self, conversation_id: str) -> None:
+        """Give back the room held for a conversation that will not be started."""
+        self._placing.pop(conversation_id, None)
 
     async def start(self, spec: ConversationSpec, events: SessionEvents) -> RaySession:
         """Place the conversation's actor and start its pipeline there.
@@ -280,7 +295,7 @@ class RayLauncher:
             cause = getattr(exc, "cause", None) or exc
             raise LaunchError(str(cause), stage=getattr(cause, "stage", None) or "launch") from None
         self._placing.pop(spec.conversation_id, None)
-        handle.node, handle.pid = where["node"], where["pid"]
+        handle.node, handle.node_id, handle.pid = where["node"], where["node_id"], where["pid"]
         handle.conversation_url = where["conversation_url"]
         handle.proxy = ActorProxy(actor)
         handle.poller = asyncio.create_task(self._poll(handle), name=f"ray-{spec.conversation_id}")

@@ -226,6 +226,9 @@ class Supervisor:
     def release(self, cid: str) -> None:
         """Give back a slot whose conversation was never started."""
         self.live.pop(cid, None)
+        release = getattr(self.launcher, "release", None)
+        if release is not None:  # e.g. room held on a Ray cluster
+            release(cid)
 
     async def start(self, cid: str) -> None:
         """Launch a reserved conversation and start its watchdog.

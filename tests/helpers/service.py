@@ -159,6 +159,21 @@ class PipecatLauncher:
     async def say(self, cid: str, text: str) -> None:
         await self.sessions[cid].worker.queue_frames([TextFrame(text)])
 
+    async def interact(self, cid: str, message: dict) -> str:
+        """``conversation.echo`` only: the persona says ``properties.text``."""
+        from presence.processors.interactions.engines.protocol import (
+            InteractionError,
+            NotRunningError,
+        )
+
+        session = self.sessions.get(cid)
+        if session is None or session.task is None or session.task.done():
+            raise NotRunningError("the conversation's pipeline is not running")
+        if message.get("event_type") != "conversation.echo":
+            raise InteractionError(f"{message.get('event_type')} is not supported here")
+        await self.say(cid, message["properties"]["text"])
+        return "conversation.echo"
+
     async def end(self, handle: TinySession, reason: str) -> None:
         handle.ended_with = reason
         await handle.worker.queue_frames([EndFrame()])

@@ -1,6 +1,8 @@
-"""Ray placement on a small local Ray cluster (2 CPUs, token authentication left on): each
-conversation is an actor asking for 1 CPU, a full cluster answers 429, and a worker that dies ends
-its conversation with ``worker_lost``, keeping its transcript and sending its webhooks once."""
+"""Ray placement on two local Ray nodes (``ray start`` processes on loopback, 2 CPUs each, token
+authentication left on): each conversation is an actor asking for 1 CPU, so four calls fill the
+cluster two per node and a fifth gets 429 (also when created at once); a worker process that dies ends its conversation with
+``worker_lost``; a whole node that dies ends exactly the conversations it ran, keeping every
+transcript line stored and sending every webhook once, while the other node's calls go on."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import signal
 import time
 from collections import Counter
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,6 +22,9 @@ from presence.service.webhooks import EVENT_ID_HEADER
 
 ray = pytest.importorskip("ray")
 TESTS = Path(__file__).resolve().parents[1]
+NODES, CPUS_PER_NODE = 2, 2
+CALLS = NODES * CPUS_PER_NODE
+EVENTS = ["system.replica_joined", "system.shutdown", "application.transcription_ready"]
 
 
 def wait_for(predicate, timeout=60.0):
@@ -31,34 +37,75 @@ def wait_for(predicate, timeout=60.0):
 
 @pytest.fixture(scope="module")
 def cluster():
-    """A local Ray cluster whose workers can import the test helpers."""
+    """Two local Ray nodes whose workers can import the test helpers; stopped at the end."""
+    from presence.benchmarks.sessions.cluster import LocalRayCluster
+
     path = os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH", "")) if p)
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        namespace="presence",
-        runtime_env={"env_vars": {"PYTHONPATH": path}},
-        log_to_driver=False,
+    nodes = LocalRayCluster(
+        nodes=NODES, num_cpus=CPUS_PER_NODE, pin=False, extra_env={"PYTHONPATH": path}
     )
-    assert os.environ.get("RAY_AUTH_MODE") == "token"  # Ray's default for a new cluster, kept on
-    yield
-    ray.shutdown()
+    with nodes, mock.patch.dict(os.environ, nodes.env):
+        # This process imported Ray before it had the cluster's token: reread RAY_AUTH_MODE, as
+        # ray.init does when it turns token authentication on for a cluster it starts.
+        from ray._raylet import Config
+
+        Config.initialize("")
+        ray.init(address=nodes.address, namespace="presence", log_to_driver=False)
+        try:
+            assert os.environ["RAY_AUTH_MODE"] == "token"  # Ray's default, kept on
+            yield nodes
+        finally:
+            ray.shutdown()
 
 
-def test_calls_run_as_actors_429_when_full_and_worker_lost_keeps_everything(
-    cluster, tmp_path, receiver
-):
+def service(tmp_path):
     from presence.service.ray_launcher import RayLauncher
 
     launcher = RayLauncher(num_cpus=1, inner="helpers.service:PipecatLauncher")
     settings = make_settings(tmp_path, max_sessions=10, placement="ray")
+    app = create_app(settings, launcher=launcher)
+    return launcher, TestClient(app, headers={"x-api-key": KEY_A})
+
+
+def lines(holder: dict) -> list[tuple[str, str]]:
+    """A transcript's lines as (role, content)."""
+    return [(t["role"], t["content"]) for t in holder["transcript"]]
+
+
+def start_calls(c, body) -> list[str]:
+    """Fill the cluster; each call greets (its first transcript line)."""
+    cids = []
+    for _ in range(CALLS):
+        response = c.post("/v2/conversations", json=body)
+        assert response.status_code == 200, response.text
+        cids.append(response.json()["conversation_id"])
+    for cid in cids:
+        wait_for(lambda cid=cid: c.get(f"/v2/conversations/{cid}").json()["transcript"])
+    return cids
+
+
+def test_calls_fill_each_node_429_when_full_and_a_lost_worker_keeps_everything(
+    cluster, tmp_path, receiver
+):
+    from presence.service.session_spec import ConversationSpec
+    from presence.service.supervisor import CapacityError
+
+    launcher, client = service(tmp_path)
+    # Calls created at once: each check holds its room until placed, so none overfills the cluster.
+    specs = [ConversationSpec(f"held{i}", tmp_path / "p.yaml") for i in range(CALLS + 1)]
+    for spec in specs[:CALLS]:
+        launcher.check_capacity(spec)
+    with pytest.raises(CapacityError):
+        launcher.check_capacity(specs[-1])
+    for spec in specs[:CALLS]:
+        launcher.release(spec.conversation_id)
+
     receiver.up()
-    with TestClient(create_app(settings, launcher=launcher), headers={"x-api-key": KEY_A}) as c:
+    with client as c:
         body = {"callback_url": receiver.url, "custom_greeting": "Hello from a Ray worker"}
-        cids = [c.post("/v2/conversations", json=body).json()["conversation_id"] for _ in "ab"]
-        for cid in cids:
-            wait_for(lambda cid=cid: c.get(f"/v2/conversations/{cid}").json()["transcript"])
-            assert launcher.node_of(cid)  # placed on a node of the cluster
+        cids = start_calls(c, body)
+        placed = Counter(launcher._sessions[cid].node_id for cid in cids)
+        assert sorted(placed.values()) == [CPUS_PER_NODE] * NODES  # none on a node without room
         full = c.post("/v2/conversations", json=body)
         assert full.status_code == 429, full.text
         assert "Ray cluster" in full.json()["detail"] and "CPU" in full.json()["detail"]
@@ -75,11 +122,57 @@ def test_calls_run_as_actors_429_when_full_and_worker_lost_keeps_everything(
         time.sleep(0.5)
 
     events = receiver.events(cids[0])
-    assert [e["event_type"] for e in events] == [
-        "system.replica_joined",
-        "system.shutdown",
-        "application.transcription_ready",
-    ]
+    assert [e["event_type"] for e in events] == EVENTS
     assert events[1]["properties"]["shutdown_reason"] == "worker_lost"
     assert events[2]["properties"]["transcript"][0]["content"] == "Hello from a Ray worker"
     assert set(Counter(h[EVENT_ID_HEADER] for h, _ in receiver.received).values()) == {1}
+
+
+def test_a_node_that_dies_ends_its_calls_and_loses_no_line_and_no_webhook(
+    cluster, tmp_path, receiver
+):
+    wait_for(lambda: ray.available_resources().get("CPU", 0) >= CALLS)  # the first test's calls
+    launcher, client = service(tmp_path)
+    receiver.up()
+    with client as c:
+        cids = start_calls(c, {"callback_url": receiver.url, "custom_greeting": "Hello"})
+        for cid in cids:  # a second line, said mid-call through the actor
+            said = {"message_type": "conversation", "event_type": "conversation.echo",
+                    "properties": {"text": f"Second line of {cid}"}}  # fmt: skip
+            assert c.post(f"/v2/conversations/{cid}/interactions", json=said).status_code == 200
+        for cid in cids:
+            wait_for(
+                lambda cid=cid: len(c.get(f"/v2/conversations/{cid}").json()["transcript"]) == 2
+            )
+        stored = {cid: lines(c.get(f"/v2/conversations/{cid}").json()) for cid in cids}
+        assert c.post("/v2/conversations", json={}).status_code == 429
+        worker_node = next(
+            n["NodeID"] for n in ray.nodes() if "node:__internal_head__" not in n["Resources"]
+        )
+        lost = [cid for cid in cids if launcher._sessions[cid].node_id == worker_node]
+        kept = [cid for cid in cids if cid not in lost]
+        assert len(lost) == len(kept) == CPUS_PER_NODE
+
+        cluster.kill_node(1)  # the worker node's ray start, raylet, agents and workers: SIGKILL
+        for cid in lost:
+            state = wait_for(
+                lambda cid=cid: (
+                    (s := c.get(f"/v2/conversations/{cid}").json())["status"] == "ended" and s
+                )
+            )
+            assert state["shutdown_reason"] == "worker_lost"
+            assert lines(state) == stored[cid]
+        for cid in kept:  # the head node's calls go on, and end when asked
+            assert c.get(f"/v2/conversations/{cid}").json()["status"] == "active"
+            assert c.post(f"/v2/conversations/{cid}/end").status_code == 200
+        wait_for(lambda: all(len(receiver.events(cid)) >= len(EVENTS) for cid in cids))
+        time.sleep(0.5)  # a duplicate would arrive in this time
+
+    for cid in cids:
+        events = receiver.events(cid)
+        assert [e["event_type"] for e in events] == EVENTS
+        reason = events[1]["properties"]["shutdown_reason"]
+        assert reason == "worker_lost" if cid in lost else reason != "worker_lost"
+        assert lines(events[2]["properties"]) == stored[cid]
+    ids = Counter(h[EVENT_ID_HEADER] for h, _ in receiver.received)
+    assert len(ids) == len(EVENTS) * len(cids) and set(ids.values()) == {1}
