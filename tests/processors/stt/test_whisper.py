@@ -164,3 +164,17 @@ async def test_an_early_decode_is_dropped_when_the_voice_comes_back_before_the_v
     texts = finals(down)
     assert len(texts) == 1, texts
     assert "change" in texts[0].lower() and "voice" in texts[0].lower(), texts
+
+
+def test_a_short_encoder_window_hears_the_same_question_as_the_full_one(guide):
+    audio = synthesize_16k("can I run it on my own server").astype(np.float32) / 32768.0
+    short = build(guide, hotwords=["presence"])
+    full = build(guide, hotwords=["presence"], window_pad_s=None)
+    assert short._window_pad_s == 5.0 and full._window_pad_s is None
+    for stt in (short, full):
+        stt._load()
+    heard = {
+        name: s.text_of(s.decode(audio)).lower() for name, s in (("short", short), ("full", full))
+    }
+    for text in heard.values():
+        assert "run" in text and "server" in text, heard
