@@ -79,6 +79,8 @@ class FloorEngine:
     """The end-of-turn decision from smart-turn's verdict, the silence and the transcript.
 
     Args:
+        complete_s: Silence a finished sentence that smart-turn judged complete still waits
+            before the turn ends (a pause after a whole question is often followed by more).
         grace_s: Silence after which a finished-looking sentence ends the turn although smart-turn
             judged it incomplete.
         hold_s: Silence for which a transcript ending in a hanging word holds the floor.
@@ -92,12 +94,16 @@ class FloorEngine:
             the floor like unfinished words; 0 turns the rule off.
     """
 
-    def __init__(self, *, grace_s: float = 0.35, hold_s: float = 1.0, min_words: int = 3,
+    def __init__(self, *, complete_s: float = 0.0, grace_s: float = 0.35, hold_s: float = 1.0,
+                 min_words: int = 3,
                  adapt: bool = False, adapt_step_s: float = 0.2, adapt_max_s: float = 0.6,
                  resume_window_s: float = 1.0, statement_words: int = 8,
                  hanging_words: frozenset[str] = HANGING_WORDS):  # fmt: skip
-        if not 0 <= grace_s <= hold_s:
-            raise ValueError(f"need 0 <= grace_s ({grace_s}) <= hold_s ({hold_s})")
+        if not 0 <= complete_s <= grace_s <= hold_s:
+            raise ValueError(
+                f"need 0 <= complete_s ({complete_s}) <= grace_s ({grace_s}) <= hold_s ({hold_s})"
+            )
+        self.complete_s = complete_s
         self.grace_s, self.hold_s, self.min_words = grace_s, hold_s, min_words
         self.adapt, self.adapt_step_s, self.adapt_max_s = adapt, adapt_step_s, adapt_max_s
         self.resume_window_s = resume_window_s
@@ -133,7 +139,7 @@ class FloorEngine:
         if reason:
             return self._after(self.hold_s + self.extra_s, silence_s, reason)
         if complete:
-            return self._after(self.extra_s, silence_s, "complete")
+            return self._after(self.complete_s + self.extra_s, silence_s, "complete")
         finished = transcript.rstrip().endswith(("?", ".", "!"))
         if complete is False and (
             finished or len(words_of(self._carried)) + len(words) >= self.min_words

@@ -15,7 +15,7 @@ from pipecat.turns.user_stop.speech_timeout_user_turn_stop_strategy import (
     SpeechTimeoutUserTurnStopStrategy,
 )
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from presence.framework.registry import STAGE_INSERTS, BuildContext, StageParams, register
 from presence.processors.turns.floor import FloorEngine, FloorUserTurnStopStrategy
@@ -52,6 +52,10 @@ class FloorParams(StageParams):
     """Transcript-aware floor logic on top of smart-turn (``presence.processors.turns.floor``).
 
     Attributes:
+        complete_s: Silence a finished sentence smart-turn judged complete still waits before the
+            turn ends (at most ``grace_s``): a pause after a whole question is often followed by
+            more ("do I need a graphics card … to run it"), and an answer that starts later is
+            more often held back unheard when the user goes on (``resume_hold_s``).
         grace_s: Silence after which a finished-looking sentence ends the turn although smart-turn
             judged it incomplete (instead of waiting for ``stop_secs``).
         min_words: Words a transcript needs to count as a finished sentence.
@@ -68,6 +72,7 @@ class FloorParams(StageParams):
             ``presence.processors.turns.resume_gate``); 0 turns the gate off.
     """
 
+    complete_s: float = Field(0.0, ge=0.0, le=5.0)
     grace_s: float = Field(0.35, ge=0.0, le=5.0)
     min_words: int = Field(3, ge=1, le=20)
     hold_s: float | None = Field(None, gt=0.0, le=10.0)
@@ -76,6 +81,16 @@ class FloorParams(StageParams):
     adapt_max_s: float = Field(0.6, ge=0.0, le=5.0)
     statement_words: int = Field(8, ge=0, le=50)
     resume_hold_s: float = Field(0.35, ge=0.0, le=2.0)
+
+    @model_validator(mode="after")
+    def _complete_within_grace(self) -> FloorParams:
+        if self.complete_s > self.grace_s:
+            raise ValueError(
+                f"complete_s ({self.complete_s}) cannot exceed grace_s ({self.grace_s}): a "
+                "sentence smart-turn judged complete would wait longer than one it judged "
+                "incomplete; raise grace_s too"
+            )
+        return self
 
 
 class SmartTurnStageParams(StageParams):
@@ -104,8 +119,10 @@ def floor_engine(params: SmartTurnStageParams) -> FloorEngine | None:
     if not floor:
         return None
     hold_s = params.stop_secs if floor.hold_s is None else floor.hold_s
+    grace_s = min(floor.grace_s, hold_s)
     return FloorEngine(
-        grace_s=min(floor.grace_s, hold_s), hold_s=hold_s, min_words=floor.min_words,
+        complete_s=min(floor.complete_s, grace_s), grace_s=grace_s, hold_s=hold_s,
+        min_words=floor.min_words,
         adapt=floor.adapt, adapt_step_s=floor.adapt_step_s, adapt_max_s=floor.adapt_max_s,
         statement_words=floor.statement_words,
     )  # fmt: skip

@@ -48,6 +48,17 @@ def test_complete_verdict_without_hanging_word_ends_at_once():
     assert engine.decide(True, 0.6, 0.0, "Swap a provider?").end  # case and punctuation ignored
 
 
+def test_a_complete_verdict_waits_complete_s_and_cannot_outwait_the_grace():
+    engine = FloorEngine(complete_s=0.45, grace_s=0.45, hold_s=1.0)
+    early = engine.decide(True, 0.9, 0.25, "do I need a graphics card?")
+    assert not early.end and early.recheck_s == pytest.approx(0.45)
+    assert engine.decide(True, 0.9, 0.45, "do I need a graphics card?").end
+    with pytest.raises(ValueError, match="complete_s"):
+        FloorEngine(complete_s=0.5, grace_s=0.35)
+    with pytest.raises(ValueError, match="raise grace_s"):
+        SmartTurnStageParams(floor={"complete_s": 0.5, "grace_s": 0.35})
+
+
 def test_finished_sentence_ends_after_the_grace_not_the_fallback():
     engine = FloorEngine(grace_s=0.35, hold_s=1.0, min_words=3)
     early = engine.decide(False, 0.2, 0.1, "how do I run the latency benchmark")
