@@ -52,8 +52,8 @@ class FloorParams(StageParams):
     """Transcript-aware floor logic on top of smart-turn (``presence.processors.turns.floor``).
 
     Attributes:
-        complete_s: Silence a finished sentence smart-turn judged complete still waits before the
-            turn ends (at most ``grace_s``): a pause after a whole question is often followed by
+        complete_s: Silence after the VAD's stop that a finished sentence smart-turn judged
+            complete still waits before the turn ends (at most ``grace_s``): a pause after a whole question is often followed by
             more ("do I need a graphics card … to run it"), and an answer that starts later is
             more often held back unheard when the user goes on (``resume_hold_s``).
         grace_s: Silence after which a finished-looking sentence ends the turn although smart-turn

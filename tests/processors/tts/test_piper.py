@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from pipecat.frames.frames import TTSAudioRawFrame, TTSSpeakFrame, TTSStartedFrame, TTSStoppedFrame
 from pipecat.tests.utils import run_test
@@ -21,7 +22,7 @@ from presence.processors.tts.engines.piper_voice import (
     resolve_voice,
     verify_bundled,
 )
-from presence.processors.tts.piper import PiperParams, shapes_of, split_first_clause
+from presence.processors.tts.piper import PiperParams, leading_quiet, shapes_of, split_first_clause
 from presence.processors.tts.visemes import VISEMES
 
 OUT_RATE = 24000
@@ -61,6 +62,23 @@ def test_stress_marks_and_word_gaps_are_not_mouth_shapes():
     aligned = [SimpleNamespace(phoneme=p, num_samples=n) for p, n in rows]
     assert shapes_of(aligned) == [(0, ""), (100, "p"), (160, "ɹ"), (220, "ɛ"), (280, "")]
     assert shapes_of(None) == []
+
+
+def test_leading_quiet_is_measured_up_to_the_voice_less_a_short_lead_in():
+    quiet = np.zeros(2000, np.int16)
+    voice = np.full(4000, 8000, np.int16)
+    pcm = np.concatenate([quiet, voice]).tobytes()
+    assert leading_quiet(pcm, 22050, keep_s=0.01) == 2000 - 220
+    assert leading_quiet(quiet.tobytes(), 22050) == 0  # silence only: nothing to cut
+
+
+async def test_an_answer_starts_with_its_voice_not_the_voices_leading_quiet():
+    tts = build()
+    down, _ = await run_test(tts, frames_to_send=[TTSSpeakFrame("Presence is open source.")])
+    audio = b"".join(f.audio for f in down if isinstance(f, TTSAudioRawFrame))
+    samples = np.abs(np.frombuffer(audio, np.int16).astype(np.int32))
+    first_loud = int(np.flatnonzero(samples >= 32768 * 10 ** (-34 / 20))[0])
+    assert first_loud / OUT_RATE < 0.03  # the voice itself leads with ~60 ms of quiet
 
 
 async def test_the_bundled_voice_speaks_24k_audio_with_visemes_from_its_durations():
