@@ -288,11 +288,12 @@ def test_replicas_interactions_recordings_and_usage_through_the_client(service, 
     presence.delete_replica(replica.replica_id)
 
     talk = presence.create_conversation(conversation_name="usage")
-    # this test launcher takes no interactions: the service's 409 reason reaches the caller
-    with pytest.raises(PresenceAPIError) as no_interactions:
-        presence.echo(talk.conversation_id, "Hello there.")
-    assert no_interactions.value.status_code == 409
+    assert presence.echo(talk.conversation_id, "Hello there.").event_type == "conversation.echo"
     presence.end_conversation(talk.conversation_id)
+    # an ended call takes no interactions: the service's 409 reason reaches the caller
+    with pytest.raises(PresenceAPIError) as ended:
+        presence.echo(talk.conversation_id, "Still there?")
+    assert ended.value.status_code == 409 and "ended" in ended.value.error
     with pytest.raises(PresenceAPIError) as no_recording:
         presence.download_recording(talk.conversation_id, tmp_path / "call.mp4")
     assert no_recording.value.status_code == 404 and not (tmp_path / "call.mp4").exists()
