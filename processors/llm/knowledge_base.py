@@ -17,6 +17,10 @@ settings updates behave as with any other LLM.
 A context with no user message at all (an ``LLMRunFrame`` at the start of a conversation) gets
 the persona's greeting when ``greet_on_empty_context`` is set; a context whose last user message
 was already answered gets no response at all.
+
+Each answer's first sentence is also sent ahead as a ``SpeechPreviewFrame`` (a system frame, so it
+passes a speculative answer the gate still holds): a TTS stage that knows it prepares the audio
+while the turn is being decided.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from pipecat.services.settings import LLMSettings
 from pydantic import Field
 
 from presence.framework.errors import ConfigError
+from presence.framework.frames import SpeechPreviewFrame
 from presence.framework.registry import BuildContext, StageParams, register
 from presence.processors.llm.engines.question import continues_previous
 from presence.processors.llm.engines.responder import Answer, Responder
@@ -178,6 +183,8 @@ class KnowledgeBaseLLMService(LLMService):
             answer = self.respond(frame.context)
             await self.stop_ttfb_metrics()
             logger.debug(f"{self}: {answer.kind} answer, score {answer.score:.2f}")
+            if answer.sentences:  # a system frame: it passes a held (speculative) answer
+                await self.push_frame(SpeechPreviewFrame(text=answer.sentences[0]))
             for sentence in answer.sentences:
                 for chunk in chunk_sentence(sentence, self._words_per_chunk):
                     await self._push_llm_text(chunk)

@@ -19,7 +19,12 @@ What this adds to pipecat's service:
   Piper synthesises a sentence at a time (~20 ms per word here), so the first sentence of an
   answer is split at its first clause or phrase boundary
   (``first_clause_words``) and its start is heard while the rest is made; later sentences are
-  made while earlier ones play, and stay whole.
+  made while earlier ones play, and stay whole;
+* **audio made while the turn is decided**: a ``SpeechPreviewFrame`` (the LLM stage's first
+  sentence, sent ahead of an answer that speculative start still holds) starts synthesising that
+  sentence's first piece at once; when the same text then arrives to be spoken, its audio is
+  already made (or being made). A preview whose answer never comes is only forgotten: nothing is
+  spoken from a preview. The last two previews are kept.
 
 Piper (``piper-tts``) is GPL-3.0; the bundled voice's dataset is CC0.
 """
@@ -28,7 +33,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any, Literal
@@ -37,10 +44,12 @@ import numpy as np
 from loguru import logger
 from pipecat.audio.utils import create_stream_resampler
 from pipecat.frames.frames import ErrorFrame, Frame, TTSAudioRawFrame
+from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.piper.tts import PiperTTSService
 from pydantic import Field
 
 from presence.framework.errors import ConfigError
+from presence.framework.frames import SpeechPreviewFrame
 from presence.framework.registry import BuildContext, StageParams, register
 from presence.processors.tts.engines.piper_voice import (
     BUNDLED_VOICE,
@@ -62,6 +71,11 @@ _PHRASE_STARTS = frozenset(
     "and but or so which that when while where if than as like".split()
 )
 _LONG_SENTENCE_WORDS = 8
+_PREPARED_SLOTS = 2  # previews whose audio is kept until their text is spoken
+
+
+def _key(text: str) -> str:
+    return " ".join(text.split())
 
 
 class PiperParams(StageParams):
@@ -159,6 +173,10 @@ class PresencePiperTTSService(PiperTTSService):
         first_clause_words: See ``PiperParams``.
         use_cuda: Run the voice on CUDA.
         **kwargs: Passed to ``PiperTTSService`` (e.g. ``sample_rate``).
+
+    Attributes:
+        previews: Previews whose first piece was prepared.
+        previews_spoken: Pieces spoken from a prepared synthesis.
     """
 
     def __init__(self, *, voice: ResolvedVoice, load_dir: Path, speed: float = 1.0,
@@ -178,6 +196,9 @@ class PresencePiperTTSService(PiperTTSService):
         self._piper_resampler = create_stream_resampler(clear_after_secs=None)
         self._last_context: str | None = None
         self._warm = False  # warm_up() ran (see the builder's prepare_stages)
+        self._prepared: OrderedDict[str, asyncio.Future] = OrderedDict()
+        self._voice_lock = threading.Lock()  # one synthesis at a time (espeak-ng phonemizes)
+        self.previews = self.previews_spoken = 0
 
     def warm_up(self) -> None:
         """Synthesise a word once (blocking) so that the first answer is not a cold one."""
@@ -190,6 +211,37 @@ class PresencePiperTTSService(PiperTTSService):
         await super().start(frame)
         if not self._warm:
             await asyncio.to_thread(self.warm_up)
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        """Prepare a previewed sentence's first piece; everything else as pipecat's service."""
+        if isinstance(frame, SpeechPreviewFrame) and frame.text.strip():
+            self._prepare(frame.text)
+        await super().process_frame(frame, direction)
+
+    def _prepare(self, sentence: str) -> None:
+        piece = split_first_clause(sentence, self._first_clause_words)[0]
+        key = _key(piece)
+        if key in self._prepared:
+            return
+        future = asyncio.get_running_loop().run_in_executor(None, self._synthesize, piece)
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())  # never unretrieved
+        self._prepared[key] = future
+        while len(self._prepared) > _PREPARED_SLOTS:
+            self._prepared.popitem(last=False)
+        self.previews += 1
+
+    async def _synthesized(self, piece: str) -> list[Any]:
+        """``piece``'s audio chunks: the prepared ones when a preview made them, else made now."""
+        future = self._prepared.pop(_key(piece), None)
+        if future is not None:
+            try:
+                chunks = await asyncio.shield(future)
+            except Exception:  # noqa: BLE001 — made again below, where a real failure recurs
+                pass
+            else:
+                self.previews_spoken += 1
+                return chunks
+        return await asyncio.to_thread(self._synthesize, piece)
 
     async def run_tts(self, text: str, context_id: str) -> AsyncGenerator[Frame, None]:
         """Synthesise one sentence, yielding ~40 ms audio frames tagged with visemes.
@@ -211,7 +263,7 @@ class PresencePiperTTSService(PiperTTSService):
             trim = first  # the answer's leading quiet (~60 ms in joe) only delays hearing it
             for piece in split_first_clause(text, words):
                 started = time.perf_counter()
-                chunks = await asyncio.to_thread(self._synthesize, piece)
+                chunks = await self._synthesized(piece)
                 logger.debug(
                     f"{self}: {len(piece.split())} words in "
                     f"{1000 * (time.perf_counter() - started):.0f} ms"
@@ -238,9 +290,12 @@ class PresencePiperTTSService(PiperTTSService):
             await self.stop_ttfb_metrics()
 
     def _synthesize(self, text: str) -> list[Any]:
-        return list(
-            self._voice.synthesize(text, self._syn_config, include_alignments=self._want_visemes)
-        )
+        with self._voice_lock:
+            return list(
+                self._voice.synthesize(
+                    text, self._syn_config, include_alignments=self._want_visemes
+                )
+            )
 
     def _audio_frame(self, audio: bytes, aligner: VisemeAligner, context_id: str) -> Frame:
         frame = TTSAudioRawFrame(audio, self.sample_rate, 1, context_id=context_id)

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 import presence.pipelines
 from presence.framework.errors import ConfigError
+from presence.framework.frames import SpeechPreviewFrame
 from presence.framework.persona import load_persona
 from presence.framework.registry import BuildContext, get, provider_names
 from presence.processors.llm.knowledge_base import (
@@ -69,6 +70,18 @@ async def test_streams_an_answer_between_start_and_end_frames(persona):
     # The first sentence ends on a frame boundary, so TTS can start on it alone.
     first = spoken.split(". ")[0] + ". "
     assert any("".join(texts[: i + 1]) == first for i in range(len(texts)))
+
+
+async def test_the_first_sentence_is_previewed_ahead_of_the_answer(persona):
+    service = build(persona)
+    down, _ = await run_test(
+        service, frames_to_send=[LLMContextFrame(user_context(("user", "What is presence?")))]
+    )
+    previews = [i for i, f in enumerate(down) if isinstance(f, SpeechPreviewFrame)]
+    texts = [i for i, f in enumerate(down) if isinstance(f, LLMTextFrame)]
+    assert len(previews) == 1 and previews[0] < texts[0]
+    spoken = "".join(down[i].text for i in texts)
+    assert spoken.startswith(down[previews[0]].text) and len(spoken) > len(down[previews[0]].text)
 
 
 async def test_answers_the_last_user_message(persona):

@@ -14,6 +14,7 @@ from pipecat.tests.utils import run_test
 
 from presence.framework import registry
 from presence.framework.errors import ConfigError
+from presence.framework.frames import SpeechPreviewFrame
 from presence.framework.persona import Persona
 from presence.processors.tts.engines.piper_voice import (
     BUNDLED_SHA256,
@@ -136,3 +137,47 @@ def test_the_aligned_copy_is_made_once_and_reused(tmp_path):
     assert first is not None and first.with_name(first.name + ".json").is_file()
     stamp = os.stat(first).st_mtime_ns
     assert aligned_copy(voice, tmp_path) == first and os.stat(first).st_mtime_ns == stamp
+
+
+SENTENCE = "Presence runs on your own server, and it needs no cloud account at all."
+
+
+async def test_a_previewed_sentence_is_spoken_from_audio_made_ahead():
+    tts = build()
+    down, _ = await run_test(
+        tts, frames_to_send=[SpeechPreviewFrame(text=SENTENCE), TTSSpeakFrame(SENTENCE)]
+    )
+    assert (tts.previews, tts.previews_spoken) == (1, 1)
+    seconds = sum(len(f.audio) for f in down if isinstance(f, TTSAudioRawFrame)) / 2 / OUT_RATE
+    assert seconds > 3.0  # the prepared first clause and the rest, both spoken
+
+
+async def test_a_preview_whose_answer_never_comes_is_not_spoken():
+    tts = build()
+    down, _ = await run_test(
+        tts, frames_to_send=[SpeechPreviewFrame(text=SENTENCE), TTSSpeakFrame("Hello.")]
+    )
+    assert (tts.previews, tts.previews_spoken) == (1, 0)
+    seconds = sum(len(f.audio) for f in down if isinstance(f, TTSAudioRawFrame)) / 2 / OUT_RATE
+    assert seconds < 1.5  # "Hello." only
+
+
+async def test_the_knowledge_base_answer_is_spoken_from_its_preview():
+    from pipecat.frames.frames import LLMContextFrame
+    from pipecat.pipeline.pipeline import Pipeline
+    from pipecat.processors.aggregators.llm_context import LLMContext
+
+    from presence.framework.persona import load_persona
+    from presence.pipelines import __file__ as pipelines_init
+
+    guide = Path(pipelines_init).parent / "personas" / "guide"
+    llm = registry.get("llm", "knowledge-base")
+    persona = load_persona(guide / "persona.yaml")
+    kb = llm.factory(
+        llm.params(), registry.BuildContext(persona=persona, base_dir=guide)
+    )
+    tts = build()
+    context = LLMContext([{"role": "user", "content": "Can I host it on my own server?"}])
+    down, _ = await run_test(Pipeline([kb, tts]), frames_to_send=[LLMContextFrame(context)])
+    assert any(isinstance(f, TTSAudioRawFrame) for f in down)
+    assert (tts.previews, tts.previews_spoken) == (1, 1)
