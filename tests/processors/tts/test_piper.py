@@ -173,9 +173,7 @@ async def test_the_knowledge_base_answer_is_spoken_from_its_preview():
     guide = Path(pipelines_init).parent / "personas" / "guide"
     llm = registry.get("llm", "knowledge-base")
     persona = load_persona(guide / "persona.yaml")
-    kb = llm.factory(
-        llm.params(), registry.BuildContext(persona=persona, base_dir=guide)
-    )
+    kb = llm.factory(llm.params(), registry.BuildContext(persona=persona, base_dir=guide))
     tts = build()
     context = LLMContext([{"role": "user", "content": "Can I host it on my own server?"}])
     down, _ = await run_test(Pipeline([kb, tts]), frames_to_send=[LLMContextFrame(context)])
