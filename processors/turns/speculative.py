@@ -26,7 +26,9 @@ Outcomes:
 * the turn ends any other way (watchdog, interruption): the speculation is withdrawn.
 
 The turn decision itself is untouched — false and missed end-of-turn rates are the wrapped
-detector's — only when the LLM starts changes. Off by default: opt in with ``speculative()``.
+detector's — only when the LLM starts changes. Off by default: opt in with ``speculative()``
+(``speculative: true`` on a turn stage; on in ``pipelines/local.yaml``, where the knowledge base's
+``SpeechPreviewFrame`` lets Piper make the held answer's first audio during the detector's wait).
 """
 
 from __future__ import annotations

@@ -65,7 +65,7 @@ def test_provider_swap_in_yaml_changes_the_built_processor(repo, transport, monk
     )
     stop = swapped.stages["turn"].stop[0]
     assert type(stop).__name__ == "SpeechTimeoutUserTurnStopStrategy"
-    assert type(before.stages["turn"].stop[0]).__name__ == "FloorUserTurnStopStrategy"
+    assert type(before.stages["turn"].stop[0].inner).__name__ == "FloorUserTurnStopStrategy"
 
 
 def test_perception_off_leaves_the_stage_out(repo, transport):
@@ -80,8 +80,9 @@ def test_perception_off_leaves_the_stage_out(repo, transport):
 
 def test_speculative_start_is_one_yaml_flag(repo, transport):
     local = repo / "pipelines/local.yaml"
-    plain = build_session(load_pipeline(local), transport).stages["turn"].stop[0]
-    spec = build_session(load_pipeline(local, ["stages.turn.speculative=true"]), transport)
+    plain = build_session(load_pipeline(local, ["stages.turn.speculative=false"]), transport)
+    spec = build_session(load_pipeline(local), transport)  # on in local.yaml
     wrapped = spec.stages["turn"].stop[0]
     assert type(wrapped).__name__ == "SpeculativeUserTurnStopStrategy"
-    assert type(plain).__name__ == "FloorUserTurnStopStrategy"
+    assert type(wrapped.inner).__name__ == "FloorUserTurnStopStrategy"
+    assert type(plain.stages["turn"].stop[0]).__name__ == "FloorUserTurnStopStrategy"
