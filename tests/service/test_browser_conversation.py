@@ -284,7 +284,7 @@ def test_a_browser_call_through_the_service(served, tmp_path):
         assert turns[turns.index(("user", RESPOND_TEXT)) + 1][0] == "assistant", turns
 
         analysis = by_type["application.perception_analysis"]["properties"]["analysis"]
-        assert analysis["engine"] == "opencv" and analysis["samples"] > 0
+        assert analysis["engine"] == "opencv" and analysis["samples"] > 0, analysis
         assert analysis["presence_pct"] and analysis["presence_pct"] > 50, analysis
 
         recording = by_type["application.recording_ready"]["properties"]
