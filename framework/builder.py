@@ -28,17 +28,16 @@ from pipecat.observers.base_observer import BaseObserver
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.aggregators.llm_context import LLMContext
-from pipecat.processors.aggregators.llm_response_universal import (
-    LLMContextAggregatorPair,
-    LLMUserAggregatorParams,
-)
+from pipecat.processors.aggregators.llm_response_universal import LLMUserAggregatorParams
 from pipecat.processors.frame_processor import FrameProcessor
 from pipecat.transports.base_transport import BaseTransport
 
+from presence.framework.aggregators import PresenceContextAggregatorPair
 from presence.framework.config import LoadedPipeline, StageConfig
 from presence.framework.custom import INSERT_ALIASES, INSERT_POINTS, InsertConfig
 from presence.framework.errors import ConfigError, PresenceError
 from presence.framework.observers.latency import attach_turn_latency
+from presence.framework.observers.revisions import attach_transcript_revisions
 from presence.framework.persona import Persona
 from presence.framework.registry import STAGE_INSERTS, BuildContext, VideoSettings
 
@@ -276,7 +275,7 @@ def build_session(
     ctx, stages, points = prepared.ctx, prepared.stages, prepared.points
 
     context = LLMContext(seed_messages(loaded.persona))
-    aggregators = LLMContextAggregatorPair(
+    aggregators = PresenceContextAggregatorPair(
         context,
         user_params=LLMUserAggregatorParams(
             vad_analyzer=stages.get("vad"), user_turn_strategies=stages.get("turn")
@@ -327,7 +326,8 @@ def build_session(
     )
     # each turn's latency, from the end of the user's voice, to the RTVI client (the page)
     latency = attach_turn_latency(worker)
-    extra = [latency] if latency is not None else []
+    revisions = attach_transcript_revisions(worker)  # a better transcript replaces the shown one
+    extra = [o for o in (latency, revisions) if o is not None]
     inserted = {p: list(procs) for p, procs in points.items() if procs}
     return Session(worker, pipeline, context, stages, ctx, [*observers, *extra], inserted)
 

@@ -8,13 +8,19 @@ turn-taking can hold a decision while the voice is back. Stages that do not know
 (a speculative answer is held until the turn is decided); it sends the first sentence ahead so
 that a TTS stage can prepare its audio. Nothing is spoken or shown from it: a preview whose answer
 is withdrawn, or never arrives, only cost the synthesis.
+
+``RevisedTranscriptionFrame`` — an STT stage heard the user go on after a pause inside a turn and
+transcribed the whole turn again, with the words on both sides of the pause as context; its text
+replaces what the stage delivered earlier in the turn (``revises``). It is a ``TranscriptionFrame``,
+so a stage that does not know it sees the new words as an addition; presence's aggregator, turn
+strategies and observers replace instead (``revise_text``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipecat.frames.frames import SystemFrame
+from pipecat.frames.frames import SystemFrame, TranscriptionFrame
 
 
 @dataclass
@@ -38,3 +44,28 @@ class SpeechPreviewFrame(SystemFrame):
     """
 
     text: str = ""
+
+
+@dataclass
+class RevisedTranscriptionFrame(TranscriptionFrame):
+    """A final transcript of the whole user turn so far, replacing the turn's earlier transcript.
+
+    Parameters:
+        revises: The text the same STT stage delivered earlier in this turn (its final
+            transcripts joined by spaces), which ``text`` replaces.
+    """
+
+    revises: str = ""
+
+
+def revise_text(text: str, frame: TranscriptionFrame) -> str:
+    """``text`` (a turn's transcripts joined by spaces) with ``frame``'s transcript applied.
+
+    A ``RevisedTranscriptionFrame`` replaces the end of ``text`` that it revises; when that end is
+    not there (the turn was already taken), and for any other transcript, its text is appended.
+    """
+    text, new = text.strip(), frame.text.strip()
+    revises = getattr(frame, "revises", "").strip()
+    if revises and text.endswith(revises):
+        text = text[: len(text) - len(revises)].strip()
+    return f"{text} {new}".strip() if new else text

@@ -25,10 +25,7 @@ from loguru import logger
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.aggregators.llm_context import LLMContext
-from pipecat.processors.aggregators.llm_response_universal import (
-    LLMContextAggregatorPair,
-    LLMUserAggregatorParams,
-)
+from pipecat.processors.aggregators.llm_response_universal import LLMUserAggregatorParams
 from pipecat.workers.runner import WorkerRunner
 
 import presence.benchmarks.fakes  # noqa: F401  (registers the scripted providers)
@@ -36,6 +33,7 @@ from presence.benchmarks.latency import report
 from presence.benchmarks.latency.observer import LatencyObserver
 from presence.benchmarks.latency.transport import BenchTransport
 from presence.benchmarks.latency.users import ScriptedTurn, default_script
+from presence.framework.aggregators import PresenceContextAggregatorPair
 from presence.framework.builder import build_session, build_stage, make_context
 from presence.framework.config import LoadedPipeline, load_pipeline
 
@@ -115,7 +113,7 @@ async def run_plain_pipecat(
     transport = _transport(loaded, script, video=False, **transport_kw)
     system = loaded.persona.full_system_prompt()
     context = LLMContext([{"role": "system", "content": system}] if system else [])
-    pair = LLMContextAggregatorPair(
+    pair = PresenceContextAggregatorPair(
         context,
         user_params=LLMUserAggregatorParams(
             vad_analyzer=stages.get("vad"), user_turn_strategies=stages.get("turn")

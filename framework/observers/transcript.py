@@ -55,6 +55,8 @@ from pipecat.observers.base_observer import BaseObserver, FramePushed
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.transports.base_output import BaseOutputTransport
 
+from presence.framework.frames import revise_text
+
 TIMING_KEYS = (
     "user_started_speaking",
     "user_stopped_speaking",
@@ -167,7 +169,7 @@ class TranscriptObserver(BaseObserver):
         elif isinstance(frame, TranscriptionFrame):
             if frame.text.strip():
                 self._open_user(t_ms)
-                self._user.text = _append(self._user.text, frame.text.strip(), spaced=False)
+                self._user.text = revise_text(self._user.text, frame)
                 if self._exchange["llm_first_token"] is None:
                     self._exchange["transcript_final"] = t_ms
         elif isinstance(frame, LLMFullResponseStartFrame):

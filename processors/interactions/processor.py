@@ -268,7 +268,7 @@ class InteractionsObserver(BaseObserver):
         elif isinstance(frame, UserStoppedSpeakingFrame):
             out = self._tracker.user_stopped()
         elif isinstance(frame, TranscriptionFrame):
-            out = self._tracker.user_text(frame.text)
+            out = self._tracker.user_text(frame.text, getattr(frame, "revises", ""))
         elif isinstance(frame, BotStartedSpeakingFrame):
             out = self._tracker.replica_started()
         elif isinstance(frame, BotStoppedSpeakingFrame):

@@ -27,6 +27,12 @@ the audio of each VAD segment and transcribes it when the VAD says speech stoppe
   When the user speaks again before a transcript is delivered, it is dropped and the segment's
   audio is decoded again together with what follows, so a sentence with a pause in it is heard
   as one sentence;
+* **a turn with a pause inside is heard whole**: when the user goes on after a delivered
+  transcript and the turn is not over, the next decode takes the whole turn's audio (up to
+  ``revise_s``), so the words on each side of the pause are context for the others, and its
+  transcript replaces the turn's earlier one (a ``RevisedTranscriptionFrame``). Measured on the
+  conversation benchmark's 37 questions with a pause (both sets): word error 0.207 decoding each
+  part alone (the second with the first's words as prompt), 0.111 decoding the turn whole;
 * **speed**: no timestamps, int8 on CPU; ``beam_size`` trades accuracy for time (5 measured
   0.17 word error against greedy's 0.24 on unseen synthetic voices, for ~100 ms more per turn);
   the encoder sees the speech plus ``window_pad_s`` of silence instead of Whisper's 30 s window
@@ -54,6 +60,7 @@ from pipecat.frames.frames import (
     Frame,
     StartFrame,
     TranscriptionFrame,
+    UserStoppedSpeakingFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
@@ -64,7 +71,7 @@ from pipecat.utils.time import time_now_iso8601
 from pydantic import Field, model_validator
 
 from presence.framework.errors import ConfigError, ProviderError
-from presence.framework.frames import VoiceHintFrame
+from presence.framework.frames import RevisedTranscriptionFrame, VoiceHintFrame
 from presence.framework.registry import BuildContext, StageParams, register
 from presence.processors.stt.engines.silence import SilenceWatch
 from presence.processors.stt.engines.whisper_model import (
@@ -115,6 +122,9 @@ class WhisperParams(StageParams):
         window_pad_s: Seconds of silence the encoder sees after the speech (its window is the
             speech plus this, in whole seconds, at most 30 s); null keeps Whisper's full 30 s
             window for every segment (slower; as the model was trained).
+        revise_s: A turn the user goes on with after a pause is decoded again whole, while its
+            audio is at most this long, and the new transcript replaces the old; 0 decodes each
+            part alone.
     """
 
     model: str = "tiny.en"
@@ -131,6 +141,7 @@ class WhisperParams(StageParams):
     ttfs_p99_latency: float = Field(1.5, gt=0.0, le=10.0)
     early_s: float = Field(0.1, ge=0.0, le=2.0)
     window_pad_s: float | None = Field(5.0, gt=0.0, le=30.0)
+    revise_s: float = Field(15.0, ge=0.0, le=25.0)
 
     @model_validator(mode="after")
     def _language_known(self) -> WhisperParams:
@@ -160,6 +171,7 @@ class PresenceWhisperSTTService(WhisperSTTService):
         no_speech_prob: Drop segments at least this likely to be non-speech.
         early_s: Quiet after which a speculative decode starts; 0 disables.
         window_pad_s: Silence the encoder sees after the speech; None for the full window.
+        revise_s: Longest turn decoded again whole when the user goes on; 0 disables.
         **kwargs: Passed to ``WhisperSTTService`` (e.g. ``trailing_silence_secs``).
 
     Raises:
@@ -169,7 +181,7 @@ class PresenceWhisperSTTService(WhisperSTTService):
     def __init__(self, *, resolved: ResolvedModel, device: str, compute_type: str,
                  cpu_threads: int, language: str, beam_size: int, prompt: str | None,
                  no_speech_prob: float, early_s: float = 0.0, window_pad_s: float | None = None,
-                 **kwargs: Any):  # fmt: skip
+                 revise_s: float = 0.0, **kwargs: Any):  # fmt: skip
         self._resolved = resolved
         self._window_pad_s = window_pad_s
         self.window_retries = 0  # short-window decodes that looped and were done again in full
@@ -193,8 +205,12 @@ class PresenceWhisperSTTService(WhisperSTTService):
         self._pending: asyncio.Task | None = None  # the decode of the last segment
         self._pending_pcm = b""  # that segment's audio, kept until its transcript is delivered
         self._carry = b""  # withdrawn audio, decoded again with the next segment
-        self._heard = ""  # words delivered this turn (prompt for the next segment)
+        self._heard = ""  # words delivered before the turn's revisable audio (prompt)
         self._heard_at = 0.0
+        self._revise_s = revise_s
+        self._turn_pcm = b""  # this turn's audio whose transcript was delivered (revisable)
+        self._turn_text = ""  # that transcript
+        self.revised = 0  # transcripts that replaced the turn's earlier one
         self.withdrawn = 0  # decodes withdrawn because the user went on
         self._watch = SilenceWatch(after_s=early_s) if early_s > 0 else None
         self._early: asyncio.Task | None = None  # a decode started before the VAD's stop
@@ -233,10 +249,31 @@ class PresenceWhisperSTTService(WhisperSTTService):
         await super().stop(frame)
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
-        """Forget this turn's words once the persona speaks, then let the base class work."""
-        if isinstance(frame, BotStartedSpeakingFrame):
+        """Close the turn when it ends; forget its words once the persona speaks."""
+        if isinstance(frame, UserStoppedSpeakingFrame):
+            self._close_turn()
+        elif isinstance(frame, BotStartedSpeakingFrame):
+            self._close_turn()
             self._heard = ""
         await super().process_frame(frame, direction)
+
+    def _close_turn(self) -> None:
+        """The turn was taken: its words become context, its audio is no longer revised."""
+        if self._turn_text:
+            self._heard = f"{self._heard} {self._turn_text}".strip()
+            self._heard_at = time.monotonic()
+        self._turn_pcm, self._turn_text = b"", ""
+
+    def _whole(self, pcm: bytes) -> tuple[bytes, str]:
+        """The audio to decode for new audio ``pcm``, and the transcript its result replaces."""
+        if (
+            self._turn_text
+            and len(self._turn_pcm) + len(pcm) > self._revise_s * self.sample_rate * 2
+        ):
+            self._close_turn()  # too long to decode again whole: go on part by part
+        if not self._turn_text:
+            return pcm, ""
+        return self._turn_pcm + pcm, self._turn_text
 
     async def process_audio_frame(self, frame, direction: FrameDirection):
         """Buffer the audio; start or withdraw a decode on early silence; hint voice changes.
@@ -258,9 +295,9 @@ class PresenceWhisperSTTService(WhisperSTTService):
             self._early_pcm = self._carry + bytes(self._audio_buffer)
             self._early_release = asyncio.Event()
             self._generation += 1
-            padded = self._early_pcm + self._trailing_silence()
             self._early = self.create_task(
-                self._deliver(padded, self._generation, self._early_release), f"{self}::early"
+                self._deliver(self._early_pcm, self._generation, self._early_release),
+                f"{self}::early",
             )
 
     def _withdraw_early(self) -> None:
@@ -302,20 +339,26 @@ class PresenceWhisperSTTService(WhisperSTTService):
         self._pending_pcm = pcm
         self._generation += 1
         generation = self._generation
-        padded = pcm + self._trailing_silence()
-        self._pending = self.create_task(self._deliver(padded, generation), f"{self}::decode")
+        self._pending = self.create_task(self._deliver(pcm, generation), f"{self}::decode")
 
     async def _deliver(
         self, pcm: bytes, generation: int, release: asyncio.Event | None = None
     ) -> None:
+        """Decode new audio ``pcm`` (with the turn's earlier audio, when revisable) and push it."""
+        whole, revises = self._whole(pcm)
         try:
-            await self.process_generator(self._transcribe(pcm, generation, release))
+            await self.process_generator(
+                self._transcribe(
+                    whole + self._trailing_silence(), generation, release, pcm, revises
+                )
+            )
         except Exception as exc:  # noqa: BLE001 — a failed decode ends the turn, not the session
             await self.push_error(f"{self}: transcription failed: {exc}", exception=exc)
 
     async def _transcribe(
-        self, pcm: bytes, generation: int, release: asyncio.Event | None
-    ) -> AsyncGenerator[Frame, None]:
+        self, pcm: bytes, generation: int, release: asyncio.Event | None,
+        new_pcm: bytes = b"", revises: str = "",
+    ) -> AsyncGenerator[Frame, None]:  # fmt: skip
         if self._model is None:
             yield ErrorFrame("Whisper model not available")
             return
@@ -350,11 +393,20 @@ class PresenceWhisperSTTService(WhisperSTTService):
         self._pending_pcm = b""
         if not text:
             return
-        self._heard = f"{self._heard} {text}".strip()
-        self._heard_at = time.monotonic()
-        yield TranscriptionFrame(
-            text, self._user_id, time_now_iso8601(), Language(language) if language else None
-        )
+        lang = Language(language) if language else None
+        if self._revise_s > 0 and revises == self._turn_text:
+            self._turn_pcm, self._turn_text = self._turn_pcm + new_pcm, text
+        else:  # the turn was closed meanwhile: this is a part on its own
+            revises = ""
+            self._heard = f"{self._heard} {text}".strip()
+            self._heard_at = time.monotonic()
+        if revises:
+            self.revised += 1
+            yield RevisedTranscriptionFrame(
+                text, self._user_id, time_now_iso8601(), lang, revises=revises
+            )
+        else:
+            yield TranscriptionFrame(text, self._user_id, time_now_iso8601(), lang)
 
     def decode(self, audio: np.ndarray, prompt: str | None = None, *, model: Any = None) -> list:
         """Whisper's segments for ``audio`` (float32, 16 kHz), decoded as in the pipeline.
@@ -435,5 +487,5 @@ def build(params: WhisperParams, ctx: BuildContext) -> PresenceWhisperSTTService
         prompt=prompt or None, no_speech_prob=params.no_speech_prob,
         trailing_silence_secs=params.trailing_silence_secs,
         ttfs_p99_latency=params.ttfs_p99_latency, early_s=params.early_s,
-        window_pad_s=params.window_pad_s, sample_rate=ctx.audio_in_sample_rate,
+        window_pad_s=params.window_pad_s, revise_s=params.revise_s, sample_rate=ctx.audio_in_sample_rate,
     )  # fmt: skip

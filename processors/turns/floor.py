@@ -52,7 +52,7 @@ from pipecat.turns.types import ProcessFrameResult
 from pipecat.turns.user_stop import BaseUserTurnStopStrategy
 from pipecat.turns.user_stop.base_user_turn_stop_strategy import UserTurnStoppedParams
 
-from presence.framework.frames import VoiceHintFrame
+from presence.framework.frames import VoiceHintFrame, revise_text
 from presence.processors.turns.syntax import HANGING_WORDS, asks, unfinished, words_of
 from presence.processors.turns.wrapping import WrappingUserTurnStopStrategy
 
@@ -250,8 +250,7 @@ class FloorUserTurnStopStrategy(WrappingUserTurnStopStrategy):
             else:
                 await self._evaluate()
         elif isinstance(frame, TranscriptionFrame):
-            if frame.text:
-                self._final = f"{self._final} {frame.text}".strip()
+            self._final = revise_text(self._final, frame)
             self._interim, self._fresh_final = "", True
         elif isinstance(frame, InterimTranscriptionFrame):
             self._interim, self._fresh_final = frame.text or "", False

@@ -46,6 +46,7 @@ from pipecat.turns.user_stop import BaseUserTurnStopStrategy, EagerMatchPolicy, 
 from pipecat.turns.user_stop.base_user_turn_stop_strategy import UserTurnStoppedParams
 from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
+from presence.framework.frames import revise_text
 from presence.processors.turns.wrapping import WrappingUserTurnStopStrategy
 
 
@@ -94,7 +95,7 @@ class SpeculativeUserTurnStopStrategy(WrappingUserTurnStopStrategy):
         elif isinstance(frame, InterimTranscriptionFrame):
             await self._withdraw("more speech is being transcribed")
         elif isinstance(frame, TranscriptionFrame):
-            self._text = f"{self._text} {frame.text}".strip() if frame.text else self._text
+            self._text = revise_text(self._text, frame)
             if self._speculation is not None and not self._match.matches(
                 self._speculation.text, self._text
             ):

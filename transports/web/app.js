@@ -181,6 +181,21 @@
     renderCaptions();
   }
 
+  // A transcript of the whole turn replaced the parts it revises (they come just before it).
+  function userRevision(text, revises) {
+    const turn = lastTurn("user");
+    const n = turn.parts.length;
+    if (!n || turn.parts[n - 1] !== text) return;
+    for (let i = n - 2; i >= 0; i--) {
+      if (turn.parts.slice(i, n - 1).join(" ") === revises) {
+        turn.parts.splice(i, n - 1 - i);
+        turn.text = joinText(turn.parts.join(" "), turn.interim);
+        renderCaptions();
+        return;
+      }
+    }
+  }
+
   function botSegment(id, spoken, unspoken) {
     const turn = lastTurn("bot");
     let seg = turn.segments.find((s) => s.id === id);
@@ -287,6 +302,7 @@
         break;
       case "server-message":
         if (d.type === "presence-turn-latency") showLatency(d);
+        else if (d.type === "presence-transcript-revision") userRevision(d.text || "", d.revises || "");
         break;
       case "bot-stopped-speaking":
         state.botSpeaking = false;

@@ -279,8 +279,12 @@ class EventTracker:
         self._user_speaking = False
         return [self._event(USER_STOPPED)] + self._flush_user()
 
-    def user_text(self, text: str) -> list[dict[str, Any]]:
-        """A final transcript of the user's speech."""
+    def user_text(self, text: str, revises: str = "") -> list[dict[str, Any]]:
+        """A final transcript of the user's speech; it replaces ``revises`` at the end if there."""
+        revises = revises.strip()
+        if revises and self._user_text and " ".join(self._user_text).endswith(revises):
+            kept = " ".join(self._user_text)[: -len(revises)].strip()
+            self._user_text = [kept] if kept else []
         if text.strip():
             self._user_text.append(text.strip())
         return [] if self._user_speaking else self._flush_user()

@@ -23,6 +23,7 @@ from pipecat.frames.frames import (
 from pipecat.observers.base_observer import FramePushed
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
+from presence.framework.frames import RevisedTranscriptionFrame
 from presence.framework.observers import TranscriptObserver
 
 DOWN, UP = FrameDirection.DOWNSTREAM, FrameDirection.UPSTREAM
@@ -125,6 +126,22 @@ async def test_user_resuming_before_the_answer_continues_the_same_turn():
     assert timing["user_stopped_speaking_ms"] == 1800
     assert timing["transcript_final_ms"] == 2100
     assert timing["voice_to_voice_ms"] == 700
+
+
+async def test_a_turn_heard_again_whole_replaces_its_first_transcript():
+    s = Script()
+    await s.at(0, VADUserStartedSpeakingFrame())
+    await s.at(800, VADUserStoppedSpeakingFrame(stop_secs=0.2))
+    await s.at(900, transcript("Tell me about?"))
+    await s.at(1000, VADUserStartedSpeakingFrame())
+    await s.at(2000, VADUserStoppedSpeakingFrame(stop_secs=0.2))
+    whole = RevisedTranscriptionFrame(
+        "Tell me about pricing.", "user", "", revises="Tell me about?"
+    )
+    await s.at(2100, whole)
+    await bot_speaks(s, 2500, 3000, ["Sure."])
+    report = s.observer.report()
+    assert [t["content"] for t in report["turns"]] == ["Tell me about pricing.", "Sure."]
 
 
 async def test_an_answer_interrupted_before_it_was_heard_leaves_no_trace():

@@ -109,6 +109,15 @@ def test_tracker_turns_speech_into_tavus_events():
     assert all(e["conversation_id"] == "c1" and e["message_type"] == "conversation" for e in out)
 
 
+def test_a_revised_transcript_replaces_the_words_it_revises_in_the_utterance():
+    t = EventTracker("c1")
+    t.user_started()
+    t.user_text("hi there.")
+    t.user_text("how do I?")
+    out = t.user_text("How do I swap it?", revises="how do I?") + t.user_stopped()
+    assert kinds(out)[-1] == ("conversation.utterance", "user", "hi there. How do I swap it?")
+
+
 def test_tracker_marks_interruptions_and_late_transcripts():
     t = EventTracker()
     t.replica_started()
