@@ -43,7 +43,10 @@ CONCEPTS: dict[str, str] = {
         without cloud | no accounts |
         no account | locally | run offline | no api key | no api keys | no keys""",
     "cloud": """cloud | hosted | saas | online service | web service | third party | managed service |
-        remote api | cloud service | cloud services | hosted provider | hosted providers""",
+        remote api | cloud service | cloud services | hosted provider | hosted providers |
+        paid service | paid services | paid provider | paid providers | paid api | paid apis |
+        premium | premium version | paid version | paid tier | commercial service |
+        commercial services | commercial provider | commercial providers""",
     "license": """license | licence | licensed | licensing | open source | opensource | apache |
         gpl | mit license | free | for free | cost | costs | price | pricing | pay | paid |
         paying | charge | fee | fees | subscription | money | commercial | commercially |
@@ -84,7 +87,8 @@ CONCEPTS: dict[str, str] = {
         answer questions | answers questions | responder | own documents | own data |
         own content | get its answers | gets its answers | fallback | dont know |
         nothing matches | no answer | cant answer | how do you know | know the answer |
-        know the answers""",
+        know the answers | replies come from | answers come from | responses come from |
+        its replies | its answers | its responses | where does it get""",
     "turn-taking": """turn | turns | turn taking | interrupt | interrupts | interruption |
         interrupting | barge in | cut off | cut me off | talk over | talking over |
         finished talking | finish talking | done talking | stop talking | stops talking |
@@ -100,7 +104,8 @@ CONCEPTS: dict[str, str] = {
         warning | warnings""",
     "swapping": """swap | swapping | switch | switching | change | changing | replace | replacing |
         exchange | substitute | different provider | another provider | use a different |
-        pick | choose | select | edit one line | swap out | instead | instead of""",
+        pick | choose | select | edit one line | swap out | instead | instead of | move over |
+        move over to | move it to | migrate | migrating | switch over | trade""",
     "provider": """provider | providers | service | services | backend | backends | vendor |
         vendors | integration | integrations""",
     "secrets": """api key | api keys | key | keys | secret | secrets | token | tokens | credential |
@@ -147,7 +152,8 @@ CONCEPTS: dict[str, str] = {
         simulation | dummy | stub | stubs | pretend |
         replay | set delays | repeatable | reproducible | deterministic""",
     "persona": """persona | personas | character | personality | identity | who you are |
-        system prompt | greeting | bot | assistant""",
+        system prompt | greeting | bot | assistant | assistant for | agent for | bot for |
+        my business | my shop | my store | my customers | my clinic | my restaurant""",
     "customising": """custom | customize | customise | customizing | customising | personalize |
         personalise | my own agent | own agent | own bot | own persona | make my own |
         create my own | build my own | own documents | own content | own data | tailor""",
@@ -166,7 +172,7 @@ CONCEPTS: dict[str, str] = {
         breathing""",
     "realism": """realistic | realism | neural | neural network | neural renderer | deep learning |
         machine learning | trained | trained network | wav2lip | photorealistic | more real |
-        better looking | higher quality""",
+        better looking | higher quality | wav two lip | wave to lip | wav to lip""",
     "weights": """model weights | weights | checkpoint | checkpoints | pretrained | pre trained |
         trained model | model file | model files | download a model""",
     "parts": """part | parts | component | components | stage | stages | step | steps | piece |
@@ -185,8 +191,11 @@ CONCEPTS: dict[str, str] = {
         mission | benefit | benefits | advantage | advantages | why use | why would |
         why should i use | why choose | fully own | solve | solves | problem it solves |
         use case | use cases | what is it for""",
+    "defaults": """default | defaults | by default | out of the box | stock | standard setup |
+        built in | comes with | ships with | preinstalled | pre installed | bundled""",
     "foundation": """built on | based on | build on | built on top | runs on top | foundation |
-        underlying | depends on | powered by | framework | pipecat | pipe cat""",
+        underlying | depends on | depend on | powered by | framework | frameworks | pipecat |
+        pipe cat | library | libraries | underneath | beneath | on top of | sits on""",
 }
 
 # Everyday words that carry little topic on their own (beyond ``text.STOPWORDS``).
