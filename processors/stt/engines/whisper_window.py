@@ -117,3 +117,43 @@ def looks_looped(text: str, n: int = 4) -> bool:
             return True
         seen.add(gram)
     return False
+
+
+def decode(model: Any, audio: Any, *, language: str | None, beam_size: int, prompt: str | None,
+           pad_s: float | None) -> tuple[list, bool]:  # fmt: skip
+    """faster-whisper's segments for ``audio`` (float32, 16 kHz) in a window of speech + ``pad_s``.
+
+    A short-window decode that loops is done again in the full window, as the model was trained.
+    Blocking: call it off the event loop.
+
+    Returns:
+        The segments, and whether the full window had to be used after a loop.
+    """
+
+    def run(pad: float | None) -> list:
+        with encoder_window(pad):  # decoding runs as the segments are read
+            segments, _info = model.transcribe(
+                audio, language=language, beam_size=beam_size, initial_prompt=prompt,
+                without_timestamps=True, vad_filter=False, condition_on_previous_text=False,
+            )  # fmt: skip
+            return list(segments)
+
+    segments = run(pad_s)
+    if pad_s is not None and looks_looped(" ".join(s.text for s in segments)):
+        return run(None), True
+    return segments, False
+
+
+def speech_text(segments: list, no_speech_prob: float | None) -> str:
+    """The transcript of ``segments``, without those judged silence or noise.
+
+    A segment at least ``no_speech_prob`` likely to be non-speech is dropped, and so is very
+    unlikely text in a segment that may be silence (Whisper's usual hallucination).
+    """
+
+    def is_speech(segment: Any) -> bool:
+        if no_speech_prob is not None and segment.no_speech_prob >= no_speech_prob:
+            return False
+        return not (segment.avg_logprob < -1.0 and segment.no_speech_prob > 0.3)
+
+    return collapse_repeats(" ".join(s.text.strip() for s in segments if is_speech(s)).strip())
