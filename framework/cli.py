@@ -289,6 +289,10 @@ def bench_conversation(
         bool,
         typer.Option(help="Point Deepgram/Anthropic/ElevenLabs at local fakes (tests/fakes)."),
     ] = False,
+    questions: Annotated[
+        Path | None,
+        typer.Option(help="A question set of your own (the schema of the bundled one)."),
+    ] = None,
     set_: SetOption = None,
 ) -> None:
     """Spoken questions in real time: word error, answered right, splits, talk-over, latency."""
@@ -328,6 +332,7 @@ def bench_conversation(
             voices=split(voices),
             ids=split(ids),
             media_dir=str(media) if media else None,
+            **({"questions_file": questions} if questions else {}),
             command="presence " + shlex.join(sys.argv[1:]),
             on_row=progress,
             setup=setup,

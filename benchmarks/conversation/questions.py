@@ -123,11 +123,20 @@ def load_questions(path: str | Path = QUESTIONS_FILE) -> list[Question]:
     """Read and check a questions file.
 
     Raises:
-        ConfigError: A field is missing or wrong (unknown voice or format, a pause outside
-            400–800 ms, a duplicate id); the message names the question.
+        ConfigError: The file is missing, not YAML or has no questions; a field is missing or
+            wrong (unknown voice or format, a pause outside 400–800 ms, a duplicate id); the
+            message names the file and the question.
     """
     path = Path(path)
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such questions file; give a YAML file in the schema of "
+                          f"{QUESTIONS_FILE.name}")  # fmt: skip
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(data, dict) or not data.get("questions"):
+        raise ConfigError(f"{path}: needs a 'questions' list (and the 'voices' they name)")
     voices = {
         name: voice_from_dict(name, spec) for name, spec in (data.get("voices") or {}).items()
     }

@@ -14,6 +14,7 @@ import pytest
 from presence.benchmarks.conversation import metrics, questions, scoring
 from presence.benchmarks.conversation.questions import Question, load_questions, render
 from presence.benchmarks.conversation.voices import Voice
+from presence.framework.errors import ConfigError
 from presence.processors.llm.engines.retrieval import KnowledgeIndex
 from presence.transports.file.media import load_wav_info
 from presence.transports.file.writer import Mp4Writer
@@ -211,6 +212,18 @@ def test_evaluation_set_integrity(index):
             assert not _ngrams(q.reference) & _ngrams(keys[key]), f"{q.id} copies {key}"
         if q.has_pause:
             assert 400 <= q.pause_ms <= 800
+
+
+def test_a_missing_or_malformed_questions_file_is_refused_naming_it(tmp_path):
+    with pytest.raises(ConfigError, match="no such questions file"):
+        load_questions(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("questions: [unclosed")
+    with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
+        load_questions(bad)
+    bad.write_text("voices: {}\n")
+    with pytest.raises(ConfigError, match="needs a 'questions' list"):
+        load_questions(bad)
 
 
 def test_rendering_is_deterministic_and_in_the_asked_format(tmp_path):
