@@ -44,9 +44,7 @@ CONCEPTS: dict[str, str] = {
         no account | locally | run offline | no api key | no api keys | no keys""",
     "cloud": """cloud | hosted | saas | online service | web service | third party | managed service |
         remote api | cloud service | cloud services | hosted provider | hosted providers |
-        paid service | paid services | paid provider | paid providers | paid api | paid apis |
-        premium | premium version | paid version | paid tier | commercial service |
-        commercial services | commercial provider | commercial providers""",
+        premium | premium version | paid version | paid tier""",
     "license": """license | licence | licensed | licensing | open source | opensource | apache |
         gpl | mit license | free | for free | cost | costs | price | pricing | pay | paid |
         paying | charge | fee | fees | subscription | money | commercial | commercially |
