@@ -41,7 +41,9 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.utils.time import time_now_iso8601
 from pipecat.workers.runner import WorkerRunner
 
+from presence.framework.frames import RevisedTranscriptionFrame
 from presence.framework.observers import attach_turn_latency
+from presence.framework.observers.revisions import attach_transcript_revisions
 from presence.transports.webrtc import WebRTCServer, webrtc_params
 
 W, H, FPS = 160, 120, 25
@@ -115,11 +117,16 @@ class ScriptedPersona(FrameProcessor):
         await asyncio.sleep(1.0)  # let the data channel open and the page send client-ready
         await self.push_frame(VADUserStartedSpeakingFrame())
         await self.push_frame(UserStartedSpeakingFrame())
+        # the STT's first transcript, then the whole turn heard again (it replaces the first)
         await self.push_frame(
-            TranscriptionFrame(
-                text="what is presence", user_id="user", timestamp=time_now_iso8601()
-            )
+            TranscriptionFrame(text="what is", user_id="user", timestamp=time_now_iso8601())
         )
+        await self.push_frame(
+            RevisedTranscriptionFrame(
+                text="what is presence", user_id="user", timestamp=time_now_iso8601(),
+                revises="what is",
+            )
+        )  # fmt: skip
         await self.push_frame(VADUserStoppedSpeakingFrame(stop_secs=VAD_STOP_SECS))
         await asyncio.sleep(TURN_WAIT_S)
         await self.push_frame(UserStoppedSpeakingFrame())
@@ -149,6 +156,7 @@ async def page_server(personas: list[ScriptedPersona], ended: asyncio.Event):
             params=PipelineParams(audio_in_sample_rate=16000, audio_out_sample_rate=OUT_RATE),
         )
         persona.latency = attach_turn_latency(worker)  # as the builder does
+        attach_transcript_revisions(worker)
         runner = WorkerRunner(handle_sigint=False)
         await runner.add_workers(worker)
         try:
@@ -231,7 +239,7 @@ async def test_page_receives_persona_media_captions_and_latency(tmp_path):
     # Both sides are captioned, in order, and shown on the page.
     roles = [c["role"] for c in state["captions"] if c["text"]]
     assert roles[:2] == ["user", "bot"], state["captions"]
-    assert "what is presence" in state["captions"][0]["text"]
+    assert state["captions"][0]["text"] == "what is presence", state["captions"]  # revised
     assert "what is presence" in after["caption_text"]
     assert "Presence is a framework." in after["caption_text"]
     assert "TEST GUIDE" in after["caption_text"].upper()  # the bot's turn is labelled with its name
