@@ -110,7 +110,7 @@ class Responder:
         fallback_answer: str = "I'm not sure about that one.",
         name: str = "",
         min_score: float = 0.3,
-        guess_score: float = 0.2,
+        guess_score: float = 0.25,
         max_sentences: int = 2,
         topics: list[str] | None = None,
         candidates: int = 3,
