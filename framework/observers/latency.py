@@ -149,13 +149,20 @@ def attach_turn_latency(worker: Any) -> TurnLatencyObserver | None:
     Returns:
         The observer, or ``None`` when the worker has no RTVI (nothing to send to).
     """
-    try:
-        rtvi = worker.rtvi
-    except Exception:  # pipecat raises a plain Exception when RTVI is off
+    send = rtvi_sender(worker)
+    if send is None:
         return None
-    observer = TurnLatencyObserver(send=rtvi.send_server_message)
+    observer = TurnLatencyObserver(send=send)
     worker.add_observer(observer)
     return observer
+
+
+def rtvi_sender(worker: Any) -> Send | None:
+    """The ``send_server_message`` of ``worker``'s RTVI processor; ``None`` when RTVI is off."""
+    try:
+        return worker.rtvi.send_server_message
+    except Exception:  # pipecat raises a plain Exception when RTVI is off
+        return None
 
 
 def _ms(ns: int) -> int:

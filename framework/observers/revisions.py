@@ -19,6 +19,7 @@ from loguru import logger
 from pipecat.observers.base_observer import BaseObserver, FramePushed
 
 from presence.framework.frames import RevisedTranscriptionFrame
+from presence.framework.observers.latency import rtvi_sender
 
 MESSAGE_TYPE = "presence-transcript-revision"
 """``data.type`` of the RTVI ``server-message`` that announces a revised transcript."""
@@ -55,10 +56,9 @@ def attach_transcript_revisions(worker: Any) -> TranscriptRevisionObserver | Non
     Returns:
         The observer, or ``None`` when the worker has no RTVI.
     """
-    try:
-        rtvi = worker.rtvi
-    except Exception:  # pipecat raises a plain Exception when RTVI is off
+    send = rtvi_sender(worker)
+    if send is None:
         return None
-    observer = TranscriptRevisionObserver(send=rtvi.send_server_message)
+    observer = TranscriptRevisionObserver(send=send)
     worker.add_observer(observer)
     return observer
