@@ -149,20 +149,22 @@ def attach_turn_latency(worker: Any) -> TurnLatencyObserver | None:
     Returns:
         The observer, or ``None`` when the worker has no RTVI (nothing to send to).
     """
-    send = rtvi_sender(worker)
-    if send is None:
-        return None
-    observer = TurnLatencyObserver(send=send)
-    worker.add_observer(observer)
-    return observer
+    return attach_rtvi_observer(worker, lambda send: TurnLatencyObserver(send=send))
 
 
-def rtvi_sender(worker: Any) -> Send | None:
-    """The ``send_server_message`` of ``worker``'s RTVI processor; ``None`` when RTVI is off."""
+def attach_rtvi_observer(worker: Any, make: Callable[[Send], BaseObserver]) -> Any:
+    """Add ``make(send)`` to ``worker``, ``send`` being its RTVI ``send_server_message``.
+
+    Returns:
+        The observer, or ``None`` when the worker has no RTVI (nothing is added).
+    """
     try:
-        return worker.rtvi.send_server_message
+        send = worker.rtvi.send_server_message
     except Exception:  # pipecat raises a plain Exception when RTVI is off
         return None
+    observer = make(send)
+    worker.add_observer(observer)
+    return observer
 
 
 def _ms(ns: int) -> int:

@@ -19,7 +19,7 @@ from loguru import logger
 from pipecat.observers.base_observer import BaseObserver, FramePushed
 
 from presence.framework.frames import RevisedTranscriptionFrame
-from presence.framework.observers.latency import rtvi_sender
+from presence.framework.observers.latency import attach_rtvi_observer
 
 MESSAGE_TYPE = "presence-transcript-revision"
 """``data.type`` of the RTVI ``server-message`` that announces a revised transcript."""
@@ -56,9 +56,4 @@ def attach_transcript_revisions(worker: Any) -> TranscriptRevisionObserver | Non
     Returns:
         The observer, or ``None`` when the worker has no RTVI.
     """
-    send = rtvi_sender(worker)
-    if send is None:
-        return None
-    observer = TranscriptRevisionObserver(send=send)
-    worker.add_observer(observer)
-    return observer
+    return attach_rtvi_observer(worker, lambda send: TranscriptRevisionObserver(send=send))
