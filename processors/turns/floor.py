@@ -12,6 +12,9 @@ words so far:
 * **neither a question nor a request** ("well done", "good night, Logan" — with a guide, most
   often the misheard start of a question, see ``syntax.asks``): the floor is held up to ``hold_s``
   as for unfinished words, unless the user has said ``statement_words`` words or more;
+* **context first** — the last sentence tells about the user and asks nothing yet ("I run a small
+  law office, and client chats can't leave our building", see ``syntax.sets_context``): the
+  question usually follows, so the floor is held up to ``hold_s`` whatever its length;
 * **smart-turn complete**, no hanging word: the turn ends at once (plus the adaptive extra hold);
 * **smart-turn incomplete** but the words read as a finished sentence (at least ``min_words``, or
   ending in sentence punctuation, and not unfinished as above): the turn ends after ``grace_s`` of silence instead of smart-turn's silence fallback;
@@ -53,7 +56,13 @@ from pipecat.turns.user_stop import BaseUserTurnStopStrategy
 from pipecat.turns.user_stop.base_user_turn_stop_strategy import UserTurnStoppedParams
 
 from presence.framework.frames import VoiceHintFrame, revise_text
-from presence.processors.turns.syntax import HANGING_WORDS, asks, unfinished, words_of
+from presence.processors.turns.syntax import (
+    HANGING_WORDS,
+    asks,
+    sets_context,
+    unfinished,
+    words_of,
+)
 from presence.processors.turns.wrapping import WrappingUserTurnStopStrategy
 
 __all__ = ["HANGING_WORDS", "FloorDecision", "FloorEngine", "FloorUserTurnStopStrategy", "words_of"]
@@ -92,12 +101,14 @@ class FloorEngine:
         hanging_words: Words a sentence cannot end on.
         statement_words: A statement (neither a question nor a request) shorter than this holds
             the floor like unfinished words; 0 turns the rule off.
+        context_first: Hold the floor like unfinished words after a sentence that tells about
+            the user and asks nothing yet.
     """
 
     def __init__(self, *, complete_s: float = 0.0, grace_s: float = 0.35, hold_s: float = 1.0,
                  min_words: int = 3,
                  adapt: bool = False, adapt_step_s: float = 0.2, adapt_max_s: float = 0.6,
-                 resume_window_s: float = 1.0, statement_words: int = 8,
+                 resume_window_s: float = 1.0, statement_words: int = 8, context_first: bool = True,
                  hanging_words: frozenset[str] = HANGING_WORDS):  # fmt: skip
         if not 0 <= complete_s <= grace_s <= hold_s:
             raise ValueError(
@@ -108,6 +119,7 @@ class FloorEngine:
         self.adapt, self.adapt_step_s, self.adapt_max_s = adapt, adapt_step_s, adapt_max_s
         self.resume_window_s = resume_window_s
         self.statement_words = statement_words
+        self.context_first = context_first
         self.hanging_words = hanging_words
         self.extra_s = 0.0
         self._ended = ""  # the words of the turn that ended last
@@ -136,6 +148,8 @@ class FloorEngine:
             reason = f"hanging '{words[-1]}'"  # a word this engine was given on top
         if reason is None and len(words_of(said)) < self.statement_words and not asks(said):
             reason = "not a question"
+        if reason is None and self.context_first and sets_context(said):
+            reason = "context first"
         if reason:
             return self._after(self.hold_s + self.extra_s, silence_s, reason)
         if complete:

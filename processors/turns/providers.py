@@ -67,6 +67,8 @@ class FloorParams(StageParams):
         adapt_max_s: Upper bound of the extra hold.
         statement_words: A statement shorter than this (neither a question nor a request: "well
             done", often a misheard start) holds the floor like unfinished words; 0: off.
+        context_first: A sentence that tells about the user and asks nothing yet ("I run a small
+            law office.") holds the floor like unfinished words, whatever its length.
         resume_hold_s: Hold the start of an answer up to this long when the user's voice comes
             back within a second of the turn's end, and drop it if the user goes on speaking (see
             ``presence.processors.turns.resume_gate``); 0 turns the gate off.
@@ -80,6 +82,7 @@ class FloorParams(StageParams):
     adapt_step_s: float = Field(0.2, gt=0.0, le=2.0)
     adapt_max_s: float = Field(0.6, ge=0.0, le=5.0)
     statement_words: int = Field(8, ge=0, le=50)
+    context_first: bool = True
     resume_hold_s: float = Field(0.35, ge=0.0, le=2.0)
 
     @model_validator(mode="after")
@@ -125,6 +128,7 @@ def floor_engine(params: SmartTurnStageParams) -> FloorEngine | None:
         min_words=floor.min_words,
         adapt=floor.adapt, adapt_step_s=floor.adapt_step_s, adapt_max_s=floor.adapt_max_s,
         statement_words=floor.statement_words,
+        context_first=floor.context_first,
     )  # fmt: skip
 
 

@@ -23,6 +23,10 @@ Rules, in order:
 * **only a subordinate clause** — the words open with "if", "without", "after" and the like and no
   main clause follows: "without a cloud model", "if I have no internet" (but "if I have no internet,
   what do I get" is finished).
+
+``sets_context(text)`` is a separate, softer signal: the user's last sentence tells about
+themselves ("I run a small law office.", "we've got our own speech recognizer") and asks nothing
+yet. With a guide, the question usually follows after a breath.
 """
 
 from __future__ import annotations
@@ -233,3 +237,31 @@ def asks(text: str) -> bool:
         return False
     first = words[0]
     return first in WH_WORDS or first in DO_MODALS or first in BE_HAVE or first in _REQUEST_OPENERS
+
+
+# First-person openers of a sentence that tells about the user ("I run ...", "we've got ...").
+_SELF = frozenset("i i'm im i've ive we we're were we've weve my our".split())
+# What follows the opener when the sentence is a request after all ("I want ...", "I'm wondering").
+_WANTING = frozenset(
+    """want wanna would i'd id need like love wonder wondering curious interested looking hoping
+    hope trying try wish""".split()
+)
+_ADVERBS = frozenset("just really also still actually kind of sort basically".split())
+_SENTENCES = re.compile(r"(?<=[.?!])\s+")
+
+
+def sets_context(text: str) -> bool:
+    """Whether the last sentence of ``text`` tells about the user and asks nothing yet.
+
+    True for "I run a small law office, and client chats can't leave our building." or "so we've
+    got our own speech recognizer"; False for a question, a request ("I want to change the voice",
+    "I'm wondering how it works") and any sentence not opened by "I", "we", "my" or "our".
+    """
+    if text.rstrip().endswith("?"):
+        return False
+    last = _SENTENCES.split(text.strip())[-1]
+    words = [w for w in words_of(last) if w not in _LEAD_INS]
+    if len(words) < 3 or words[0] not in _SELF:
+        return False
+    rest = [w for w in words[1:] if w not in _ADVERBS and w not in {"am", "was", "are"}]
+    return bool(rest) and rest[0] not in _WANTING and not any(w in WH_WORDS for w in rest[:2])

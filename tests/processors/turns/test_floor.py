@@ -290,6 +290,20 @@ def test_a_short_statement_holds_the_floor_even_when_smart_turn_says_complete(te
     assert FloorEngine(hold_s=0.65, statement_words=0).decide(True, 0.97, 0.25, text).end
 
 
+def test_a_user_telling_about_themselves_keeps_the_floor_for_the_question_that_follows():
+    """However long, a sentence about the user's situation is usually followed by a question."""
+    said = "I run a small law office, and client chats can't leave our building."
+    engine = FloorEngine(complete_s=0.2, hold_s=0.65)
+    held = engine.decide(True, 0.97, 0.3, said)
+    assert not held.end and held.recheck_s == pytest.approx(0.65)
+    assert "context first" in held.reason
+    assert engine.decide(True, 0.97, 0.7, said).end  # the hold is bounded
+    assert engine.decide(True, 0.97, 0.3, said + " Would that work here?").end
+    assert FloorEngine(complete_s=0.2, hold_s=0.65, context_first=False).decide(
+        True, 0.97, 0.3, said
+    ).end
+
+
 @pytest.mark.parametrize(
     "text",
     ["What is presence?", "tell me about the renderer", "I'd like to swap the voice",
