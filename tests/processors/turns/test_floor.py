@@ -299,9 +299,11 @@ def test_a_user_telling_about_themselves_keeps_the_floor_for_the_question_that_f
     assert "context first" in held.reason
     assert engine.decide(True, 0.97, 0.7, said).end  # the hold is bounded
     assert engine.decide(True, 0.97, 0.3, said + " Would that work here?").end
-    assert FloorEngine(complete_s=0.2, hold_s=0.65, context_first=False).decide(
-        True, 0.97, 0.3, said
-    ).end
+    assert (
+        FloorEngine(complete_s=0.2, hold_s=0.65, context_first=False)
+        .decide(True, 0.97, 0.3, said)
+        .end
+    )
 
 
 @pytest.mark.parametrize(
