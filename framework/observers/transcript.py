@@ -169,6 +169,7 @@ class TranscriptObserver(BaseObserver):
         elif isinstance(frame, TranscriptionFrame):
             if frame.text.strip():
                 self._open_user(t_ms)
+                self._revise_taken(getattr(frame, "revises", "").strip())
                 self._user.text = revise_text(self._user.text, frame)
                 if self._exchange["llm_first_token"] is None:
                     self._exchange["transcript_final"] = t_ms
@@ -244,6 +245,22 @@ class TranscriptObserver(BaseObserver):
         # the answer opens a new assistant turn, after this one
         if self._assistant is not None and not self._bot_speaking:
             self._assistant = None
+
+    def _revise_taken(self, revises: str) -> None:
+        """A revision of words an earlier, already closed user turn ended with: they move here.
+
+        The turn-taking took a pause for the end, and the STT heard the taken turn again with
+        what the user said next; the earlier turn keeps only what the revision does not cover.
+        """
+        if not revises or self._user.text.strip().endswith(revises):
+            return
+        for turn in reversed(self._turns):
+            if turn is self._user or turn.role != "user":
+                continue
+            text = turn.text.strip()
+            if text.endswith(revises):
+                turn.text = text[: len(text) - len(revises)].strip()  # emptied: left out
+            return
 
     def _withdraw_answer(self) -> None:
         """Forget the open answer: interrupted before a word of it was heard."""

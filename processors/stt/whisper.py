@@ -16,29 +16,27 @@ the audio of each VAD segment and transcribes it when the VAD says speech stoppe
   the path and the fix before anything starts;
 * **the domain's words** — Whisper's prompt (its preceding context) is written from the persona:
   its greeting, its knowledge base's titles, its name, ``hotwords`` and the knowledge base's
-  product terms; the words already heard this turn follow. A prompt written as punctuated prose
-  keeps Whisper's casing and punctuation (which turn-taking reads), where Whisper's own
-  ``hotwords`` option, tried here, made tiny.en drop them; measured on unseen synthetic voices it
-  also lowered word error more (0.30 → 0.24 greedy);
+  product terms; the words already heard this turn follow. Punctuated prose keeps Whisper's
+  casing and punctuation (which turn-taking reads); its ``hotwords`` option made tiny.en drop them;
 * **decoding starts with the silence and is withdrawn if the user goes on**: a decode starts,
   off the event loop, when the voice has been quiet for ``early_s`` (``engines/silence.py``),
   before the VAD ends speech ``stop_secs`` after it; its transcript is held until the VAD does
   end speech, and dropped if the voice came back first (the VAD stop then starts a fresh decode).
-  When the user speaks again before a transcript is delivered, it is dropped and the segment's
-  audio is decoded again together with what follows, so a sentence with a pause in it is heard
-  as one sentence;
+  A transcript not yet delivered when the user speaks again is dropped, and its audio decoded
+  again with what follows;
 * **a turn with a pause inside is heard whole**: when the user goes on after a delivered
   transcript and the turn is not over, the next decode takes the whole turn's audio (up to
   ``revise_s``), so the words on each side of the pause are context for the others, and its
   transcript replaces the turn's earlier one (a ``RevisedTranscriptionFrame``). Measured on the
   conversation benchmark's 37 questions with a pause (both sets): word error 0.207 decoding each
-  part alone (the second with the first's words as prompt), 0.111 decoding the turn whole;
+  part alone (the second with the first's words as prompt), 0.111 decoding the turn whole.
+  A turn already taken is resumed the same way when the user speaks again within ``resume_s`` of
+  the turn's end (the turn-taking ended it at a pause: "do I need a graphics card … to run it"):
+  the new transcript revises the taken turn's words;
 * **speed**: no timestamps, int8 on CPU; ``beam_size`` trades accuracy for time (5 measured
   0.17 word error against greedy's 0.24 on unseen synthetic voices, for ~100 ms more per turn);
   the encoder sees the speech plus ``window_pad_s`` of silence instead of Whisper's 30 s window
-  (``engines/whisper_window.py``: a question decodes in ~120 ms instead of ~310 ms, and word
-  error on the conversation benchmark's questions fell from 0.152 to 0.108). A decode that loops
-  (four words in a row said twice, the short window's failure mode) is done again in full.
+  (``engines/whisper_window.py``, which has the figures).
 
 A transcript that is only noise (no-speech probability above ``no_speech_prob``, or very unlikely
 text) is dropped, so silence or noise makes no turn.
@@ -75,12 +73,10 @@ from presence.framework.registry import BuildContext, register
 from presence.processors.stt.engines.silence import SilenceWatch
 from presence.processors.stt.engines.whisper_model import (
     ResolvedModel,
-    cuda_available,
-    domain_prompt,
-    domain_words,
+    device_and_compute_type,
     load_model,
-    piece_counter,
     resolve_model,
+    stage_prompt,
 )
 from presence.processors.stt.engines.whisper_window import decode as decode_window
 from presence.processors.stt.engines.whisper_window import speech_text
@@ -104,6 +100,8 @@ class PresenceWhisperSTTService(WhisperSTTService):
         early_s: Quiet after which a speculative decode starts; 0 disables.
         window_pad_s: Silence the encoder sees after the speech; None for the full window.
         revise_s: Longest turn decoded again whole when the user goes on; 0 disables.
+        resume_s: A taken turn is resumed (decoded again whole with what follows) when the user
+            speaks again within this long of its end; 0 disables.
         **kwargs: Passed to ``WhisperSTTService`` (e.g. ``trailing_silence_secs``).
 
     Raises:
@@ -113,7 +111,7 @@ class PresenceWhisperSTTService(WhisperSTTService):
     def __init__(self, *, resolved: ResolvedModel, device: str, compute_type: str,
                  cpu_threads: int, language: str, beam_size: int, prompt: str | None,
                  no_speech_prob: float, early_s: float = 0.0, window_pad_s: float | None = None,
-                 revise_s: float = 0.0, **kwargs: Any):  # fmt: skip
+                 revise_s: float = 0.0, resume_s: float = 0.0, **kwargs: Any):  # fmt: skip
         self._resolved = resolved
         self._window_pad_s = window_pad_s
         self.window_retries = 0  # short-window decodes that looped and were done again in full
@@ -142,6 +140,8 @@ class PresenceWhisperSTTService(WhisperSTTService):
         self._revise_s = revise_s
         self._turn_pcm = b""  # this turn's audio whose transcript was delivered (revisable)
         self._turn_text = ""  # that transcript
+        self._resume_s = resume_s
+        self._taken: tuple[bytes, str, float] | None = None  # the last taken turn, and when
         self.revised = 0  # transcripts that replaced the turn's earlier one
         self.withdrawn = 0  # decodes withdrawn because the user went on
         self._watch = SilenceWatch(after_s=early_s) if early_s > 0 else None
@@ -183,6 +183,8 @@ class PresenceWhisperSTTService(WhisperSTTService):
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         """Close the turn when it ends; forget its words once the persona speaks."""
         if isinstance(frame, UserStoppedSpeakingFrame):
+            if self._revise_s > 0 and self._resume_s > 0 and self._turn_text:
+                self._taken = (self._turn_pcm, self._turn_text, time.monotonic())
             self._close_turn()
         elif isinstance(frame, BotStartedSpeakingFrame):
             self._close_turn()
@@ -232,6 +234,16 @@ class PresenceWhisperSTTService(WhisperSTTService):
                 f"{self}::early",
             )
 
+    def _resume_taken(self) -> None:
+        """The user speaks again right after their turn was taken: that turn goes on."""
+        taken, self._taken = self._taken, None
+        if taken is None or self._turn_text or time.monotonic() - taken[2] > self._resume_s:
+            return
+        self._turn_pcm, self._turn_text = taken[0], taken[1]
+        if self._heard.endswith(taken[1]):  # its words are being heard again, not context
+            self._heard = self._heard[: len(self._heard) - len(taken[1])].strip()
+        logger.debug(f"{self}: the user went on right after the turn ended; resuming it")
+
     def _withdraw_early(self) -> None:
         if self._early is not None:
             self._generation += 1
@@ -242,6 +254,7 @@ class PresenceWhisperSTTService(WhisperSTTService):
         """The user goes on: withdraw an undelivered decode; its audio joins the next segment."""
         await super()._handle_user_started_speaking(frame)
         self._withdraw_early()
+        self._resume_taken()
         self._heard_voice = True
         if self._watch is not None:
             self._watch.reset()
@@ -381,26 +394,18 @@ def build(params: WhisperParams, ctx: BuildContext) -> PresenceWhisperSTTService
             "use a multilingual model",
             field="stages.stt.language",
         )
-    device = params.device
-    if device == "auto":
-        device = "cuda" if cuda_available() else "cpu"
-    compute_type = params.compute_type
-    if compute_type == "default":
-        compute_type = "float16" if device == "cuda" else "int8"
-    prompt = params.prompt or ""
-    if params.domain_words:
-        texts = [f.read_text(encoding="utf-8") for f in ctx.persona.knowledge_files()]
-        words = domain_words(
-            ctx.persona.name, texts, extra=params.hotwords, pieces=piece_counter(resolved)
-        )
-        prompt = f"{prompt} {domain_prompt(ctx.persona.greeting, texts, words)}".strip()
-    elif params.hotwords:
-        prompt = f"{prompt} Terms: {', '.join(params.hotwords)}.".strip()
+    device, compute_type = device_and_compute_type(params.device, params.compute_type)
+    texts = [f.read_text(encoding="utf-8") for f in ctx.persona.knowledge_files()]
+    prompt = stage_prompt(
+        params.prompt, params.hotwords, resolved, name=ctx.persona.name,
+        greeting=ctx.persona.greeting, texts=texts if params.domain_words else None,
+    )  # fmt: skip
     return PresenceWhisperSTTService(
         resolved=resolved, device=device, compute_type=compute_type,
         cpu_threads=params.cpu_threads, language=params.language, beam_size=params.beam_size,
-        prompt=prompt or None, no_speech_prob=params.no_speech_prob,
+        prompt=prompt, no_speech_prob=params.no_speech_prob,
         trailing_silence_secs=params.trailing_silence_secs,
         ttfs_p99_latency=params.ttfs_p99_latency, early_s=params.early_s,
-        window_pad_s=params.window_pad_s, revise_s=params.revise_s, sample_rate=ctx.audio_in_sample_rate,
+        window_pad_s=params.window_pad_s, revise_s=params.revise_s,
+        resume_s=params.resume_s, sample_rate=ctx.audio_in_sample_rate,
     )  # fmt: skip

@@ -41,6 +41,10 @@ class WhisperParams(StageParams):
         revise_s: A turn the user goes on with after a pause is decoded again whole, while its
             audio is at most this long, and the new transcript replaces the old; 0 decodes each
             part alone.
+        resume_s: A turn already taken is resumed when the user speaks again within this long
+            of its end (they paused mid-sentence and the turn-taking took it for the end): the
+            whole of it is decoded again with what follows, and that transcript revises the taken
+            turn's; 0 turns it off (needs ``revise_s``).
     """
 
     model: str = "tiny.en"
@@ -58,6 +62,7 @@ class WhisperParams(StageParams):
     early_s: float = Field(0.1, ge=0.0, le=2.0)
     window_pad_s: float | None = Field(5.0, gt=0.0, le=30.0)
     revise_s: float = Field(15.0, ge=0.0, le=25.0)
+    resume_s: float = Field(1.0, ge=0.0, le=5.0)
 
     @model_validator(mode="after")
     def _language_known(self) -> WhisperParams:

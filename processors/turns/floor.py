@@ -171,6 +171,12 @@ class FloorEngine:
         """A turn ended with ``transcript`` (words carried over from a resumed turn included)."""
         self._ended = f"{self._carried} {transcript}".strip()
 
+    def heard_again(self, revises: str) -> None:
+        """The STT heard the carried words again within this turn's transcript: drop them here."""
+        revises = revises.strip()
+        if revises and self._carried.endswith(revises):
+            self._carried = self._carried[: len(self._carried) - len(revises)].strip()
+
     def user_spoke_after_turn(self, gap_s: float) -> None:
         """The user spoke ``gap_s`` after their last turn ended: carry its words, adapt the hold."""
         resumed = gap_s <= self.resume_window_s
@@ -264,6 +270,7 @@ class FloorUserTurnStopStrategy(WrappingUserTurnStopStrategy):
             else:
                 await self._evaluate()
         elif isinstance(frame, TranscriptionFrame):
+            self.engine.heard_again(getattr(frame, "revises", ""))
             self._final = revise_text(self._final, frame)
             self._interim, self._fresh_final = "", True
         elif isinstance(frame, InterimTranscriptionFrame):

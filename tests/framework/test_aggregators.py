@@ -61,3 +61,38 @@ def test_revise_text_replaces_the_end_it_revises_or_appends():
     assert revise_text("Hi.", revised("How?", "Gone")) == "Hi. How?"
     assert revise_text("Hi.", said("Bye.")) == "Hi. Bye."
     assert revise_text("", said("  ")) == ""
+
+
+async def _context_after(history: list[dict], *transcripts: TranscriptionFrame) -> list[dict]:
+    context = LLMContext([{"role": "system", "content": "be brief"}, *history])
+    user = PresenceContextAggregatorPair(context).user()
+    frames = [VADUserStartedSpeakingFrame(start_secs=0.2), *transcripts,
+              VADUserStoppedSpeakingFrame(stop_secs=0.2), SleepFrame(1.0)]  # fmt: skip
+    down, _ = await run_test(user, frames_to_send=frames)
+    pushed = [f for f in down if isinstance(f, LLMContextFrame)]
+    assert len(pushed) == 1, down
+    return [(m["role"], m["content"]) for m in pushed[0].context.messages]
+
+
+async def test_a_taken_turn_never_answered_is_replaced_by_its_revision():
+    """The turn was taken at a pause, its answer withdrawn; the user's whole sentence stands."""
+    whole = revised("Do I need a graphics card to run it?", "Do I need a graphics card?")
+    history = [{"role": "user", "content": "Hello. Do I need a graphics card?"}]
+    assert await _context_after(history, whole) == [
+        ("system", "be brief"),
+        ("user", "Hello."),
+        ("user", "Do I need a graphics card to run it?"),
+    ]
+
+
+async def test_a_taken_turn_already_answered_stays_in_the_context():
+    whole = revised("Do I need a graphics card to run it?", "Do I need a graphics card?")
+    history = [
+        {"role": "user", "content": "Do I need a graphics card?"},
+        {"role": "assistant", "content": "No."},
+    ]
+    assert (await _context_after(history, whole))[1:] == [
+        ("user", "Do I need a graphics card?"),
+        ("assistant", "No."),
+        ("user", "Do I need a graphics card to run it?"),
+    ]

@@ -51,6 +51,8 @@ OUT_RATE = 24000
 VAD_STOP_SECS = 0.3  # the silence the scripted VAD "waited" for before saying the voice stopped
 TURN_WAIT_S = 0.2  # VAD stop → turn decided (RTVI user-stopped-speaking)
 SCRIPTED_GAP_S = 0.5  # turn decided → bot audio starts, on the server
+RESUME_AFTER_S = 1.5  # bot's answer sent → the user's turn heard again with what followed
+RESUMED = "what is presence and how do I change its voice"
 
 
 def tone(seconds: float, rate: int, freq: float = 440.0, amp: float = 0.3) -> bytes:
@@ -142,6 +144,14 @@ class ScriptedPersona(FrameProcessor):
             )
         await self.push_frame(TTSTextFrame(text="Presence is a framework.", text_type="sentence"))
         await self.push_frame(TTSStoppedFrame())
+        # the user goes on at once: the STT hears the taken turn again with what followed
+        await asyncio.sleep(RESUME_AFTER_S)
+        await self.push_frame(
+            RevisedTranscriptionFrame(
+                text=RESUMED, user_id="user", timestamp=time_now_iso8601(),
+                revises="what is presence",
+            )
+        )  # fmt: skip
 
 
 @asynccontextmanager
@@ -197,6 +207,9 @@ async def test_page_receives_persona_media_captions_and_latency(tmp_path):
                 timeout=15,
             )
             caption_text = driver.find_element("id", "captions").text
+            resumed = wait_for_page(
+                driver, f"p => p.captions.some(c => c.role === 'user' && c.text === '{RESUMED}')"
+            )
             latency_text = driver.find_element("id", "latency").text
             latency_detail = driver.find_element("id", "latency-detail").text
             driver.find_element("id", "mute").click()
@@ -213,6 +226,7 @@ async def test_page_receives_persona_media_captions_and_latency(tmp_path):
             )
             return state, {
                 **after,
+                "resumed": resumed,
                 "caption_text": caption_text,
                 "latency_text": latency_text,
                 "latency_detail": latency_detail,
@@ -241,6 +255,9 @@ async def test_page_receives_persona_media_captions_and_latency(tmp_path):
     assert roles[:2] == ["user", "bot"], state["captions"]
     assert state["captions"][0]["text"] == "what is presence", state["captions"]  # revised
     assert "what is presence" in after["caption_text"]
+    # A revision of the taken turn moves its words to the new one: shown once, not twice.
+    users = [c["text"] for c in after["resumed"]["captions"] if c["role"] == "user" and c["text"]]
+    assert users == [RESUMED], after["resumed"]["captions"]
     assert "Presence is a framework." in after["caption_text"]
     assert "TEST GUIDE" in after["caption_text"].upper()  # the bot's turn is labelled with its name
     # The page shows the server's figure, which counts from the end of the user's voice: the

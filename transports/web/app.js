@@ -182,18 +182,29 @@
   }
 
   // A transcript of the whole turn replaced the parts it revises (they come just before it).
+  // Drop the parts at the end of `turn` (before index `end`) that together read `revises`.
+  function dropRevised(turn, end, revises) {
+    for (let i = end - 1; i >= 0; i--) {
+      if (turn.parts.slice(i, end).join(" ") === revises) {
+        turn.parts.splice(i, end - i);
+        turn.text = joinText(turn.parts.join(" "), turn.interim);
+        return true;
+      }
+    }
+    return false;
+  }
+
   function userRevision(text, revises) {
     const turn = lastTurn("user");
     const n = turn.parts.length;
     if (!n || turn.parts[n - 1] !== text) return;
-    for (let i = n - 2; i >= 0; i--) {
-      if (turn.parts.slice(i, n - 1).join(" ") === revises) {
-        turn.parts.splice(i, n - 1 - i);
-        turn.text = joinText(turn.parts.join(" "), turn.interim);
-        renderCaptions();
-        return;
-      }
+    if (!dropRevised(turn, n - 1, revises)) {
+      // the words revised closed an earlier turn (taken at a pause): they move to this one
+      const k = state.captions.indexOf(turn);
+      const earlier = state.captions.slice(0, k).reverse().find((t) => t.role === "user");
+      if (!earlier || !dropRevised(earlier, earlier.parts.length, revises)) return;
     }
+    renderCaptions();
   }
 
   function botSegment(id, spoken, unspoken) {

@@ -336,3 +336,34 @@ def piece_counter(resolved: ResolvedModel) -> Callable[[str], int] | None:
     except Exception:  # noqa: BLE001 — without it, only capitalised terms are picked
         return None
     return lambda word: len(tokenizer.encode(" " + word, add_special_tokens=False).ids)
+
+
+def device_and_compute_type(device: str, compute_type: str) -> tuple[str, str]:
+    """``auto`` and ``default`` made concrete: CUDA when CTranslate2 sees it; int8 on CPU."""
+    if device == "auto":
+        device = "cuda" if cuda_available() else "cpu"
+    if compute_type == "default":
+        compute_type = "float16" if device == "cuda" else "int8"
+    return device, compute_type
+
+
+def stage_prompt(prompt: str | None, hotwords: Iterable[str], resolved: ResolvedModel, *,
+                 name: str, greeting: str, texts: list[str] | None) -> str | None:  # fmt: skip
+    """The whole prompt of an STT stage: its own ``prompt``, then the persona's domain.
+
+    Args:
+        prompt: The stage's fixed prompt, or None.
+        hotwords: The stage's extra domain words.
+        resolved: The model (its tokenizer decides which words are worth naming).
+        name: The persona's name.
+        greeting: The persona's greeting.
+        texts: The knowledge base's texts; None leaves the persona out (only ``hotwords``).
+    """
+    hotwords = list(hotwords)
+    out = prompt or ""
+    if texts is not None:
+        words = domain_words(name, texts, extra=hotwords, pieces=piece_counter(resolved))
+        out = f"{out} {domain_prompt(greeting, texts, words)}".strip()
+    elif hotwords:
+        out = f"{out} Terms: {', '.join(hotwords)}.".strip()
+    return out or None

@@ -144,6 +144,31 @@ async def test_a_turn_heard_again_whole_replaces_its_first_transcript():
     assert [t["content"] for t in report["turns"]] == ["Tell me about pricing.", "Sure."]
 
 
+async def test_a_taken_turn_heard_again_with_what_followed_moves_its_words_to_the_new_turn():
+    """The persona started at a pause; the STT's revision covers the taken turn and the rest."""
+    s = Script()
+    await s.at(0, VADUserStartedSpeakingFrame())
+    await s.at(800, VADUserStoppedSpeakingFrame(stop_secs=0.2))
+    await s.at(900, transcript("Do I need a graphics card?"))
+    await s.at(1100, LLMFullResponseStartFrame())
+    await s.at(1110, LLMTextFrame("No."))
+    await bot_speaks(s, 1200, 1300, ["No."])
+    await s.at(1400, VADUserStartedSpeakingFrame())
+    await s.at(2000, VADUserStoppedSpeakingFrame(stop_secs=0.2))
+    revised = RevisedTranscriptionFrame(
+        "Do I need a graphics card to run it?", "user", "", revises="Do I need a graphics card?"
+    )
+    await s.at(2100, revised)
+    await bot_speaks(s, 2500, 3000, ["Not", "at", "all."])
+    report = s.observer.report()
+    assert [(t["role"], t["content"]) for t in report["turns"]] == [
+        ("assistant", "No."),
+        ("user", "Do I need a graphics card to run it?"),
+        ("assistant", "Not at all."),
+    ]
+    assert len(report["timings"]) == 2  # both turn ends still happened
+
+
 async def test_an_answer_interrupted_before_it_was_heard_leaves_no_trace():
     s = Script()
     await s.at(0, VADUserStartedSpeakingFrame())

@@ -171,10 +171,10 @@ async def test_a_turn_the_user_goes_on_with_is_heard_again_whole_and_replaces_it
     assert revise_text(sent[0].text, revision) == revision.text
 
 
-async def test_a_turn_already_taken_is_not_revised(guide):
-    stt = build(guide, hotwords=["presence"])
+async def test_a_turn_taken_a_while_before_is_not_revised(guide):
+    stt = build(guide, hotwords=["presence"], resume_s=1.0)
     first, rest = synthesize_16k("what is presence"), synthesize_16k("how do I change it")
-    taken = (SleepFrame(2.0), UserStoppedSpeakingFrame(), SleepFrame(0.1))
+    taken = (SleepFrame(2.0), UserStoppedSpeakingFrame(), SleepFrame(1.2))
     down, _ = await run_test(
         stt, frames_to_send=frames_for(first, rest, pause_s=0.3, between=taken)
     )
@@ -183,6 +183,27 @@ async def test_a_turn_already_taken_is_not_revised(guide):
     assert not isinstance(sent[1], RevisedTranscriptionFrame)
     assert "presence" not in sent[1].text.lower(), finals(down)  # the new turn's words alone
     assert "how" in sent[1].text.lower(), finals(down)
+
+
+@pytest.mark.parametrize("resume_s", [1.0, 0.0])
+async def test_a_turn_taken_at_a_pause_is_resumed_when_the_user_goes_on_at_once(guide, resume_s):
+    """The turn-taking took a pause for the end; the user's next words finish that sentence."""
+    stt = build(guide, hotwords=["presence"], resume_s=resume_s)
+    first, rest = synthesize_16k("how do I change"), synthesize_16k("the voice of the persona")
+    taken = (SleepFrame(2.0), UserStoppedSpeakingFrame(), SleepFrame(0.1))
+    down, _ = await run_test(
+        stt, frames_to_send=frames_for(first, rest, pause_s=0.3, between=taken)
+    )
+    sent = [f for f in down if isinstance(f, TranscriptionFrame)]
+    assert len(sent) == 2, finals(down)
+    if not resume_s:
+        assert not isinstance(sent[1], RevisedTranscriptionFrame) and stt.revised == 0
+        assert "change" not in sent[1].text.lower(), finals(down)
+        return
+    assert isinstance(sent[1], RevisedTranscriptionFrame) and stt.revised == 1
+    assert sent[1].revises == sent[0].text
+    words = sent[1].text.lower()
+    assert "change" in words and "voice" in words, finals(down)
 
 
 async def test_revision_off_decodes_each_part_alone(guide):

@@ -242,6 +242,17 @@ def test_fragment_after_a_resumed_turn_counts_the_ended_words():
     assert not engine.decide(False, 0.1, 0.35, "processor").end
 
 
+def test_carried_words_heard_again_by_the_stt_are_not_counted_twice():
+    engine = FloorEngine(grace_s=0.35, hold_s=1.0, statement_words=8, resume_window_s=1.0)
+    engine.turn_ended("So I want to know about the face.")
+    engine.user_spoke_after_turn(0.5)
+    engine.heard_again("So I want to know about the face.")
+    # only the whole sentence the STT heard again is judged, not the ended words before it
+    assert "not a question" in engine.decide(True, 0.97, 0.3, "Well, the face.").reason
+    engine.heard_again("nothing carried says this")  # a revision of other words changes nothing
+    assert engine.decide(True, 0.97, 0.3, "What is presence?").end
+
+
 def test_a_question_missing_its_verb_or_object_holds_the_floor_until_hold_s():
     engine = FloorEngine(grace_s=0.35, hold_s=1.0, min_words=3)
     for fragment in ("how does the renderer", "Can I use", "so how do I...", "how do I change"):
