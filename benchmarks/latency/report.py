@@ -198,8 +198,29 @@ def summarize(turns: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+# CPU features that move the offline engines' speed several-fold (bfloat16 matrix products,
+# AVX-512 for CTranslate2 and onnxruntime): figures from machines that differ here do not compare.
+_CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16")
+
+
+def _cpu() -> dict[str, Any]:
+    """The CPU's model name and which of ``_CPU_FLAGS`` it has (Linux; empty elsewhere)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return {}
+    fields = dict(
+        (k.strip(), v.strip()) for k, _, v in (line.partition(":") for line in text.splitlines())
+    )
+    flags = set(fields.get("flags", "").split())
+    return {
+        "cpu_model": fields.get("model name"),
+        "cpu_flags": [f for f in _CPU_FLAGS if f in flags],
+    }
+
+
 def machine() -> dict[str, Any]:
-    """What the run ran on."""
+    """What the run ran on: platform, Python, CPU model and speed-relevant features, cores."""
     import os
 
     return {
@@ -207,6 +228,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "processor": platform.processor() or platform.machine(),
         "cpus": os.cpu_count(),
+        **_cpu(),
     }
 
 

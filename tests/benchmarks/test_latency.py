@@ -77,3 +77,13 @@ def test_report_files_and_baseline(result, capsys):
     assert (out / "r.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     print_table(r)
     assert "voice to voice" in capsys.readouterr().out
+
+
+def test_the_machine_record_names_the_cpu_features_that_move_the_figures():
+    """Runs on CPUs with and without AVX-512 / bfloat16 differ several-fold: the JSON says which."""
+    from presence.benchmarks.latency.report import _CPU_FLAGS, machine
+
+    info = machine()
+    assert info["cpus"] >= 1
+    if Path("/proc/cpuinfo").exists():
+        assert info["cpu_model"] and set(info["cpu_flags"]) <= set(_CPU_FLAGS)

@@ -9,10 +9,13 @@ import pytest
 from faster_whisper import transcribe
 
 from presence.processors.stt.engines.whisper_window import (
+    TEMPERATURES,
     available,
     collapse_repeats,
+    decode,
     encoder_window,
     looks_looped,
+    max_tokens,
 )
 
 
@@ -49,3 +52,26 @@ def test_a_looped_utterance_is_spotted_and_a_repeated_sentence_dropped():
     assert not looks_looped("Can I run it on my own server? On my own hardware, I mean.")
     assert collapse_repeats("What is a persona? What is a persona?") == "What is a persona?"
     assert collapse_repeats("Hi. Hi. What is it? Is it free?") == "Hi. What is it? Is it free?"
+
+
+class _RecordingModel:
+    """Stands in for faster-whisper's ``WhisperModel``: records what each decode was allowed."""
+
+    def __init__(self):
+        self.calls: list[dict] = []
+
+    def transcribe(self, audio, **kwargs):
+        self.calls.append(kwargs)
+        return iter(()), None
+
+
+def test_a_decode_is_bounded_in_retries_and_tokens_by_its_audio_length():
+    """A garbled half-sentence must not hold the decoder for seconds (six retries × 448 tokens)."""
+    model = _RecordingModel()
+    decode(model, np.zeros(2 * 16000, np.float32), language="en", beam_size=5, prompt=None,
+           pad_s=5.0)  # fmt: skip
+    (call,) = model.calls
+    assert call["temperature"] == TEMPERATURES and len(TEMPERATURES) <= 2
+    assert call["max_new_tokens"] == max_tokens(2 * 16000) < 448
+    assert max_tokens(16000 * 10) > max_tokens(16000 * 2)  # longer speech may say more
+    assert max_tokens(16000 * 10) >= 10 * 4 * 2  # 4 words a second, two tokens each, still fit
