@@ -37,7 +37,13 @@ Importing ``presence`` is cheap: each name loads its module (and pipecat) on fir
 from __future__ import annotations
 
 import importlib
+import os
 from typing import TYPE_CHECKING, Any
+
+# OpenMP's worker threads (torch's, CTranslate2's) busy-wait after each parallel region by
+# default, taking the cores that Piper, smart-turn and the renderer need in the same moments of a
+# live call. Only a value set before torch or CTranslate2 loads counts; set it yourself to choose.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
 

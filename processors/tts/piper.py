@@ -37,6 +37,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import AsyncGenerator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -45,6 +46,7 @@ from loguru import logger
 from pipecat.audio.utils import create_stream_resampler
 from pipecat.frames.frames import ErrorFrame, Frame, TTSAudioRawFrame
 from pipecat.processors.frame_processor import FrameDirection
+from pipecat.services.piper import tts as piper_tts
 from pipecat.services.piper.tts import PiperTTSService
 from pydantic import Field
 
@@ -56,6 +58,7 @@ from presence.processors.tts.engines.piper_voice import (
     ResolvedVoice,
     aligned_copy,
     cache_root,
+    load_quiet_voice,
     resolve_voice,
 )
 from presence.processors.tts.visemes import VisemeAligner
@@ -72,6 +75,31 @@ _PHRASE_STARTS = frozenset(
 )
 _LONG_SENTENCE_WORDS = 8
 _PREPARED_SLOTS = 2  # previews whose audio is kept until their text is spoken
+
+
+_LOADING = threading.Lock()
+
+
+class _QuietLoader:
+    """Stands in for ``PiperVoice`` in pipecat's module while a service loads its voice."""
+
+    load = staticmethod(load_quiet_voice)
+
+
+@contextmanager
+def _quiet_loading():
+    """While inside, pipecat's ``PiperTTSService`` loads its voice with ``load_quiet_voice``.
+
+    pipecat builds the onnxruntime session itself, with default options (spinning threads);
+    building a second, quiet one afterwards would double the voice's load time (~0.5 s).
+    """
+    with _LOADING:
+        original = piper_tts.PiperVoice
+        piper_tts.PiperVoice = _QuietLoader
+        try:
+            yield
+        finally:
+            piper_tts.PiperVoice = original
 
 
 def _key(text: str) -> str:
@@ -182,12 +210,13 @@ class PresencePiperTTSService(PiperTTSService):
     def __init__(self, *, voice: ResolvedVoice, load_dir: Path, speed: float = 1.0,
                  noise_scale: float | None = None, visemes: bool = True,
                  first_clause_words: int = 4, use_cuda: bool = False, **kwargs: Any):  # fmt: skip
-        super().__init__(
-            download_dir=load_dir,
-            use_cuda=use_cuda,
-            settings=PiperTTSService.Settings(voice=voice.name),
-            **kwargs,
-        )
+        with _quiet_loading():
+            super().__init__(
+                download_dir=load_dir,
+                use_cuda=use_cuda,
+                settings=PiperTTSService.Settings(voice=voice.name),
+                **kwargs,
+            )
         from piper import SynthesisConfig
 
         self._syn_config = SynthesisConfig(length_scale=1.0 / speed, noise_scale=noise_scale)

@@ -131,6 +131,17 @@ def test_a_user_voice_file_loads_and_a_bad_one_names_its_path(tmp_path, monkeypa
         build(tmp_path, voice="voices/missing.onnx")
 
 
+def test_the_voice_runs_with_sleeping_idle_threads_and_pipecat_is_left_as_it_was():
+    from pipecat.services.piper import tts as pipecat_piper
+    from piper import PiperVoice
+
+    tts = build()
+    options = tts._voice.session.get_session_options()
+    # spinning threads would take the cores Whisper and smart-turn need during a turn
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert pipecat_piper.PiperVoice is PiperVoice
+
+
 def test_the_aligned_copy_is_made_once_and_reused(tmp_path):
     voice = resolve_voice("en_US-joe-medium", tmp_path)
     first = aligned_copy(voice, tmp_path)
