@@ -30,6 +30,8 @@ METHOD = {
     "reply in the transcript); a withheld answer withdrawn unheard does not count",
     "talked_over": "audible persona audio (10 ms windows >= -34 dBFS) between the user's first "
     "and last voiced samples, from the MP4",
+    "renderer": "the renderer's own clock per session (RendererStats): frames pushed, frames "
+    "that repeated the previous image because drawing fell behind, p95 of push lateness",
     "human_read_speech": "none: no PyPI wheel found shipping human read English speech "
     "(searched the PyPI name/summary list and installed site-packages); all speech is synthetic",
 }
@@ -168,3 +170,10 @@ def print_table(result: dict[str, Any], console=None) -> None:
     for name, g in result.get("by_pause", {}).items():
         add("with pause" if name == "True" else "no pause", g)
     console.print(totals)
+    r = s.get("renderer")
+    if r:
+        console.print(
+            f"renderer: {r['frames']} frames pushed, {r['repeated']} repeated "
+            f"({r['repeated_pct']:.2f}%, worst session {r['worst_session_repeated_pct']:.2f}%), "
+            f"lateness p95 {_fmt(r['late_p95_ms'])} ms"
+        )

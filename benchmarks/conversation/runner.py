@@ -3,7 +3,8 @@
 The pipeline file is loaded once; each question gets its own session over the file transport
 (``run_file_session``), **in real time** (``fast=False``): the rendered WAV is the user's
 microphone, the persona's reply is recorded to an MP4 and a JSON report, and the row is scored
-from those two files (``scoring.score_question``) plus one observer that counts turn decisions.
+from those two files (``scoring.score_question``) plus two observers: one counts turn decisions,
+one reads the renderer's clock (frames pushed, repeated because drawing fell behind, lateness).
 
 Constraints:
     * Real time: each question costs its speech, the reply and ~1.5 s of quiet before the
@@ -22,13 +23,15 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from loguru import logger
-from pipecat.frames.frames import UserStoppedSpeakingFrame
+from pipecat.frames.frames import OutputImageRawFrame, UserStoppedSpeakingFrame
 from pipecat.observers.base_observer import BaseObserver, FramePushed
 from pipecat.processors.frame_processor import FrameDirection
 
 from presence.benchmarks.conversation import metrics, questions, report, scoring
 from presence.framework.config import LoadedPipeline, load_pipeline
+from presence.processors.renderer.stats import RendererStats
 
 SECRET_HINTS = ("key", "token", "secret", "password")
 
@@ -58,6 +61,40 @@ class TurnEndCounter(BaseObserver):
             self.count += 1
 
 
+class RendererWatch(BaseObserver):
+    """Finds the renderer (the processor that pushes video frames with a ``RendererStats``).
+
+    ``figures()`` then reads what its clock measured over the session: frames pushed, frames
+    that repeated the previous image because drawing fell behind, and how late frames were pushed.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(observe_every_push=False, **kwargs)
+        self.renderer: Any = None
+
+    async def on_push_frame(self, data: FramePushed):
+        """Remember the first processor that pushes a video frame and keeps renderer stats."""
+        if self.renderer is None and isinstance(data.frame, OutputImageRawFrame):
+            if isinstance(getattr(data.source, "stats", None), RendererStats):
+                self.renderer = data.source
+
+    def figures(self) -> dict[str, Any]:
+        """``renderer_frames``, ``renderer_repeated`` and ``renderer_late_p95_ms`` (None without)."""
+        if self.renderer is None:
+            return {
+                "renderer_frames": None,
+                "renderer_repeated": None,
+                "renderer_late_p95_ms": None,
+            }
+        st = self.renderer.stats
+        late = np.asarray(st.lateness_s, dtype=float) * 1000.0
+        return {
+            "renderer_frames": st.frames,
+            "renderer_repeated": st.repeated,
+            "renderer_late_p95_ms": round(float(np.percentile(late, 95)), 1) if late.size else None,
+        }
+
+
 def providers(loaded: LoadedPipeline) -> dict[str, dict[str, Any]]:
     """Each stage's provider and parameters (fields named like keys, tokens or secrets left out)."""
     out: dict[str, dict[str, Any]] = {}
@@ -82,13 +119,14 @@ async def run_one(
     """Run one question in real time and score it."""
     from presence.transports.file.session import run_file_session
 
-    counter = TurnEndCounter()
+    counter, watch = TurnEndCounter(), RendererWatch()
     mp4 = folder / f"{rq.question.id}.mp4"
     started = time.monotonic()
-    result = await run_file_session(loaded, rq.path, mp4, fast=False, observers=[counter])
+    result = await run_file_session(loaded, rq.path, mp4, fast=False, observers=[counter, watch])
     wall = time.monotonic() - started
     audio, rate = metrics.decode_audio(mp4)
     row = scoring.score_question(rq, result, audio, rate, passages, turn_ends=counter.count)
+    row.update(watch.figures())
     row["wall_s"] = round(wall, 1)
     row["media"] = str(mp4)
     return row

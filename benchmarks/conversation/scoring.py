@@ -21,7 +21,14 @@ Row fields:
   speaking image of a stretch of speech that starts at or after the end (the file output's
   ``speech_starts``, see ``transports/file/output.py``); None without a renderer;
 * ``pipeline_v2v_ms``: the transcript observer's own voice-to-voice (VAD stop → bot started
-  speaking) for the last user turn, for comparison only.
+  speaking) for the last user turn, for comparison only;
+* ``renderer_frames``, ``renderer_repeated``, ``renderer_late_p95_ms`` (added by the runner): the
+  renderer's own clock over the session — frames pushed, frames that repeated the previous image
+  because drawing fell behind, and the p95 of how late frames were pushed.
+
+The totals add ``renderer``: frames and repeats over all sessions, the share repeated, the
+worst session's share, and the p95 of the sessions' lateness p95s (the renderer holds its fps
+when almost nothing repeats and frames are pushed within a frame period of their time).
 """
 
 from __future__ import annotations
@@ -125,6 +132,25 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "first_audio_ms": metrics.percentiles(r["first_audio_ms"] for r in rows),
         "first_frame_ms": metrics.percentiles(r["first_frame_ms"] for r in rows),
         "pipeline_v2v_ms": metrics.percentiles(r["pipeline_v2v_ms"] for r in rows),
+        "renderer": renderer_totals(rows),
+    }
+
+
+def renderer_totals(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The renderer's frames and repeats over the rows that have them (None when none do)."""
+    rows = [r for r in rows if r.get("renderer_frames")]
+    if not rows:
+        return None
+    frames = sum(r["renderer_frames"] for r in rows)
+    repeated = sum(r["renderer_repeated"] for r in rows)
+    return {
+        "frames": frames,
+        "repeated": repeated,
+        "repeated_pct": round(100.0 * repeated / frames, 2),
+        "worst_session_repeated_pct": round(
+            max(100.0 * r["renderer_repeated"] / r["renderer_frames"] for r in rows), 2
+        ),
+        "late_p95_ms": metrics.percentiles(r.get("renderer_late_p95_ms") for r in rows)["p95"],
     }
 
 

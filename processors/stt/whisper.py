@@ -58,6 +58,7 @@ from pipecat.frames.frames import (
     Frame,
     StartFrame,
     TranscriptionFrame,
+    TTSSpeakFrame,
     UserStoppedSpeakingFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
@@ -83,6 +84,8 @@ from presence.processors.stt.engines.whisper_window import speech_text
 from presence.processors.stt.whisper_params import WhisperParams
 
 _CONTEXT_SECS = 6.0  # words heard within this long (and before the persona spoke) prompt the next
+_RELOAD_EVERY_S = 60.0  # a stalled model is loaded afresh at most this often
+NOT_HEARD = "Sorry, I didn't catch that. Could you say it again?"
 
 
 class PresenceWhisperSTTService(WhisperSTTService):
@@ -102,6 +105,7 @@ class PresenceWhisperSTTService(WhisperSTTService):
         revise_s: Longest turn decoded again whole when the user goes on; 0 disables.
         resume_s: A taken turn is resumed (decoded again whole with what follows) when the user
             speaks again within this long of its end; 0 disables.
+        stall_timeout_s: A decode running this long is given up (see ``WhisperParams``); 0 never.
         **kwargs: Passed to ``WhisperSTTService`` (e.g. ``trailing_silence_secs``).
 
     Raises:
@@ -111,8 +115,12 @@ class PresenceWhisperSTTService(WhisperSTTService):
     def __init__(self, *, resolved: ResolvedModel, device: str, compute_type: str,
                  cpu_threads: int, language: str, beam_size: int, prompt: str | None,
                  no_speech_prob: float, early_s: float = 0.0, window_pad_s: float | None = None,
-                 revise_s: float = 0.0, resume_s: float = 0.0, **kwargs: Any):  # fmt: skip
+                 revise_s: float = 0.0, resume_s: float = 0.0, stall_timeout_s: float = 0.0,
+                 **kwargs: Any):  # fmt: skip
         self._resolved = resolved
+        self._stall_s = stall_timeout_s
+        self._reloaded_at = -_RELOAD_EVERY_S
+        self.stalls = 0  # decodes given up after stall_timeout_s
         self._window_pad_s = window_pad_s
         self.window_retries = 0  # short-window decodes that looped and were done again in full
         self._cpu_threads = cpu_threads
@@ -260,7 +268,7 @@ class PresenceWhisperSTTService(WhisperSTTService):
             self._watch.reset()
         if self._pending is not None and not self._pending.done():
             self._generation += 1
-            self._carry = self._pending_pcm
+            self._carry = self._pending_pcm + self._carry
             self.withdrawn += 1
             logger.debug(f"{self}: user went on; decoding the segment again with what follows")
 
@@ -321,10 +329,14 @@ class PresenceWhisperSTTService(WhisperSTTService):
             await self.start_processing_metrics()
             started = time.perf_counter()
             try:
-                segments = await asyncio.to_thread(transcribe)
+                segments = await self._watched(transcribe)
             except Exception as exc:  # noqa: BLE001 — mapped at this provider boundary
                 raise ProviderError(str(exc), provider="whisper", stage="stt") from exc
             await self.stop_processing_metrics()
+            if segments is None:  # stalled: given up
+                async for frame in self._stalled(generation, new_pcm, early=release is not None):
+                    yield frame
+                return
         if release is not None:
             await release.wait()  # an early decode speaks only once the VAD ends speech
         if generation != self._generation:
@@ -352,6 +364,47 @@ class PresenceWhisperSTTService(WhisperSTTService):
             )
         else:
             yield TranscriptionFrame(text, self._user_id, time_now_iso8601(), lang)
+
+    async def _watched(self, transcribe) -> list | None:
+        """``transcribe()`` off the event loop; None when it ran past ``stall_timeout_s``."""
+        task = asyncio.ensure_future(asyncio.to_thread(transcribe))
+        if self._stall_s <= 0:
+            return await task
+        done, _ = await asyncio.wait({task}, timeout=self._stall_s)
+        if task in done:
+            return task.result()
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # abandoned: no result
+        return None
+
+    async def _stalled(
+        self, generation: int, pcm: bytes, *, early: bool
+    ) -> AsyncGenerator[Frame, None]:
+        """A decode ran past ``stall_timeout_s``: say so, keep its audio, load the model afresh.
+
+        The stuck decode goes on in its thread and its result is dropped. The segment's audio is
+        decoded again: an early decode's at the VAD's stop (its audio is still buffered), a
+        segment's with the user's next words, so nothing said is lost.
+        """
+        self.stalls += 1
+        current = generation == self._generation  # else withdrawn already, its audio carried
+        if current:
+            self._generation += 1
+            if early:
+                self._early = None
+            else:
+                self._pending_pcm = b""
+                self._carry = pcm + self._carry
+        await self.push_error(
+            f"{self}: whisper stalled: a decode ran over {self._stall_s:g} s; the audio is kept "
+            "for the next one",
+            fatal=False,
+        )
+        if current and not self._user_speaking:  # the user is waiting: do not leave them silent
+            yield TTSSpeakFrame(NOT_HEARD)
+        if time.monotonic() - self._reloaded_at >= _RELOAD_EVERY_S:
+            self._reloaded_at = time.monotonic()
+            logger.warning(f"{self}: a decode stalled; loading the model afresh")
+            await asyncio.to_thread(self._load)
 
     def decode(self, audio: np.ndarray, prompt: str | None = None, *, model: Any = None) -> list:
         """Whisper's segments for ``audio`` (float32, 16 kHz), decoded as in the pipeline.
@@ -407,5 +460,6 @@ def build(params: WhisperParams, ctx: BuildContext) -> PresenceWhisperSTTService
         trailing_silence_secs=params.trailing_silence_secs,
         ttfs_p99_latency=params.ttfs_p99_latency, early_s=params.early_s,
         window_pad_s=params.window_pad_s, revise_s=params.revise_s,
-        resume_s=params.resume_s, sample_rate=ctx.audio_in_sample_rate,
+        resume_s=params.resume_s, stall_timeout_s=params.stall_timeout_s,
+        sample_rate=ctx.audio_in_sample_rate,
     )  # fmt: skip

@@ -45,6 +45,10 @@ class WhisperParams(StageParams):
             of its end (they paused mid-sentence and the turn-taking took it for the end): the
             whole of it is decoded again with what follows, and that transcript revises the taken
             turn's; 0 turns it off (needs ``revise_s``).
+        stall_timeout_s: A decode still running this long after it started is given up: the
+            persona says it did not catch that, the segment's audio is kept for the next decode,
+            and the model is loaded afresh (at most once a minute) so later turns do not queue
+            behind the stuck one; 0 waits for ever.
     """
 
     model: str = "tiny.en"
@@ -63,6 +67,7 @@ class WhisperParams(StageParams):
     window_pad_s: float | None = Field(5.0, gt=0.0, le=30.0)
     revise_s: float = Field(15.0, ge=0.0, le=25.0)
     resume_s: float = Field(1.0, ge=0.0, le=5.0)
+    stall_timeout_s: float = Field(4.0, ge=0.0, le=60.0)
 
     @model_validator(mode="after")
     def _language_known(self) -> WhisperParams:

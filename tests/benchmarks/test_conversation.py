@@ -185,6 +185,12 @@ def test_summary_totals_and_percentiles(passages):
     assert s["questions"] == 3 and s["answered_right"] == 0 and s["split"] == 0
     assert s["first_audio_ms"]["p50"] == pytest.approx(1000, abs=2)
     assert s["first_frame_ms"]["n"] == 0 and s["wer"] == 0.0
+    assert s["renderer"] is None  # no renderer figures in these rows
+    rows = [{**rows[0], "renderer_frames": 100, "renderer_repeated": r,
+             "renderer_late_p95_ms": 5.0} for r in (0, 4)]  # fmt: skip
+    r = scoring.summarize(rows)["renderer"]
+    assert (r["frames"], r["repeated"], r["repeated_pct"]) == (200, 4, 2.0)
+    assert r["worst_session_repeated_pct"] == 4.0 and r["late_p95_ms"] == 5.0
 
 
 # -- the evaluation set ------------------------------------------------------------------------
@@ -271,6 +277,11 @@ async def test_one_question_through_local_yaml_in_real_time(tmp_path):
     assert isinstance(row["first_audio_ms"], float) and row["first_audio_ms"] > 0
     assert isinstance(row["first_frame_ms"], float) and row["first_frame_ms"] > 0
     assert (tmp_path / "media" / "q13.mp4").is_file()
+    # the renderer's own clock: a session of several seconds at 25 fps, few frames repeated
+    assert row["renderer_frames"] > 25 * 5
+    assert 0 <= row["renderer_repeated"] < row["renderer_frames"]
+    totals = saved["summary"]["renderer"]
+    assert totals["frames"] == row["renderer_frames"] and totals["repeated_pct"] < 50
 
 
 async def test_fakes_point_the_cloud_pipeline_at_loopback_servers(monkeypatch):

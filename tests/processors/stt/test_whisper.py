@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import re
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 from helpers.speech import synthesize_16k
 from pipecat.frames.frames import (
+    ErrorFrame,
     InputAudioRawFrame,
     TranscriptionFrame,
+    TTSSpeakFrame,
     UserStoppedSpeakingFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
@@ -30,7 +33,7 @@ from presence.processors.stt.engines.whisper_model import (
     resolve_model,
     verify_bundled,
 )
-from presence.processors.stt.whisper import PresenceWhisperSTTService, WhisperParams
+from presence.processors.stt.whisper import NOT_HEARD, PresenceWhisperSTTService, WhisperParams
 
 GUIDE = Path(__file__).resolve().parents[3] / "pipelines" / "personas" / "guide" / "persona.yaml"
 
@@ -256,3 +259,49 @@ def test_a_short_encoder_window_hears_the_same_question_as_the_full_one(guide):
     # hears the question's key words as often as the full one (one miss between them at most)
     assert sum(heard["short"]) >= sum(heard["full"]) - 1, heard
     assert sum(heard["short"]) >= 2 * len(questions) - 1, heard
+
+
+class StuckOnce:
+    """The real model, except that its first decode hangs until released (a stuck engine)."""
+
+    def __init__(self, model):
+        self.model, self.release, self.calls = model, threading.Event(), 0
+
+    def transcribe(self, *args, **kwargs):
+        self.calls += 1
+        if self.calls == 1:
+            self.release.wait(30)
+        return self.model.transcribe(*args, **kwargs)
+
+
+async def test_a_stalled_decode_tells_the_user_and_their_words_are_heard_with_the_next(guide):
+    stt = build(guide, hotwords=["presence"], stall_timeout_s=0.5, early_s=0)
+    stt.warm_up()
+    stuck = StuckOnce(stt._model)
+    stt._model = stuck
+    first, second = synthesize_16k("what is presence"), synthesize_16k("how do I change the voice")
+    try:
+        down, up = await run_test(
+            stt, frames_to_send=frames_for(first, second, pause_s=0.3, between=(SleepFrame(2.0),))
+        )
+    finally:
+        stuck.release.set()
+    assert stt.stalls == 1
+    assert [f.text for f in down if isinstance(f, TTSSpeakFrame)] == [NOT_HEARD]
+    errors = [f for f in up if isinstance(f, ErrorFrame)]
+    assert len(errors) == 1 and "stalled" in errors[0].error and not errors[0].fatal
+    assert stt._model is not stuck  # loaded afresh: the next decode does not queue behind it
+    (text,) = finals(down)  # the stuck decode's result never arrives
+    assert "presence" in text.lower() and "voice" in text.lower(), text  # nothing said is lost
+
+
+async def test_without_a_stall_timeout_a_slow_decode_is_waited_for(guide):
+    stt = build(guide, hotwords=["presence"], stall_timeout_s=0, early_s=0)
+    stt.warm_up()
+    stuck = StuckOnce(stt._model)
+    stt._model = stuck
+    threading.Timer(1.0, stuck.release.set).start()
+    down, _ = await run_test(stt, frames_to_send=frames_for(synthesize_16k("what is presence")))
+    assert stt.stalls == 0 and not [f for f in down if isinstance(f, TTSSpeakFrame)]
+    (text,) = finals(down)
+    assert "presence" in text.lower()
