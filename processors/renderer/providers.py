@@ -80,7 +80,7 @@ def build_still(params: StillParams, ctx: BuildContext) -> RendererProcessor:
     "renderer",
     "warp",
     WarpParams,
-    summary="weightless lip sync: torch grid_sample warp, CPU or CUDA",
+    summary="weightless lip sync: a bilinear warp (OpenCV on CPU, torch on CUDA)",
 )
 def build_warp(params: WarpParams, ctx: BuildContext) -> RendererProcessor:
     """Build the warp renderer."""

@@ -115,3 +115,26 @@ def test_visemes_shape_the_mouth(replica):
     frames = engine.next_frames(25)
     assert frames[10].mouth_open > 0.5  # open vowel
     assert frames[-1].mouth_open < 0.3  # lips together for "m" although the voice is as loud
+
+
+def test_warp_on_cpu_draws_what_grid_sample_draws(replica):
+    """The CPU path (OpenCV remap) shows the same face as torch's grid_sample, the CUDA path."""
+    engine = WarpEngine(256, 25, 24000, seed=3)
+    engine.prepare(replica)
+    assert engine._cpu is not None
+    engine.push_audio(speech_like(2.0, 24000), 24000)
+    engine.set_listening(True)
+    fast = engine.next_frames(50)
+    reference = WarpEngine(256, 25, 24000, seed=3)
+    reference.prepare(replica)
+    reference._cpu = None  # grid_sample on the CPU: what CUDA runs
+    reference.push_audio(speech_like(2.0, 24000), 24000)
+    reference.set_listening(True)
+    slow = reference.next_frames(50)
+    assert sum(f.mouth_open > 0.1 for f in fast) > 10  # the comparison covers an open mouth
+    for a, b in zip(fast, slow, strict=True):
+        diff = np.abs(a.image.astype(np.int16) - b.image.astype(np.int16))
+        assert diff.mean() < 1.0
+        assert np.percentile(diff, 99.9) <= 3
+    moved = np.abs(fast[0].image.astype(np.int16) - fast[30].image.astype(np.int16)).mean()
+    assert moved > 1.0  # the frames differ from each other far more than the two paths do
