@@ -33,6 +33,10 @@ IDLE_PIECE_S = 0.01
 """Idle silence leaves in pieces this long, just in time (matches 10 ms transport chunks)."""
 LEAD_S = 0.002
 """Real-time pushes go this long before the output runs dry (scheduling margin)."""
+PREDRAW_S = 0.015
+"""An idle frame is drawn this long (plus 1.5 draws) before the last one's silence runs out: the
+hop to the render thread and back can take longer than a fast draw itself, and drawing early only
+waits for the silence to end."""
 _ON_TIME, _EARLY, _PREDRAW = 0, 1, 2
 
 
@@ -155,7 +159,7 @@ class RendererClock:
             if follow and not self._speaking and self._last_image is not None:
                 # idle → next frame: draw it while the last silence plays, not after
                 ends = self._play_end + rest / self._rate
-                if ends - now <= 1.5 * self._draw_s + 0.003 and ends > now:
+                if ends - now <= 1.5 * self._draw_s + PREDRAW_S and ends > now:
                     return _PREDRAW, now
             wake_at = min(due, self._play_end - LEAD_S) if rest else due
             if wake_at <= now:
