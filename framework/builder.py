@@ -211,6 +211,7 @@ def prepare_stages(
     points = build_inserts(loaded, ctx, insert)
     for point, processors in ctx.extras.get(STAGE_INSERTS, {}).items():
         points[point] = [*processors, *points[point]]  # a stage's own helpers come first
+    _link_openings(stages)
     if warm_up:
         for name, built in stages.items():
             warm = getattr(built, "warm_up", None)
@@ -220,6 +221,18 @@ def prepare_stages(
                 except Exception as exc:  # a cold start is slower, not broken
                     logger.warning(f"stage {name}: warm-up failed, it starts cold: {exc}")
     return PreparedStages(ctx, stages, points)
+
+
+def _link_openings(stages: dict[str, Any]) -> None:
+    """Let the TTS stage make ahead the sentences the LLM stage's answers start with.
+
+    An LLM stage with ``openings()`` (its fixed opening sentences) and a TTS stage with
+    ``speak_openings_of(source)`` are linked; the TTS reads the sentences at its warm-up.
+    """
+    source = getattr(stages.get("llm"), "openings", None)
+    link = getattr(stages.get("tts"), "speak_openings_of", None)
+    if callable(source) and callable(link):
+        link(source)
 
 
 def build_session(

@@ -52,6 +52,7 @@ from presence.processors.llm.engines.question import continues_previous
 from presence.processors.llm.engines.responder import Answer, Responder
 from presence.processors.llm.engines.retrieval import KnowledgeIndex, ScoredPassage
 from presence.processors.llm.engines.semantic import load_semantic
+from presence.processors.llm.engines.text import split_sentences
 
 
 def last_user_question(context: LLMContext) -> str | None:
@@ -148,6 +149,11 @@ class KnowledgeBaseLLMService(LLMService):
     def top_passages(self, query: str, k: int = 3) -> list[ScoredPassage]:
         """Return the ``k`` best knowledge-base passages for ``query`` above the service's threshold."""
         return self._responder.top_passages(query, k)
+
+    def openings(self) -> list[str]:
+        """Every sentence this service's answers (and its greeting) can start with."""
+        greeting = split_sentences(self._greeting)[:1] if self._greeting else []
+        return list(dict.fromkeys([*greeting, *self._responder.openings()]))
 
     def respond(self, context: LLMContext) -> Answer:
         """Return what the service says for ``context`` (an empty answer means say nothing)."""

@@ -24,7 +24,10 @@ What this adds to pipecat's service:
   sentence, sent ahead of an answer that speculative start still holds) starts synthesising that
   sentence's first piece at once; when the same text then arrives to be spoken, its audio is
   already made (or being made). A preview whose answer never comes is only forgotten: nothing is
-  spoken from a preview. The last two previews are kept.
+  spoken from a preview. The last two previews are kept;
+* **openings made ahead** (``openings``): when the LLM stage knows the sentences its answers
+  start with (the knowledge-base responder does), warm-up makes the first piece of each once and
+  keeps it on disk (``engines/openings``), so those answers start without waiting for Piper.
 
 Piper (``piper-tts``) is GPL-3.0; the bundled voice's dataset is CC0.
 """
@@ -36,7 +39,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -53,6 +56,7 @@ from pydantic import Field
 from presence.framework.errors import ConfigError
 from presence.framework.frames import SpeechPreviewFrame
 from presence.framework.registry import BuildContext, StageParams, register
+from presence.processors.tts.engines.openings import OpeningAudio, folder_for
 from presence.processors.tts.engines.piper_voice import (
     BUNDLED_VOICE,
     ResolvedVoice,
@@ -75,6 +79,7 @@ _PHRASE_STARTS = frozenset(
 )
 _LONG_SENTENCE_WORDS = 8
 _PREPARED_SLOTS = 2  # previews whose audio is kept until their text is spoken
+_OPENINGS_S = 60.0  # at most this long making answer openings at one warm-up
 
 
 _LOADING = threading.Lock()
@@ -119,6 +124,9 @@ class PiperParams(StageParams):
         first_clause_words: Synthesise a sentence's first clause on its own when it has at least
             this many words, so the first audio comes sooner; 0 never splits.
         device: ``cpu``, ``cuda`` or ``auto`` (CUDA when onnxruntime has its CUDA provider).
+        openings: Make the first piece of every sentence the LLM stage says its answers may start
+            with at warm-up, once per voice and settings (kept under the cache folder; the first
+            time takes ~0.2 s a sentence, up to a minute), and speak those from there.
     """
 
     voice: str = BUNDLED_VOICE
@@ -127,6 +135,7 @@ class PiperParams(StageParams):
     visemes: bool = True
     first_clause_words: int = Field(4, ge=0, le=50)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    openings: bool = True
 
 
 def split_first_clause(text: str, min_words: int) -> list[str]:
@@ -199,6 +208,7 @@ class PresencePiperTTSService(PiperTTSService):
         noise_scale: Generator noise, or None for the voice's own.
         visemes: Ask Piper for phoneme durations.
         first_clause_words: See ``PiperParams``.
+        openings: Where answer openings are kept (see ``PiperParams.openings``); None for none.
         use_cuda: Run the voice on CUDA.
         **kwargs: Passed to ``PiperTTSService`` (e.g. ``sample_rate``).
 
@@ -209,7 +219,8 @@ class PresencePiperTTSService(PiperTTSService):
 
     def __init__(self, *, voice: ResolvedVoice, load_dir: Path, speed: float = 1.0,
                  noise_scale: float | None = None, visemes: bool = True,
-                 first_clause_words: int = 4, use_cuda: bool = False, **kwargs: Any):  # fmt: skip
+                 first_clause_words: int = 4, openings: OpeningAudio | None = None,
+                 use_cuda: bool = False, **kwargs: Any):  # fmt: skip
         with _quiet_loading():
             super().__init__(
                 download_dir=load_dir,
@@ -228,11 +239,27 @@ class PresencePiperTTSService(PiperTTSService):
         self._prepared: OrderedDict[str, asyncio.Future] = OrderedDict()
         self._voice_lock = threading.Lock()  # one synthesis at a time (espeak-ng phonemizes)
         self.previews = self.previews_spoken = 0
+        self.openings = openings
+        self._opening_source: Callable[[], list[str]] | None = None
+
+    def speak_openings_of(self, source: Callable[[], list[str]]) -> None:
+        """Take the sentences answers may start with from ``source`` (read at warm-up)."""
+        self._opening_source = source
 
     def warm_up(self) -> None:
-        """Synthesise a word once (blocking) so that the first answer is not a cold one."""
+        """Synthesise a word once and make (or load) the answer openings (blocking)."""
         if not self._warm:
             self._synthesize("Hello.")
+            if self.openings is not None and self._opening_source is not None:
+                started = time.monotonic()
+                pieces = [_key(split_first_clause(s, self._first_clause_words)[0])
+                          for s in self._opening_source()]  # fmt: skip
+                loaded, made = self.openings.fill(pieces, self._synthesize, budget_s=_OPENINGS_S)
+                took = time.monotonic() - started
+                (logger.info if made else logger.debug)(
+                    f"{self}: {len(self.openings)} answer openings ready ({loaded} kept, {made} "
+                    f"made once for this voice) in {took:.1f} s"
+                )
             self._warm = True
 
     async def start(self, frame):
@@ -250,7 +277,7 @@ class PresencePiperTTSService(PiperTTSService):
     def _prepare(self, sentence: str) -> None:
         piece = split_first_clause(sentence, self._first_clause_words)[0]
         key = _key(piece)
-        if key in self._prepared:
+        if key in self._prepared or (self.openings is not None and key in self.openings):
             return
         future = asyncio.get_running_loop().run_in_executor(None, self._synthesize, piece)
         future.add_done_callback(lambda f: f.cancelled() or f.exception())  # never unretrieved
@@ -260,7 +287,11 @@ class PresencePiperTTSService(PiperTTSService):
         self.previews += 1
 
     async def _synthesized(self, piece: str) -> list[Any]:
-        """``piece``'s audio chunks: the prepared ones when a preview made them, else made now."""
+        """``piece``'s audio chunks: an opening made ahead, the ones a preview made, or made now."""
+        if self.openings is not None:
+            chunks = self.openings.take(_key(piece))
+            if chunks is not None:
+                return chunks
         future = self._prepared.pop(_key(piece), None)
         if future is not None:
             try:
@@ -356,6 +387,7 @@ def build(params: PiperParams, ctx: BuildContext) -> PresencePiperTTSService:
         return PresencePiperTTSService(
             voice=voice, load_dir=load_dir, speed=params.speed, noise_scale=params.noise_scale,
             visemes=params.visemes, first_clause_words=params.first_clause_words,
+            openings=_openings(params, load_dir / f"{voice.name}.onnx"),
             use_cuda=use_cuda, sample_rate=ctx.audio_out_sample_rate,
         )  # fmt: skip
     except ConfigError:
@@ -366,3 +398,13 @@ def build(params: PiperParams, ctx: BuildContext) -> PresencePiperTTSService:
             f"voice with its .onnx.json, or use voice: {BUNDLED_VOICE}",
             field="stages.tts.voice",
         ) from exc
+
+
+def _openings(params: PiperParams, model: Path) -> OpeningAudio | None:
+    """The answer openings' store for this voice file and settings (in memory when no file)."""
+    if not params.openings:
+        return None
+    if not model.is_file():  # a voice pipecat downloads by name: kept for this session only
+        return OpeningAudio(None)
+    settings = (params.speed, params.noise_scale, params.visemes)
+    return OpeningAudio(folder_for(cache_root() / "openings", model, settings))

@@ -31,6 +31,8 @@ GREETINGS = frozenset("hello hi hey hiya howdy greetings morning afternoon eveni
 THANKS = frozenset("thanks thank thx cheers great cool nice awesome perfect wonderful".split())
 FAREWELLS = frozenset("bye goodbye farewell cya later night".split())
 _FILLER = frozenset("good there see ya lot".split())  # only small talk next to the words above
+FAREWELL = ["Goodbye! It was nice talking to you."]
+THANKS_REPLY = ["Glad I could help!", "Anything else you'd like to know?"]
 
 # "Who are you?": answered with the persona's introduction, not from the knowledge base.
 _IDENTITY = re.compile(
@@ -182,14 +184,30 @@ class Responder:
             return None  # "what is this?": retrieval decides, else the offer of topics
         talk = GREETINGS | THANKS | FAREWELLS | _FILLER
         if pool <= talk and pool & FAREWELLS:
-            return Answer(["Goodbye! It was nice talking to you."], "farewell")
+            return Answer(list(FAREWELL), "farewell")
         if pool <= talk and pool & THANKS:
-            return Answer(["Glad I could help!", "Anything else you'd like to know?"], "thanks")
+            return Answer(list(THANKS_REPLY), "thanks")
         if pool <= talk and pool & GREETINGS:
             return Answer(self.greeting_reply(), "greeting")
         if pool <= {"help", "topic", "topics", "ask", "question", "questions", "answer"}:
             return Answer([self._offer()], "help")
         return None
+
+    def openings(self) -> list[str]:
+        """Every sentence an answer of this responder can start with (no duplicates).
+
+        A passage's first sentence, its guess ("I think you're asking about …"), the fallback and
+        the small-talk replies: a voice can make these ahead of the call.
+        """
+        first: list[str] = [self.greeting_reply()[0], self._offer(), FAREWELL[0], THANKS_REPLY[0]]
+        first.append(self.fallback_answer)
+        for p in self.index.passages:
+            sentences = split_sentences(p.text)
+            if sentences:
+                first.append(sentences[0])
+            if p.title:
+                first.append(f"I think you're asking about {_mid_sentence(p.title)}.")
+        return list(dict.fromkeys(s for s in first if s.strip()))
 
     def answer(self, question: str) -> Answer:
         """Answer one (possibly noisy, speech-recognised) question.

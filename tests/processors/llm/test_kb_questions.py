@@ -199,3 +199,17 @@ if __name__ == "__main__":
         _all = [c for c in _cases + _fresh if c.split == _split]
         print(f"{_split:8} all       {accuracy(_responder, _all)[0]:.3f} ({len(_all)} questions)")
     print(f"whole file         {accuracy(_responder, _cases)[0]:.3f} ({len(_cases)} questions)")
+
+
+def test_every_answer_starts_with_a_sentence_the_voice_can_make_ahead(responder, cases):
+    """``openings()`` covers the first sentence of every answer: knowledge, guess and fallback."""
+    openings = set(responder.openings())
+    questions = [c.question for c in cases] + ["hello", "thanks a lot", "bye", "what can you do"]
+    kinds = set()
+    for question in questions:
+        answer = responder.answer(question)
+        kinds.add(answer.kind)
+        if answer.sentences:
+            assert answer.sentences[0] in openings, (question, answer.sentences[0])
+    assert {"knowledge", "guess", "fallback", "greeting", "thanks", "farewell"} <= kinds
+    assert len(openings) <= 2 * len(responder.index.passages) + 5

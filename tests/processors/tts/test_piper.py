@@ -190,3 +190,68 @@ async def test_the_knowledge_base_answer_is_spoken_from_its_preview():
     down, _ = await run_test(Pipeline([kb, tts]), frames_to_send=[LLMContextFrame(context)])
     assert any(isinstance(f, TTSAudioRawFrame) for f in down)
     assert (tts.previews, tts.previews_spoken) == (1, 1)
+
+
+def _openings_folder(tmp_path: Path) -> Path:
+    (folder,) = (tmp_path / "cache" / "piper" / "openings").iterdir()
+    return folder
+
+
+async def test_answer_openings_are_made_once_kept_on_disk_and_spoken_from_there(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("PRESENCE_CACHE_DIR", str(tmp_path / "cache"))
+    openings = [SENTENCE, "Hi, I'm the guide!"]
+    first = build()
+    first.speak_openings_of(lambda: openings)
+    first.warm_up()
+    files = sorted(_openings_folder(tmp_path).glob("*.npz"))
+    assert len(files) == 2 and len(first.openings) == 2  # "Presence runs on your own server," + hi
+    made = first.openings.take("Presence runs on your own server,")
+    stamps = [f.stat().st_mtime_ns for f in files]
+
+    again = build()  # a later session: loads what the first one made, synthesises nothing
+    again.speak_openings_of(lambda: openings)
+    again.warm_up()
+    assert [f.stat().st_mtime_ns for f in files] == stamps
+    kept = again.openings.take("Presence runs on your own server,")
+    assert [c.audio_int16_bytes for c in kept] == [c.audio_int16_bytes for c in made]
+    assert [[(a.phoneme, a.num_samples) for a in c.phoneme_alignments] for c in kept] == [
+        [(a.phoneme, a.num_samples) for a in c.phoneme_alignments] for c in made
+    ]
+
+    down, _ = await run_test(again, frames_to_send=[TTSSpeakFrame(SENTENCE)])
+    assert again.openings.spoken == 2  # the taken one above, and the spoken sentence
+    audio = [f for f in down if isinstance(f, TTSAudioRawFrame)]
+    assert sum(len(f.audio) for f in audio) / 2 / OUT_RATE > 3.0  # the opening and the rest
+    assert any(f.metadata.get("visemes") for f in audio[:5])  # the kept opening moves the mouth
+
+    files[0].write_bytes(b"not audio")  # a damaged file is made again, not played
+    third = build()
+    third.speak_openings_of(lambda: openings)
+    third.warm_up()
+    assert len(third.openings) == 2 and files[0].stat().st_size > 1000
+
+
+def test_openings_off_or_for_other_settings_are_not_shared(tmp_path, monkeypatch):
+    monkeypatch.setenv("PRESENCE_CACHE_DIR", str(tmp_path / "cache"))
+    off = build(openings=False)
+    off.speak_openings_of(lambda: [SENTENCE])
+    off.warm_up()
+    assert off.openings is None and not (tmp_path / "cache" / "piper" / "openings").exists()
+    for speed in (1.0, 1.2):  # a faster voice never plays the audio made at the old speed
+        tts = build(speed=speed)
+        tts.speak_openings_of(lambda: ["Hello there."])
+        tts.warm_up()
+    assert len(list((tmp_path / "cache" / "piper" / "openings").iterdir())) == 2
+
+
+def test_the_local_pipeline_links_the_answers_openings_to_the_voice():
+    from presence.framework.builder import prepare_stages
+    from presence.framework.config import load_pipeline
+    from presence.pipelines import __file__ as pipelines_init
+
+    loaded = load_pipeline(Path(pipelines_init).parent / "local.yaml")
+    stages = prepare_stages(loaded, warm_up=False).stages
+    tts, llm = stages["tts"], stages["llm"]
+    assert tts._opening_source is not None and tts._opening_source() == llm.openings()
