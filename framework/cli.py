@@ -20,7 +20,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 bench_app = typer.Typer(
-    help="Benchmarks: latency, conversation, turns, soak, renderer, perception, retrieval."
+    help="Benchmarks: latency, conversation, turns, soak, renderer, perception, retrieval, judge."
 )
 replica_app = typer.Typer(help="Register replicas (the faces personas wear).")
 app.add_typer(bench_app, name="bench")
@@ -410,6 +410,18 @@ def bench_retrieval(ctx: typer.Context) -> None:
     from presence.benchmarks.retrieval import main as bench_main
 
     bench_main(list(ctx.args))
+
+
+@bench_app.command("judge", context_settings=PASSTHROUGH, add_help_option=False)
+def bench_judge(ctx: typer.Context) -> None:
+    """What an LLM judge of guardrails adds to a turn (--judge-ms --turns --timeout-ms --json)."""
+    setup_logging(0)
+    from presence.benchmarks.judge import main as bench_main
+
+    try:
+        bench_main(list(ctx.args))
+    except PresenceError as exc:
+        raise fail(exc) from None
 
 
 @bench_app.command("turns", context_settings=PASSTHROUGH, add_help_option=False)

@@ -49,6 +49,7 @@ from pipecat.frames.frames import (
     LLMFullResponseStartFrame,
     LLMTextFrame,
     OutputTransportMessageUrgentFrame,
+    StartFrame,
     TTSSpeakFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
@@ -99,6 +100,25 @@ class _GuardBase(FrameProcessor):
         self._on_trigger = on_trigger
         self._app_message = app_message
         self.triggers: list[Trigger] = []  # every firing, for callers and tests
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection):
+        """Warm the judge up when the pipeline starts (its first verdict is then not a cold one)."""
+        await super().process_frame(frame, direction)
+        if isinstance(frame, StartFrame) and self.checker.judge is not None:
+            self.create_task(self._warm(self.checker.judge), f"{self}::warm-judge")
+
+    @staticmethod
+    async def _warm(judge: LLMJudge) -> None:
+        try:
+            await judge.warm()
+        except Exception as exc:  # noqa: BLE001 — the first verdict will say what is wrong
+            logger.warning(f"guardrails: the judge could not be prepared: {exc!r}")
+
+    async def cleanup(self):
+        """Close the judge's client."""
+        if self.checker.judge is not None:
+            await self.checker.judge.close()
+        await super().cleanup()
 
     async def _fired(self, trigger: Trigger) -> None:
         self.triggers.append(trigger)

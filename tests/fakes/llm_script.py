@@ -47,6 +47,9 @@ class FakeLLMServer:
         self.script: deque[Reply] = deque(replies)
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.peers: list[
+            tuple | None
+        ] = []  # the client's address per request (same: one connection)
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -70,6 +73,9 @@ class FakeLLMServer:
         body = await request.json()
         self.requests.append(body)
         self.headers.append({k.lower(): v for k, v in request.headers.items()})
+        self.peers.append(
+            request.transport.get_extra_info("peername") if request.transport else None
+        )
         reply = self.next_reply()
         if reply.ttft_s:
             await asyncio.sleep(reply.ttft_s)
@@ -78,8 +84,8 @@ class FakeLLMServer:
         response = web.StreamResponse(
             headers={"content-type": "text/event-stream", "cache-control": "no-cache"}
         )
-        await response.prepare(request)
         try:
+            await response.prepare(request)  # the client may have given up during ttft_s
             await self.stream(request, response, body, reply)
         except (ConnectionResetError, asyncio.CancelledError):
             pass

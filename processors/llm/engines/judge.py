@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from presence.framework.errors import PresenceError
@@ -57,6 +57,7 @@ class LLMJudge:
     api_key: str | None = None
     timeout_s: float = 2.0
     max_tokens: int = 300
+    _clients: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def from_llm_settings(cls, llm: dict[str, Any] | None, **options: Any) -> LLMJudge | None:
@@ -85,37 +86,63 @@ class LLMJudge:
         except Exception as exc:  # the SDKs' errors, or an answer that is not JSON
             raise JudgeError(f"the judge gave no verdict: {type(exc).__name__}: {exc}") from None
 
-    async def _complete(self, system: str, question: str) -> str:
-        messages = [{"role": "user", "content": question}]
+    async def warm(self) -> None:
+        """Import the SDK and open the client ahead of the first verdict.
+
+        Importing ``openai`` or ``anthropic`` and building a client take ~1 s on a small machine:
+        done at the first verdict, they ate its ``timeout_s`` and the rules' verdict stood.
+        """
+        await asyncio.to_thread(self._sdk)
+        self._client()
+
+    async def close(self) -> None:
+        """Close the client this event loop uses (a later verdict opens a new one)."""
+        entry = self._clients.pop("client", None)
+        if entry is not None and entry[0] is asyncio.get_running_loop():
+            await entry[1].close()
+
+    def _sdk(self) -> Any:
         if self.provider == "anthropic":
             from anthropic import AsyncAnthropic
 
-            client = AsyncAnthropic(
-                api_key=self.api_key, base_url=self.base_url, max_retries=0, timeout=self.timeout_s
-            )
-            try:
-                async with client.messages.stream(
-                    model=self.model, max_tokens=self.max_tokens, system=system, messages=messages
-                ) as stream:
-                    return "".join([chunk async for chunk in stream.text_stream])
-            finally:
-                await client.close()
+            return AsyncAnthropic
         from openai import AsyncOpenAI
 
-        client = AsyncOpenAI(
-            api_key=self.api_key or "not-needed",
-            base_url=self.base_url,
-            max_retries=0,
-            timeout=self.timeout_s,
-        )
-        try:
-            stream = await client.chat.completions.create(
-                model=self.model,
-                messages=[{"role": "system", "content": system}, *messages],
-                stream=True,
-                max_tokens=self.max_tokens,
-                temperature=0,
+        return AsyncOpenAI
+
+    def _client(self) -> Any:
+        """One client per judge and event loop: its connections are kept between verdicts."""
+        loop = asyncio.get_running_loop()
+        entry = self._clients.get("client")
+        if entry is not None and entry[0] is loop:
+            return entry[1]
+        if self.provider == "anthropic":
+            client = self._sdk()(
+                api_key=self.api_key, base_url=self.base_url, max_retries=0, timeout=self.timeout_s
             )
-            return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
-        finally:
-            await client.close()
+        else:
+            client = self._sdk()(
+                api_key=self.api_key or "not-needed",
+                base_url=self.base_url,
+                max_retries=0,
+                timeout=self.timeout_s,
+            )
+        self._clients["client"] = (loop, client)
+        return client
+
+    async def _complete(self, system: str, question: str) -> str:
+        messages = [{"role": "user", "content": question}]
+        client = self._client()
+        if self.provider == "anthropic":
+            async with client.messages.stream(
+                model=self.model, max_tokens=self.max_tokens, system=system, messages=messages
+            ) as stream:
+                return "".join([chunk async for chunk in stream.text_stream])
+        stream = await client.chat.completions.create(
+            model=self.model,
+            messages=[{"role": "system", "content": system}, *messages],
+            stream=True,
+            max_tokens=self.max_tokens,
+            temperature=0,
+        )
+        return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])

@@ -57,3 +57,16 @@ def test_only_a_cloud_llm_makes_a_judge():
     assert (made.provider, made.model, made.timeout_s) == ("openai", "m", 1.5)
     with pytest.raises(ValueError, match="no JSON object"):
         json_object("nothing here")
+
+
+@pytest.mark.parametrize("fake_server", [FakeOpenAI, FakeAnthropic])
+async def test_a_warmed_judge_keeps_one_connection_between_verdicts(fake_server):
+    async with fake_server(Reply(text=['{"broken": null}']), Reply(text=['{"a": 1}'])) as fake:
+        provider = "anthropic" if fake_server is FakeAnthropic else "openai"
+        verdicts = judge(fake, provider)
+        await verdicts.warm()
+        assert await verdicts.ask("Check.", "one") == {"broken": None}
+        assert await verdicts.ask("Check.", "two") == {"a": 1}
+        await verdicts.close()
+    first, second = fake.peers
+    assert first is not None and first == second  # no new connection (nor TLS) per verdict
