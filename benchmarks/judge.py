@@ -52,6 +52,7 @@ from presence.framework.errors import ConfigError
 from presence.processors.guardrails.engines.rules import Guardrail, Guardrails
 from presence.processors.guardrails.processor import InputGuardProcessor, OutputGuardProcessor
 from presence.processors.llm.engines.judge import LLMJudge
+from presence.processors.llm.knowledge_base import chunk_sentence
 
 TESTS = Path(__file__).resolve().parents[1] / "tests"
 ANSWER = (
@@ -78,10 +79,8 @@ class _ScriptedLLM(FrameProcessor):
             await self.push_frame(frame, direction)
             return
         await self.push_frame(LLMFullResponseStartFrame())
-        words = ANSWER.split()
-        for i in range(0, len(words), 4):
+        for chunk in chunk_sentence(ANSWER, 4):
             await asyncio.sleep(self.chunk_s)
-            chunk = " ".join(words[i : i + 4]) + " "
             await self.push_frame(LLMTextFrame(chunk))
             self.sentence_done.extend([time.monotonic()] * chunk.count(". "))
         await self.push_frame(LLMFullResponseEndFrame())

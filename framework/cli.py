@@ -391,16 +391,21 @@ def bench_soak(
     print_table(result)
 
 
-@bench_app.command("renderer", context_settings=PASSTHROUGH, add_help_option=False)
-def bench_renderer(ctx: typer.Context) -> None:
-    """Renderer fps, lateness, drift and lip-sync lag (--provider --size --seconds --device --json)."""
+def _argv_bench(bench_main, ctx: typer.Context) -> None:
+    """Run an argparse benchmark's ``main`` on the passed-through arguments, errors as CLI errors."""
     setup_logging(0)
-    from presence.benchmarks.renderer import main as bench_main
-
     try:
         bench_main(list(ctx.args))
     except PresenceError as exc:
         raise fail(exc) from None
+
+
+@bench_app.command("renderer", context_settings=PASSTHROUGH, add_help_option=False)
+def bench_renderer(ctx: typer.Context) -> None:
+    """Renderer fps, lateness, drift and lip-sync lag (--provider --size --seconds --device --json)."""
+    from presence.benchmarks.renderer import main as bench_main
+
+    _argv_bench(bench_main, ctx)
 
 
 @bench_app.command("retrieval", context_settings=PASSTHROUGH, add_help_option=False)
@@ -415,13 +420,9 @@ def bench_retrieval(ctx: typer.Context) -> None:
 @bench_app.command("judge", context_settings=PASSTHROUGH, add_help_option=False)
 def bench_judge(ctx: typer.Context) -> None:
     """What an LLM judge of guardrails adds to a turn (--judge-ms --turns --timeout-ms --json)."""
-    setup_logging(0)
     from presence.benchmarks.judge import main as bench_main
 
-    try:
-        bench_main(list(ctx.args))
-    except PresenceError as exc:
-        raise fail(exc) from None
+    _argv_bench(bench_main, ctx)
 
 
 @bench_app.command("turns", context_settings=PASSTHROUGH, add_help_option=False)
