@@ -32,7 +32,8 @@ the audio of each VAD segment and transcribes it when the VAD says speech stoppe
   part alone (the second with the first's words as prompt), 0.111 decoding the turn whole.
   A turn already taken is resumed the same way when the user speaks again within ``resume_s`` of
   the turn's end (the turn-taking ended it at a pause: "do I need a graphics card … to run it"):
-  the new transcript revises the taken turn's words;
+  the new transcript revises the taken turn's words, also when the persona began to answer
+  them while the whole was being decoded;
 * **speed**: no timestamps, int8 on CPU; ``beam_size`` trades accuracy for time (5 measured
   0.17 word error against greedy's 0.24 on unseen synthetic voices, for ~100 ms more per turn);
   the encoder sees the speech plus ``window_pad_s`` of silence instead of Whisper's 30 s window
@@ -353,8 +354,9 @@ class PresenceWhisperSTTService(WhisperSTTService):
         lang = Language(language) if language else None
         if self._revise_s > 0 and revises == self._turn_text:
             self._turn_pcm, self._turn_text = self._turn_pcm + new_pcm, text
-        else:  # the turn was closed meanwhile: this is a part on its own
-            revises = ""
+        else:  # the turn was closed meanwhile (taken, or the persona began to answer it)
+            if revises and self._heard.endswith(revises):  # its start is heard again, whole
+                self._heard = self._heard[: len(self._heard) - len(revises)].strip()
             self._heard = f"{self._heard} {text}".strip()
             self._heard_at = time.monotonic()
         if revises:

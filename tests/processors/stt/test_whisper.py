@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from helpers.speech import synthesize_16k
 from pipecat.frames.frames import (
+    BotStartedSpeakingFrame,
     ErrorFrame,
     InputAudioRawFrame,
     TranscriptionFrame,
@@ -207,6 +208,21 @@ async def test_a_turn_taken_at_a_pause_is_resumed_when_the_user_goes_on_at_once(
     assert sent[1].revises == sent[0].text
     words = sent[1].text.lower()
     assert "change" in words and "voice" in words, finals(down)
+
+
+async def test_a_resumed_turn_still_revises_its_start_when_the_persona_began_answering_it(guide):
+    """The persona's answer to the first part starts while the whole turn is being decoded."""
+    stt = build(guide, hotwords=["presence"], resume_s=1.0)
+    first, rest = synthesize_16k("how do I change"), synthesize_16k("the voice of the persona")
+    taken = (SleepFrame(2.0), UserStoppedSpeakingFrame(), SleepFrame(0.1))
+    frames = frames_for(first, rest, pause_s=0.3, between=taken)
+    frames[-1:-1] = [SleepFrame(0.05), BotStartedSpeakingFrame()]  # just after the last VAD stop
+    down, _ = await run_test(stt, frames_to_send=frames)
+    sent = [f for f in down if isinstance(f, TranscriptionFrame)]
+    assert len(sent) == 2, finals(down)
+    assert isinstance(sent[1], RevisedTranscriptionFrame) and sent[1].revises == sent[0].text
+    heard = revise_text(sent[0].text, sent[1]).lower()
+    assert heard.count("change") == 1 and "voice" in heard, heard  # one sentence, not two
 
 
 async def test_revision_off_decodes_each_part_alone(guide):
