@@ -23,6 +23,14 @@ through is also put to the LLM when some guardrail of that side has a ``prompt``
 the verdict (at most the judge's ``timeout_s``; on a failure or timeout the rules' verdict
 stands, so the turn always goes on).
 
+The judge's verdict on the user's turn is awaited *in parallel* with the LLM by default
+(``make_guards(parallel_input=True)``): the turn goes on to the LLM at once, and the output guard
+holds the answer's first sentence until that verdict (``InputVerdicts``). A broken turn's answer
+is then dropped unheard and the replacement said instead, so the user's wait is the longer of
+the two, not their sum. The LLM does run on such a turn (its function calls too, if it makes
+any); ``parallel_input=False`` keeps the LLM from seeing it at all, at the cost of one verdict's
+latency on every turn.
+
 Each firing calls ``on_trigger(trigger)`` (the service turns it into the
 ``application.guardrail_triggered`` webhook) and, unless ``app_message`` is off, sends the
 client a data-channel event in the Tavus shape::
@@ -36,6 +44,7 @@ callback (server side) is. Logs name the guardrail and the side only, never what
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -78,6 +87,33 @@ def user_turn_text(messages: list[Any]) -> str:
         if role == "user":
             texts.insert(0, standard_message_text(message).strip())
     return " ".join(t for t in texts if t)
+
+
+class InputVerdicts:
+    """The judge's verdict on the latest user turn, shared by the input and output guards.
+
+    The input guard ``start``s a verdict (or ``clear``s it) for every context it passes on; the
+    output guard ``take``s it once per answer, before the answer's first sentence.
+    """
+
+    def __init__(self):
+        self._task: asyncio.Task | None = None
+
+    def start(self, task: asyncio.Task) -> None:
+        """The verdict on the context just passed to the LLM."""
+        self._task = task
+
+    def clear(self) -> None:
+        """The context just passed on needs no verdict."""
+        self._task = None
+
+    async def take(self) -> Trigger | None:
+        """The guardrail the latest turn broke, once its verdict is in (None: none, or no turn)."""
+        task, self._task = self._task, None
+        if task is None:
+            return None
+        await asyncio.wait({task})
+        return None if task.cancelled() or task.exception() else task.result()
 
 
 class _GuardBase(FrameProcessor):
@@ -150,15 +186,20 @@ class OutputGuardProcessor(_GuardBase):
         on_trigger: Called with each ``Trigger`` (may be async).
         app_message: Send the client a ``conversation.guardrail_triggered`` event.
         judge: Also ask this LLM about the guardrails' prompts, sentence by sentence.
+        verdicts: The input guard's verdicts, judged while the LLM answers: each answer's first
+            sentence waits for its turn's verdict, and a broken turn's answer is replaced.
     """
 
     screens_llm_output = True
     """Tells the builder that the LLM's raw text must not reach the client."""
 
-    def __init__(self, guardrails: Guardrails, **kwargs):
+    def __init__(self, guardrails: Guardrails, *, verdicts: InputVerdicts | None = None,
+                 **kwargs):  # fmt: skip
         super().__init__(guardrails, **kwargs)
         self._screen = OutputScreen(guardrails)
         self._template: LLMTextFrame | None = None
+        self._verdicts = verdicts
+        self._input_due = False  # this answer's turn verdict is still to be taken
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         """Hold and check LLM text; pass everything else in order."""
@@ -168,22 +209,31 @@ class OutputGuardProcessor(_GuardBase):
             return
         if isinstance(frame, LLMFullResponseStartFrame):
             self._screen.reset()
+            self._input_due = self._verdicts is not None
             await self.push_frame(frame, direction)
         elif isinstance(frame, LLMTextFrame):
             self._template = frame
             await self._emit(self._screen.feed(frame.text))
         elif isinstance(frame, LLMFullResponseEndFrame):
-            await self._emit(self._screen.finish())
+            await self._emit(self._screen.finish(), last=True)
             self._screen.reset()
             await self.push_frame(frame, direction)
         elif isinstance(frame, InterruptionFrame):
             self._screen.reset()
+            self._input_due = False
             await self.push_frame(frame, direction)
         else:
             await self.push_frame(frame, direction)
 
-    async def _emit(self, screened: Screened) -> None:
+    async def _emit(self, screened: Screened, *, last: bool = False) -> None:
         template = self._template
+        if self._input_due and (screened.texts or last):
+            self._input_due = False
+            if (trigger := await self._verdicts.take()) is not None:
+                self._screen.block()  # the answer to a broken turn is never said
+                await self.push_frame(LLMTextFrame(trigger.replacement))
+                await self._fired(trigger)
+                return
         if self.checker.judge is not None:
             screened = await self._judged(screened)
         for text in screened.texts:
@@ -215,20 +265,31 @@ class InputGuardProcessor(_GuardBase):
         conversation_id: Put in the client event.
         on_trigger: Called with each ``Trigger`` (may be async).
         app_message: Send the client a ``conversation.guardrail_triggered`` event.
-        judge: Also ask this LLM about the guardrails' prompts (the LLM waits for the verdict).
+        judge: Also ask this LLM about the guardrails' prompts (the LLM waits for the verdict,
+            unless ``verdicts`` is given).
+        verdicts: Judge each turn while the LLM answers it: the rules still decide before the
+            LLM, the judge's verdict goes here for the output guard (which must share it).
     """
 
-    def __init__(self, guardrails: Guardrails, **kwargs):
+    def __init__(self, guardrails: Guardrails, *, verdicts: InputVerdicts | None = None,
+                 **kwargs):  # fmt: skip
         super().__init__(guardrails, **kwargs)
         self._held: Trigger | None = None  # a speculative turn that broke a rule
         self._turn_ended = False  # the user's turn was confirmed before its context arrived
+        self._verdicts = verdicts if self.checker.judge is not None else None
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         """Check each user turn before the LLM sees it."""
         await super().process_frame(frame, direction)
         if isinstance(frame, LLMContextFrame) and direction == FrameDirection.DOWNSTREAM:
             text = user_turn_text(frame.context.get_messages())
-            trigger = await self.checker.check(text, "input")
+            if self._verdicts is None:
+                trigger = await self.checker.check(text, "input")
+            elif (trigger := self.guardrails.check(text, "input")) is None and text.strip():
+                judged = self.create_task(self.checker.check(text, "input"), f"{self}::judge")
+                self._verdicts.start(judged)  # the output guard waits for it, not the LLM
+            else:
+                self._verdicts.clear()
             if trigger is None:
                 if not frame.speculation:
                     self._held = None
@@ -264,10 +325,13 @@ def make_guards(
     on_trigger: OnTrigger | None = None,
     app_message: bool = True,
     judge: LLMJudge | None = None,
+    parallel_input: bool = True,
 ) -> dict[str, list[FrameProcessor]]:
     """The processors for ``guardrails`` by insert point (``build_session(insert=...)``).
 
-    Only the sides some rule watches (or, with a ``judge``, some prompt) get a processor.
+    Only the sides some rule watches (or, with a ``judge``, some prompt) get a processor, except
+    that a user turn judged in parallel (``parallel_input``, with a ``judge`` that has input
+    prompts to judge) always gets the output guard that holds its answer for the verdict.
     """
     options = {
         "conversation_id": conversation_id,
@@ -277,8 +341,12 @@ def make_guards(
     }
     points: dict[str, list[FrameProcessor]] = {}
     checker = JudgedGuardrails(guardrails, judge)
+    judged_input = judge is not None and any(
+        r.prompt and r.applies("input") for r in guardrails.rules
+    )
+    verdicts = InputVerdicts() if parallel_input and judged_input else None
     if checker.watches("input"):
-        points["before_llm"] = [InputGuardProcessor(guardrails, **options)]
-    if checker.watches("output"):
-        points["before_tts"] = [OutputGuardProcessor(guardrails, **options)]
+        points["before_llm"] = [InputGuardProcessor(guardrails, verdicts=verdicts, **options)]
+    if checker.watches("output") or verdicts is not None:
+        points["before_tts"] = [OutputGuardProcessor(guardrails, verdicts=verdicts, **options)]
     return points

@@ -7,18 +7,24 @@ import json
 from presence.benchmarks.judge import main
 
 
-def test_the_judge_delays_the_first_sentence_by_two_verdicts_and_a_slow_one_by_its_timeout(
+def test_the_judge_costs_one_verdict_when_it_judges_the_turn_beside_the_llm_and_two_before_it(
     tmp_path,
 ):
     out = tmp_path / "judge.json"
-    report = main(["--judge-ms", "150", "--turns", "2", "--timeout-ms", "300", "--json", str(out)])
+    argv = ["--judge-ms", "150", "--turns", "3", "--timeout-ms", "300", "--llm-ttft-ms", "200"]
+    report = main([*argv, "--json", str(out)])
     assert json.loads(out.read_text())["results"] == report["results"]
-    rules, judged, slow = report["results"]
+    rules, parallel, before, slow_parallel, slow_before = report["results"]
     assert rules["judge_ms"] is None and rules["judge_requests"] == 0
-    # the input verdict, then the first sentence's: both before anything reaches TTS
-    assert judged["judge_requests"] == 2 * 4  # per turn: the input and three sentences
-    assert judged["first_sentence_p50_ms"] >= rules["first_sentence_p50_ms"] + 2 * 150
+    assert [r["input"] for r in report["results"][1:]] == ["parallel", "before_llm"] * 2
+    for judged in (parallel, before):
+        assert judged["judge_requests"] == 3 * 4  # per turn: the input and three sentences
+    # before the LLM: the input verdict, the LLM, then the first sentence's verdict
+    assert before["first_sentence_p50_ms"] >= rules["first_sentence_p50_ms"] + 2 * 150
+    # beside the LLM: the input verdict is hidden behind the LLM's first token
+    assert parallel["first_sentence_p50_ms"] >= rules["first_sentence_p50_ms"] + 150
+    assert parallel["first_sentence_p50_ms"] + 100 <= before["first_sentence_p50_ms"]
     # a judge past its timeout costs the timeout per check, and the rules' verdict stands
-    assert slow["judge_ms"] == 450
-    assert slow["first_sentence_p50_ms"] >= 2 * 300
-    assert slow["first_sentence_p50_ms"] < 2 * 450
+    assert slow_before["judge_ms"] == slow_parallel["judge_ms"] == 450
+    for slow in (slow_parallel, slow_before):
+        assert 2 * 300 <= slow["first_sentence_p50_ms"] < 200 + 2 * 450

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 
+import pytest
 from fakes.openai import FakeOpenAI, Reply
 from pipecat.frames.frames import (
     LLMContextFrame,
@@ -12,8 +14,10 @@ from pipecat.frames.frames import (
     LLMTextFrame,
     TTSSpeakFrame,
 )
+from pipecat.pipeline.pipeline import Pipeline
 from pipecat.processors.aggregators.llm_context import LLMContext
-from pipecat.tests.utils import run_test
+from pipecat.processors.frame_processor import FrameProcessor
+from pipecat.tests.utils import SleepFrame, run_test
 
 from presence.processors.guardrails.engines.rules import Guardrails
 from presence.processors.guardrails.processor import (
@@ -117,3 +121,63 @@ def test_prompt_only_guardrails_get_processors_only_with_a_judge():
     assert make_guards(prompt_only) == {}
     points = make_guards(prompt_only, judge=LLMJudge("openai", "m"))
     assert set(points) == {"before_llm", "before_tts"}
+
+
+class _Answering(FrameProcessor):
+    """An LLM stage that answers each context at once and notes when it saw it."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen: list[float] = []
+
+    async def process_frame(self, frame, direction):
+        await super().process_frame(frame, direction)
+        if not isinstance(frame, LLMContextFrame):
+            await self.push_frame(frame, direction)
+            return
+        self.seen.append(time.monotonic())
+        for frame_out in answer("Ibuprofen is sold in most shops. ", "Ask your pharmacist."):
+            await self.push_frame(frame_out)
+
+
+def _pipeline(fake, fired: list, *, parallel: bool) -> tuple[Pipeline, _Answering]:
+    guards = make_guards(
+        Guardrails.from_dicts(ITEMS), judge=judge(fake), on_trigger=fired.append,
+        app_message=False, parallel_input=parallel,
+    )  # fmt: skip
+    llm = _Answering()
+    return Pipeline([*guards["before_llm"], llm, *guards["before_tts"]]), llm
+
+
+IBUPROFEN = [{"role": "user", "content": "How many pills of ibuprofen can I take?"}]
+
+
+async def test_a_turn_judged_while_the_llm_answers_is_replaced_before_any_of_the_answer_is_said():
+    fired: list = []
+    async with FakeOpenAI(Reply(text=['{"broken": "no_medical_advice"}'], ttft_s=0.3)) as fake:
+        pipeline, llm = _pipeline(fake, fired, parallel=True)
+        down, _ = await run_test(
+            pipeline, frames_to_send=[LLMContextFrame(LLMContext(IBUPROFEN)), SleepFrame(1.0)]
+        )
+    assert len(llm.seen) == 1  # the LLM answered meanwhile...
+    assert texts(down) == ["Please ask your doctor."]  # ...and none of its answer goes on
+    assert [(t.guardrail_name, t.side, t.by) for t in fired] == [
+        ("no_medical_advice", "input", "llm")
+    ]
+    assert len(fake.requests) == 1  # the answer's sentences were never put to the judge
+
+
+@pytest.mark.parametrize("parallel", [True, False])
+async def test_the_llm_starts_on_a_turn_without_waiting_for_the_judge_unless_told_to(parallel):
+    fired: list = []
+    slow_pass = Reply(text=['{"broken": null}'], ttft_s=1.0)
+    async with FakeOpenAI(slow_pass, PASS, PASS) as fake:
+        pipeline, llm = _pipeline(fake, fired, parallel=parallel)
+        sent = time.monotonic()
+        down, _ = await run_test(
+            pipeline, frames_to_send=[LLMContextFrame(LLMContext(IBUPROFEN)), SleepFrame(2.0)]
+        )
+    waited = llm.seen[0] - sent
+    assert waited < 0.5 if parallel else waited >= 1.0
+    assert texts(down) == ["Ibuprofen is sold in most shops. ", "Ask your pharmacist."]
+    assert not fired and len(fake.requests) == 3  # the turn, then each sentence
