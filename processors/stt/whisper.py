@@ -234,7 +234,7 @@ class PresenceWhisperSTTService(WhisperSTTService):
             return
         if event == "voice":
             self._withdraw_early()
-        elif event == "silence" and not self._decode_lock.locked():
+        elif event == "silence":  # starts once a decode still running (often withdrawn) is done
             self._early_pcm = self._carry + bytes(self._audio_buffer)
             self._early_release = asyncio.Event()
             self._generation += 1

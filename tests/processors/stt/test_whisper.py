@@ -254,6 +254,35 @@ async def test_an_early_decode_is_dropped_when_the_voice_comes_back_before_the_v
     assert "change" in texts[0].lower() and "voice" in texts[0].lower(), texts
 
 
+class Slow:
+    """The real model, each decode taking ``delay_s`` longer (a busy machine)."""
+
+    def __init__(self, model, delay_s: float):
+        self.model, self.delay_s = model, delay_s
+
+    def transcribe(self, *args, **kwargs):
+        threading.Event().wait(self.delay_s)
+        return self.model.transcribe(*args, **kwargs)
+
+
+async def test_the_last_silence_starts_a_decode_even_while_a_withdrawn_one_is_still_running(guide):
+    """A pause mid-question starts a decode that is withdrawn but runs on; the final silence's
+    decode waits for it to finish rather than for the VAD's stop, and is the one used."""
+    stt = build(guide, hotwords=["presence"], early_s=0.1)
+    stt.warm_up()
+    stt._model = Slow(stt._model, 0.5)
+    first, rest = synthesize_16k("how do I change"), synthesize_16k("the voice of the persona")
+    frames = frames_for(first, rest)  # 0.2 s of quiet after the first part
+    # one utterance: no VAD stop and start at the pause, but time for its decode to begin
+    cut = next(i for i, f in enumerate(frames) if isinstance(f, VADUserStoppedSpeakingFrame))
+    assert isinstance(frames[cut + 2], VADUserStartedSpeakingFrame)
+    frames[cut : cut + 3] = [SleepFrame(0.1)]
+    down, _ = await run_test(stt, frames_to_send=frames)
+    assert stt.early_used == 1  # not decoded again from the VAD's stop
+    (text,) = finals(down)
+    assert "change" in text.lower() and "voice" in text.lower(), text
+
+
 def test_a_short_encoder_window_hears_the_same_question_as_the_full_one(guide):
     questions = {
         "can I run it on my own server": {"run", "server"},
