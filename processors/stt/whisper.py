@@ -195,7 +195,9 @@ class PresenceWhisperSTTService(WhisperSTTService):
             if self._revise_s > 0 and self._resume_s > 0 and self._turn_text:
                 self._taken = (self._turn_pcm, self._turn_text, time.monotonic())
             self._close_turn()
-        elif isinstance(frame, BotStartedSpeakingFrame):
+        elif isinstance(frame, BotStartedSpeakingFrame) and not self._user_speaking:
+            # (while the user speaks, the persona is talking over a turn they resumed: it is
+            # about to be interrupted, and that turn stays whole)
             self._close_turn()
             self._heard = ""
         await super().process_frame(frame, direction)

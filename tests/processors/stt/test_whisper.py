@@ -210,13 +210,20 @@ async def test_a_turn_taken_at_a_pause_is_resumed_when_the_user_goes_on_at_once(
     assert "change" in words and "voice" in words, finals(down)
 
 
-async def test_a_resumed_turn_still_revises_its_start_when_the_persona_began_answering_it(guide):
-    """The persona's answer to the first part starts while the whole turn is being decoded."""
+@pytest.mark.parametrize("when", ["while the user goes on", "while the whole is decoded"])
+async def test_a_resumed_turn_still_revises_its_start_when_the_persona_began_answering_it(
+    guide, when
+):
+    """The persona's answer to the first part starts after the user went on."""
     stt = build(guide, hotwords=["presence"], resume_s=1.0)
     first, rest = synthesize_16k("how do I change"), synthesize_16k("the voice of the persona")
     taken = (SleepFrame(2.0), UserStoppedSpeakingFrame(), SleepFrame(0.1))
     frames = frames_for(first, rest, pause_s=0.3, between=taken)
-    frames[-1:-1] = [SleepFrame(0.05), BotStartedSpeakingFrame()]  # just after the last VAD stop
+    if when == "while the user goes on":
+        at = max(i for i, f in enumerate(frames) if isinstance(f, VADUserStartedSpeakingFrame))
+        frames[at + 1 : at + 1] = [SleepFrame(0.05), BotStartedSpeakingFrame()]
+    else:
+        frames[-1:-1] = [SleepFrame(0.05), BotStartedSpeakingFrame()]  # after the last VAD stop
     down, _ = await run_test(stt, frames_to_send=frames)
     sent = [f for f in down if isinstance(f, TranscriptionFrame)]
     assert len(sent) == 2, finals(down)
