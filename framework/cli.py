@@ -12,6 +12,7 @@ from rich.table import Table
 
 from presence.framework.errors import PresenceError
 from presence.framework.logs import setup_logging
+from presence.framework.memory import limit_malloc_arenas
 
 app = typer.Typer(
     help="presence: real-time conversational video AI.",
@@ -27,6 +28,15 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(replica_app, name="replica")
 
 console = Console(stderr=True)
+
+
+@app.callback()
+def _process() -> None:
+    # every command: cap glibc's malloc arenas before the runtimes start their threads, so a long
+    # call's memory levels off (framework/memory.py)
+    limit_malloc_arenas()
+
+
 DEFAULT_PIPELINE = Path(__file__).resolve().parent.parent / "pipelines" / "local.yaml"
 
 SetOption = Annotated[

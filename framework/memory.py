@@ -1,0 +1,51 @@
+"""Fewer glibc malloc arenas, so a long call's native memory levels off.
+
+glibc gives each thread that allocates under contention an arena of its own, up to 8 per core,
+and an arena's freed memory mostly stays mapped. A call's native runtimes (CTranslate2 for
+Whisper, onnxruntime for Piper, Silero and smart-turn, libvpx, torch) allocate from many short-
+lived threads at once, so a process's resident memory keeps growing in steps as new arenas fill.
+``limit_malloc_arenas`` caps their number for the calling process with ``mallopt(M_ARENA_MAX)``,
+which is what ``MALLOC_ARENA_MAX`` does when set before the process starts.
+
+It also sets ``MALLOC_ARENA_MAX`` in the environment, so the processes this one starts (session
+processes, Ray nodes) are capped from their start. It is a no-op where the C library is not
+glibc, and when ``MALLOC_ARENA_MAX`` is already set (the operator's setting wins, and glibc read
+it when this process started). No pipecat here.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import sys
+
+from loguru import logger
+
+M_ARENA_MAX = -8  # glibc's mallopt parameter (malloc.h)
+DEFAULT_ARENAS = 2
+
+
+def limit_malloc_arenas(count: int = DEFAULT_ARENAS) -> bool:
+    """Cap glibc's malloc arenas for this process at ``count``; True when the cap was set.
+
+    Call it early, before the process starts its threads: arenas made before stay.
+
+    Raises:
+        ValueError: ``count`` is not positive.
+    """
+    if count < 1:
+        raise ValueError(f"count must be at least 1, got {count}")
+    if "MALLOC_ARENA_MAX" in os.environ or not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    if mallopt(M_ARENA_MAX, count) != 1:
+        logger.debug("mallopt(M_ARENA_MAX) was refused; malloc arenas are not capped")
+        return False
+    os.environ["MALLOC_ARENA_MAX"] = str(count)
+    return True
