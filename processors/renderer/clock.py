@@ -15,6 +15,14 @@ them as extra silence, so over a turn the audio still spans exactly ``frames/fps
 consumers that count frames at a fixed rate). Idle periods carry silence, so moving their phase
 costs nothing.
 
+When a wake-up comes late between turns (a busy event loop, a starved CPU) the output runs dry
+for a moment and the sink plays silence of its own in the gap (WebRTC tracks and the file
+writer both fill gaps on arrival). That gap is idle silence already heard: the clock drops as much
+of the current idle frame's unsent silence (``fill_dry``), so the idle images stay on the wall
+clock's grid instead of each late wake-up lengthening a period. Only silence is ever dropped, at
+most ``MAX_FILL_S`` (a longer stall re-phases the clock instead), and ``stats.filled`` counts it
+per frame, so audio pushed plus audio filled still spans exactly ``frames/fps``.
+
 The mixin only decides timing; it runs on the event loop and reads and writes the host's state
 (speech counters, idle remainder, owed samples, play-out end). Drawing (``_work``) and pushing
 (``_emit``, ``_push_idle_piece``) belong to the host.
@@ -37,6 +45,8 @@ PREDRAW_S = 0.015
 """An idle frame is drawn this long (plus 1.5 draws) before the last one's silence runs out: the
 hop to the render thread and back can take longer than a fast draw itself, and drawing early only
 waits for the silence to end."""
+MAX_FILL_S = 0.1
+"""The longest dry gap whose silence an idle frame drops to stay on the wall clock's grid."""
 _ON_TIME, _EARLY, _PREDRAW = 0, 1, 2
 
 
@@ -126,6 +136,17 @@ class RendererClock:
                 await self._push_idle_piece()
             else:
                 return self._play_end - LEAD_S
+
+    def _fill_dry(self) -> None:
+        """Drop the idle silence the sink played itself while the output was dry (see module doc)."""
+        dry = time.monotonic() - self._play_end
+        if not self._idle_rest.size or not self._play_end or not 0 < dry <= MAX_FILL_S:
+            return
+        fill = min(self._idle_rest.size, int(dry * self._rate))
+        if fill:
+            self._idle_rest = self._idle_rest[fill:]
+            self._play_end += fill / self._rate
+            self.stats.add_fill(self._idle_frame, fill)
 
     def _cut_idle(self) -> None:
         """End the current idle frame here: its unsent silence is owed to the next idle frame."""

@@ -109,6 +109,7 @@ class RendererProcessor(RendererClock, FrameProcessor):
         self._wake = asyncio.Event()  # speech arrived: the clock may start it before the boundary
         self._idle_rest = np.zeros(0, np.int16)  # the current idle frame's silence not yet pushed
         self._owed = 0  # silence cut from idle frames at speech onsets, due in the next idle frame
+        self._idle_frame = 0  # the frame (0-based, in push order) whose silence _idle_rest holds
         self._play_end = 0.0  # when the audio pushed so far ends, played from its arrival
         self._draw_s = 0.0  # recent time to draw a frame (smoothed): idle frames start that early
         self._piece = max(1, int(round(self._rate * IDLE_PIECE_S)))
@@ -217,10 +218,14 @@ class RendererProcessor(RendererClock, FrameProcessor):
         await self.push_frame(frame)
 
     async def _push_idle_piece(self) -> None:
+        self._fill_dry()
+        if not self._idle_rest.size:
+            return
         piece, self._idle_rest = self._idle_rest[: self._piece], self._idle_rest[self._piece :]
         await self._push_audio(OutputAudioRawFrame(piece.tobytes(), self._rate, 1))
 
     async def _flush_idle(self) -> None:
+        self._fill_dry()
         if self._idle_rest.size:
             rest, self._idle_rest = self._idle_rest, np.zeros(0, np.int16)
             await self._push_audio(OutputAudioRawFrame(rest.tobytes(), self._rate, 1))
@@ -272,7 +277,7 @@ class RendererProcessor(RendererClock, FrameProcessor):
                 self._speech_arrived_at = None
             self._speaking = False
             if self._idle_audio and due is not None:  # real time: just in time, piece by piece
-                self._idle_rest = rendered.audio
+                self._idle_rest, self._idle_frame = rendered.audio, self.stats.frames
                 if self._owed:  # what the clock cut at the last speech onset (see clock.py)
                     owed, self._owed = np.zeros(self._owed, np.int16), 0
                     self._idle_rest = np.concatenate([rendered.audio, owed])

@@ -20,13 +20,17 @@ class RendererStats:
         frames: Video frames pushed.
         rendered: Frames drawn by the engine (the rest repeated the previous image).
         repeated: Frames that repeated the previous image because rendering fell behind.
-        audio_samples: Audio samples pushed (speech and silence).
+        audio_samples: Audio samples of the frames pushed (speech and silence, ``filled`` included).
         speech_samples: Speech samples pushed.
         lateness_s: Per pushed frame, push time minus due time (real-time mode only); the
             last ``LATENESS_KEPT`` frames.
         late_frames: How many lateness values were ever recorded (``lateness_s`` keeps the last).
         first_speech_latency_s: First speech audio in → first speech audio out, per turn.
         cut: Idle frames cut short because speech started in their period (see ``clock.py``).
+        filled: Idle silence samples not pushed because the sink played its own in a dry gap
+            (see ``clock.py``); ``audio_samples`` counts them, as the output's timeline does.
+        fills: ``(frame, samples)`` per fill, the frame 0-based in push order; the last
+            ``LATENESS_KEPT``.
     """
 
     frames: int = 0
@@ -38,3 +42,10 @@ class RendererStats:
     late_frames: int = 0
     first_speech_latency_s: list[float] = field(default_factory=list)
     cut: int = 0
+    filled: int = 0
+    fills: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=LATENESS_KEPT))
+
+    def add_fill(self, frame: int, samples: int) -> None:
+        """Record ``samples`` of frame ``frame``'s silence that the sink filled in a dry gap."""
+        self.filled += samples
+        self.fills.append((frame, samples))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import numpy as np
@@ -52,19 +53,23 @@ def speaks(audio: list[OutputAudioRawFrame]) -> bool:
     return any(isinstance(a, TTSAudioRawFrame) for a in audio)
 
 
-def assert_paired(down, engine) -> None:
+def assert_paired(down, engine, stats=None) -> None:
     """Every image carries exactly the samples of its period (none before the first image).
 
     A period is ``samples_in_frame(k)``, except where speech started inside an idle period: that
     idle frame is cut short (silence only, the next frame speaks) and the next idle frame carries
-    the silence cut on top of its own, so no drift builds up. Speaking periods are never cut.
+    the silence cut on top of its own, so no drift builds up. Speaking periods are never cut. Idle
+    silence the sink filled in a dry gap (``stats.fills``, when given) counts as carried.
     """
     first = next(i for i, f in enumerate(down) if isinstance(f, OutputImageRawFrame))
     assert not any(isinstance(f, OutputAudioRawFrame) for f in down[:first])
     pairs = periods(down)
+    filled: dict[int, int] = {}
+    for frame, samples in stats.fills if stats is not None else ():
+        filled[frame] = filled.get(frame, 0) + samples
     owed = 0
     for k, (_, audio) in enumerate(pairs):
-        n, want = sum(a.num_frames for a in audio), engine.samples_in_frame(k)
+        n, want = sum(a.num_frames for a in audio) + filled.get(k, 0), engine.samples_in_frame(k)
         if speaks(audio):
             assert n == want and all(isinstance(a, TTSAudioRawFrame) for a in audio), k
         elif k + 1 < len(pairs) and speaks(pairs[k + 1][1]) and n < want + owed:
@@ -90,10 +95,14 @@ async def test_speech_frames_carry_their_audio_and_the_mouth_moves(replica):
     sent = [TTSStartedFrame(), *tts_frames(speech, 24000), TTSStoppedFrame(), SleepFrame(2.2)]
     down, _ = await run_test(proc, frames_to_send=sent)
     images = [f for f in down if isinstance(f, OutputImageRawFrame)]
-    assert_paired(down, engine)  # one image per period, each followed by exactly its audio
+    assert_paired(
+        down, engine, proc.stats
+    )  # one image per period, each followed by exactly its audio
     assert all(f.sync_with_audio and f.size == (96, 96) for f in images)
     total = audio_of(down)
-    assert total.size == sum(engine.samples_in_frame(k) for k in range(len(images)))
+    assert total.size + proc.stats.filled == sum(
+        engine.samples_in_frame(k) for k in range(len(images))
+    )
     spoken = audio_of(down, TTSAudioRawFrame)
     assert np.array_equal(spoken[: speech.size], speech) and not spoken[speech.size :].any()
     # the transport hears "TTS stopped" only after the last word has left
@@ -121,7 +130,7 @@ async def test_idle_frames_flow_at_the_frame_rate_without_audio(replica):
     down, _ = await run_test(proc, frames_to_send=[SleepFrame(1.0)])
     images = [f for f in down if isinstance(f, OutputImageRawFrame)]
     assert 18 <= len(images) <= 32  # ~25 in one second of wall clock, whatever the load
-    assert_paired(down, engine)
+    assert_paired(down, engine, proc.stats)
     silence = [f for f in down if isinstance(f, OutputAudioRawFrame)]
     assert not any(isinstance(f, TTSAudioRawFrame) for f in silence)  # not "bot speaking"
     assert not audio_of(down).any()
@@ -147,9 +156,34 @@ async def test_a_slow_draw_does_not_stretch_idle_frames(replica):
     started = time.monotonic()
     down, _ = await run_test(proc, frames_to_send=[SleepFrame(1.5)])
     elapsed = time.monotonic() - started
-    assert_paired(down, engine)
-    pushed_s = audio_of(down).size / 24000
+    assert_paired(down, engine, proc.stats)
+    pushed_s = (audio_of(down).size + proc.stats.filled) / 24000
     assert pushed_s / elapsed > 0.88, (pushed_s, elapsed)
+
+
+async def test_late_wake_ups_between_turns_do_not_stretch_idle_frames(replica):
+    # A busy event loop wakes the clock late; the output runs dry and the sink plays silence of
+    # its own meanwhile. The idle images must stay on the wall clock's grid (no image missing for
+    # the user), and only silence is dropped: pushed plus filled audio still spans frames / fps.
+    engine = StillEngine(32, 25, 24000)
+    engine.prepare(replica)
+    proc = RendererProcessor(engine)
+
+    async def hog():  # blocks the event loop 30 ms in every 90 ms (~0.6 s of the 2 s)
+        for _ in range(22):
+            await asyncio.sleep(0.06)
+            time.sleep(0.03)
+
+    started = time.monotonic()
+    task = asyncio.ensure_future(hog())
+    down, _ = await run_test(proc, frames_to_send=[SleepFrame(2.0)])
+    await task
+    elapsed = time.monotonic() - started
+    images = [f for f in down if isinstance(f, OutputImageRawFrame)]
+    assert_paired(down, engine, proc.stats)
+    assert proc.stats.filled > 0  # the loop was late: silence was filled
+    assert len(images) >= 0.88 * 25 * (elapsed - 0.1), (len(images), elapsed)  # was ~70%
+    assert not audio_of(down).any()
 
 
 async def test_interruption_stops_speech_within_one_frame(replica):
@@ -225,7 +259,7 @@ async def test_speech_from_idle_starts_without_waiting_for_the_frame_boundary(re
         sent += [SleepFrame(pause), TTSStartedFrame(), *tts_frames(speech, 24000, 0.3)]
         sent += [TTSStoppedFrame(), SleepFrame(0.6)]
     down, _ = await run_test(proc, frames_to_send=sent)
-    assert_paired(down, engine)  # every period still exactly 1/fps of audio: zero drift
+    assert_paired(down, engine, proc.stats)  # every period still exactly 1/fps of audio: zero drift
     assert np.array_equal(audio_of(down, TTSAudioRawFrame)[: speech.size], speech)
     assert len(proc.stats.first_speech_latency_s) == 3
     assert max(proc.stats.first_speech_latency_s) < 0.25 / engine.fps  # not the 0-200 ms wait
@@ -244,7 +278,9 @@ async def test_the_first_speech_sample_goes_out_with_a_speaking_mouth(replica):
         chunks[0].metadata["visemes"] = [(0.0, "open", "a")]
         sent += [SleepFrame(pause), TTSStartedFrame(), *chunks, TTSStoppedFrame(), SleepFrame(1.4)]
     down, _ = await run_test(proc, frames_to_send=sent)
-    assert_paired(down, engine)  # the cut idle frames' silence is carried later: no drift
+    assert_paired(
+        down, engine, proc.stats
+    )  # the cut idle frames' silence is carried later: no drift
     assert np.array_equal(audio_of(down, TTSAudioRawFrame)[: speech.size], speech)
     assert proc.stats.cut >= 1  # at least one onset fell inside an idle period
     pairs = periods(down)
@@ -301,7 +337,7 @@ async def test_an_engine_that_raises_shows_the_still_portrait_and_the_voice_goes
     assert len(images) > 40  # frames kept flowing at the frame rate after the failure
     assert not np.array_equal(images[0], still)  # drawn by the warp engine before it broke
     assert all(np.array_equal(i, still) for i in images[12:])
-    assert_paired(down, engine)  # each frame still carries exactly its audio: no drift
+    assert_paired(down, engine, proc.stats)  # each frame still carries exactly its audio: no drift
     spoken = audio_of(down, TTSAudioRawFrame)
     assert np.array_equal(spoken[: speech.size], speech)  # every word was played
     errors = [f for f in up if isinstance(f, ErrorFrame)]
