@@ -38,7 +38,15 @@ from presence.service.db import (
 from presence.service.document_store import resume_fetches
 from presence.service.errors import http_error, publish_error_shape, validation_error
 from presence.service.instances import Instances
-from presence.service.routes import conversations, documents, memories, personas, replicas, rulesets
+from presence.service.routes import (
+    conversations,
+    documents,
+    interactions,
+    memories,
+    personas,
+    replicas,
+    rulesets,
+)
 from presence.service.settings import ServiceSettings
 from presence.service.storage import check_storage, store_recording
 from presence.service.supervisor import SessionLauncher, Supervisor
@@ -165,6 +173,7 @@ def create_app(settings: ServiceSettings, launcher: SessionLauncher | None = Non
     app.include_router(replicas.router)
     app.include_router(conversations.router)
     app.include_router(conversations.usage_router)
+    app.include_router(interactions.router)
     app.include_router(rulesets.guardrails_router)
     app.include_router(rulesets.objectives_router)
     app.include_router(documents.router)

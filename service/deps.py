@@ -1,10 +1,10 @@
-"""Shared route dependencies: the database session and the service singletons."""
+"""Shared route helpers: the database session, paging and FastAPI-shaped 422s."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 from sqlalchemy.orm import Session
 
 
@@ -21,3 +21,10 @@ MAX_OFFSET = 2**62
 def paginate(limit: int, page: int) -> tuple[int, int]:
     """``(offset, limit)`` for a 1-based ``page`` of ``limit`` rows (any page number works)."""
     return min((page - 1) * limit, MAX_OFFSET), limit
+
+
+def unprocessable(field: str, message: str) -> HTTPException:
+    """A 422 shaped like FastAPI's own: ``loc`` is the body field (dotted paths split)."""
+    return HTTPException(
+        422, detail=[{"loc": ["body", *field.split(".")], "msg": message, "type": "value_error"}]
+    )

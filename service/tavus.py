@@ -41,7 +41,7 @@ from typing import Any
 import yaml
 from loguru import logger
 
-from presence.service import schemas
+from presence.service import layer_schemas, schemas
 
 _OFFLINE = {"llm": ("knowledge-base",), "tts": ("piper", "espeak"), "stt": ("whisper",)}
 _PATIENCE = {
@@ -60,11 +60,11 @@ def _tavus_fields(model: type) -> set[str]:
 
 
 _FIELDS = {
-    "llm": _tavus_fields(schemas.LLMLayer),
-    "tts": _tavus_fields(schemas.TTSLayer),
-    "stt": _tavus_fields(schemas.STTLayer),
-    "perception": _tavus_fields(schemas.PerceptionLayer),
-    "transport": _tavus_fields(schemas.TransportLayer),
+    "llm": _tavus_fields(layer_schemas.LLMLayer),
+    "tts": _tavus_fields(layer_schemas.TTSLayer),
+    "stt": _tavus_fields(layer_schemas.STTLayer),
+    "perception": _tavus_fields(layer_schemas.PerceptionLayer),
+    "transport": _tavus_fields(layer_schemas.TransportLayer),
 }
 
 

@@ -8,10 +8,10 @@ from typing import Any, Literal
 
 from presence.service.client._core import Call, Op, Upload, body, operation, upload
 from presence.service.client._endpoints import ENDPOINTS
+from presence.service.interaction_schemas import InteractionOut
 from presence.service.schemas import (
     ConversationCreate,
     ConversationOut,
-    InteractionOut,
     JsonPatchOp,
     Page,
     PersonaCreate,

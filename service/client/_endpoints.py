@@ -13,13 +13,12 @@ from presence.service.intelligence import (
     ObjectivesOut,
     ObjectivesPatch,
 )
+from presence.service.interaction_schemas import InteractionIn, InteractionOut
 from presence.service.routes.documents import DocumentCreate, DocumentOut, DocumentPatch
 from presence.service.routes.memories import MemoryIn, MemoryOut, StoreOut
 from presence.service.schemas import (
     ConversationCreate,
     ConversationOut,
-    InteractionIn,
-    InteractionOut,
     JsonPatchOp,
     Page,
     PersonaCreate,

@@ -25,7 +25,7 @@ from presence.service.db import (
     new_id,
     utcnow,
 )
-from presence.service.deps import db_session, paginate
+from presence.service.deps import db_session, paginate, unprocessable
 from presence.service.intelligence import initial_objectives
 from presence.service.knowledge import (
     Knowledge,
@@ -45,8 +45,6 @@ from presence.service.schemas import (
     ConversationCreate,
     ConversationOut,
     ErrorOut,
-    InteractionIn,
-    InteractionOut,
     Page,
     UsageItem,
     UsageOut,
@@ -139,13 +137,6 @@ def _rulesets(db: Session, persona: PersonaRow | None) -> tuple[list[dict], list
     return guardrails, objectives
 
 
-def _unprocessable(field: str, message: str) -> HTTPException:
-    """A 422 shaped like FastAPI's own: ``loc`` is the body field (dotted paths split)."""
-    return HTTPException(
-        422, detail=[{"loc": ["body", *field.split(".")], "msg": message, "type": "value_error"}]
-    )
-
-
 def _knowledge(
     request: Request, db: Session, who: str, row, persona, body
 ) -> tuple[Knowledge, list[str]]:
@@ -205,14 +196,14 @@ async def create_conversation(
     if replica_id:
         replica = owned(db.get(ReplicaRow, replica_id), who, "replica", replica_id)
         if replica.status != "ready":
-            raise _unprocessable(
+            raise unprocessable(
                 "replica_id", f"replica {replica_id} is {replica.status}, not ready"
             )
     guardrails, objectives = _rulesets(db, persona)
     try:
         check_document_ids(db, who, body.document_ids)
     except UnknownDocuments as exc:
-        raise _unprocessable("document_ids", str(exc)) from None
+        raise unprocessable("document_ids", str(exc)) from None
     tavus = body.model_dump(include=set(_TAVUS_FIELDS), exclude_none=True)
     tavus["warnings"] = conversation_warnings(body)
     row = ConversationRow(
@@ -243,7 +234,7 @@ async def create_conversation(
         )  # fmt: skip
     except ConfigError as exc:
         _drop_files(settings, row.id)
-        raise _unprocessable("persona_id", config_problem(exc)) from None
+        raise unprocessable("persona_id", config_problem(exc)) from None
     if body.test_mode:
         row.status, row.shutdown_reason = "ended", "test_mode"
         row.ended_at = utcnow()
@@ -335,47 +326,6 @@ async def end_conversation(
     await request.app.state.supervisor.end(conversation_id, "end_conversation_endpoint_hit")
     db.expire_all()
     return conversation_out(request, db.get(ConversationRow, conversation_id))
-
-
-@router.post(
-    "/{conversation_id}/interactions",
-    response_model=InteractionOut,
-    summary="Send an interaction (echo, respond, interrupt, context) to a live conversation",
-    responses=errors(400, 403, 404, 409),
-)
-async def send_interaction(
-    conversation_id: str,
-    body: InteractionIn,
-    request: Request,
-    who: str = Depends(owner),
-    db: Session = Depends(db_session),
-) -> InteractionOut:
-    """The same messages the page sends over the data channel, for server-side callers.
-
-    ``conversation.echo`` makes the replica say ``properties.text``; ``conversation.respond``
-    answers ``properties.text`` as if the user said it; ``conversation.interrupt`` stops the
-    replica; ``conversation.overwrite_llm_context``/``append_llm_context`` change the
-    conversational context (``properties.context``). 422 names a missing or invalid field.
-    """
-    from presence.processors.interactions.engines.protocol import (
-        InteractionError,
-        NotRunningError,
-    )
-
-    row = owned(db.get(ConversationRow, conversation_id), who, "conversation", conversation_id)
-    if row.status != "active":
-        raise HTTPException(409, detail=f"conversation {conversation_id} has ended")
-    interact = getattr(request.app.state.launcher, "interact", None)
-    if interact is None:
-        raise HTTPException(409, detail="this service's launcher does not take interactions")
-    message = body.model_dump()
-    try:
-        event_type = await interact(conversation_id, message)
-    except NotRunningError as exc:
-        raise HTTPException(409, detail=str(exc)) from None
-    except InteractionError as exc:
-        raise _unprocessable(exc.field or "properties", str(exc)) from None
-    return InteractionOut(conversation_id=conversation_id, event_type=event_type)
 
 
 @router.get(
