@@ -134,9 +134,10 @@ def create_app(settings: ServiceSettings, launcher: SessionLauncher | None = Non
         app.state.outbox = outbox
         app.state.supervisor = supervisor
         left_live = _live_with_memories(sessions)
-        supervisor.recover()
+        await supervisor.recover_calls()
         recovering = [
-            asyncio.create_task(_remember_recovered(sessions, settings, cid)) for cid in left_live
+            asyncio.create_task(_remember_recovered(sessions, settings, cid))
+            for cid in _ended(sessions, left_live)  # not those adopted or run by another replica
         ]
         # knowledge folders of conversations a stopped service left behind (none is live now)
         shutil.rmtree(settings.data_dir / "conversations", ignore_errors=True)
@@ -247,6 +248,14 @@ def _live_with_memories(sessions) -> list[str]:
     with sessions() as db:
         rows = db.scalars(select(ConversationRow).where(ConversationRow.status == "active"))
         return [r.id for r in rows if (r.tavus_fields or {}).get("memory_stores")]
+
+
+def _ended(sessions, cids: list[str]) -> list[str]:
+    """Those of ``cids`` that have ended."""
+    with sessions() as db:
+        return [
+            cid for cid in cids if (row := db.get(ConversationRow, cid)) and row.status == "ended"
+        ]
 
 
 async def _remember_recovered(sessions, settings: ServiceSettings, cid: str) -> None:

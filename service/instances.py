@@ -9,6 +9,8 @@ From these rows every replica can tell, without talking to the others:
   (killed): it ends with ``service_restart``;
 - a conversation leased to a replica whose heartbeat is older than ``stale_after`` seconds (or to
   nobody, after a grace period) lost its replica: it ends with ``service_instance_lost``;
+- a conversation whose call still runs without its replica (a Ray actor outlives the replica that
+  placed it) is taken over (``take_over``) and adopted instead of ended;
 - an end asked of a conversation that another live replica runs (``POST /end`` reaching the other
   replica behind a load balancer) is written as the lease's ``end_reason``; the running replica
   sees it on its next heartbeat and ends the conversation itself.
@@ -24,7 +26,8 @@ import socket
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
 from presence.service.db import (
@@ -116,6 +119,49 @@ class Instances:
                 )
             ).all()
         return [(cid, reason) for cid, reason in rows]
+
+    def take_over(self, cid: str, *, starting: bool) -> bool:
+        """Lease an orphaned, still active conversation to this replica, to adopt its call.
+
+        Args:
+            cid: The conversation.
+            starting: This replica is starting (a lease in its own name is left over from its
+                previous run, and may be taken).
+
+        Returns:
+            True when this replica now holds the lease; False when the conversation ended, a live
+            replica holds it, or another replica took it over first (the lease changes hands with
+            one conditional update, so only one replica adopts a call).
+        """
+        with self._sessions.begin() as db:
+            status = db.scalar(select(ConversationRow.status).where(ConversationRow.id == cid))
+            if status != "active":
+                return False
+            holder = db.scalar(
+                select(ConversationLease.instance_id).where(
+                    ConversationLease.conversation_id == cid
+                )
+            )
+            if holder is None:
+                try:
+                    with db.begin_nested():
+                        db.add(ConversationLease(conversation_id=cid, instance_id=self.id))
+                except IntegrityError:  # another replica leased it meanwhile
+                    return False
+                return True
+            if holder == self.id:
+                return starting
+            if holder in self._fresh(db):
+                return False
+            taken = db.execute(
+                update(ConversationLease)
+                .where(
+                    ConversationLease.conversation_id == cid,
+                    ConversationLease.instance_id == holder,
+                )
+                .values(instance_id=self.id)
+            )
+            return taken.rowcount == 1
 
     def orphans(self, *, starting: bool, live: set[str]) -> dict[str, str]:
         """Active conversations no live replica runs, with the reason to end each.

@@ -13,26 +13,32 @@
     events.* ◀──────── actor.events.remote(after) ─────── joined/left/transcript/... (long poll)
     actor or node dies ─▶ events.lost(...) ─▶ shutdown_reason ``worker_lost`` (stored transcript
                                               kept, shutdown and transcription webhooks sent)
+    replica dies ─▶ another replica: adopt(id) ─ ray.get_actor("presence-<id>") ─▶ the call goes
+                    on; events resume after the last one the dead replica handled
 
 Resources: each actor asks Ray for ``ray_num_cpus`` CPUs, plus ``ray_num_gpus`` of a GPU when the
 conversation's pipeline mentions ``cuda`` (its YAML or the persona's layers). Ray keeps token
 authentication on (its default since 2.52): a driver joining a cluster needs the cluster's token
 (``RAY_AUTH_TOKEN`` or the token file Ray writes), so only trusted API replicas can place calls.
 A Daily persona's actor joins the room itself: ``conversation_url`` is the room.
+
+Actors are detached (``lifetime="detached"``), so an API replica that dies takes no call with it:
+the replica that finds its conversations orphaned adopts each live actor (``adopt``) and ends only
+those whose actor is gone. Every end kills the actor; ``discard`` kills one whose conversation was
+ended without it (an orphan that could not be adopted).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from loguru import logger
 
 from presence.service.process_launcher import ProxyApp
+from presence.service.ray_actor import SessionActor
 from presence.service.session_run import LaunchError
 from presence.service.session_spec import ConversationSpec, SessionEvents
 from presence.service.supervisor import CapacityError
@@ -40,7 +46,12 @@ from presence.service.supervisor import CapacityError
 NAMESPACE = "presence"
 START_TIMEOUT_SECS = 120.0
 END_TIMEOUT_SECS = 8.0
-POLL_SECS = 5.0
+ADOPT_TIMEOUT_SECS = 10.0
+
+
+def actor_name(conversation_id: str) -> str:
+    """The Ray name of a conversation's actor (in namespace ``presence``)."""
+    return f"presence-{conversation_id}"
 
 
 def uses_cuda(spec: ConversationSpec) -> bool:
@@ -50,106 +61,6 @@ def uses_cuda(spec: ConversationSpec) -> bool:
     except OSError:
         text = ""
     return "cuda" in text or any("cuda" in o for o in spec.overrides)
-
-
-class SessionActor:
-    """One conversation on a Ray worker (made a Ray actor class by ``RayLauncher``).
-
-    Args:
-        inner: ``module:attribute`` of the in-process launcher class to run (default
-            ``WebRTCLauncher``; tests pass a small one).
-        options: Keyword arguments for it (``ice_host_addresses``, ``ice_servers``).
-    """
-
-    def __init__(self, inner: str, options: dict[str, Any]):
-        module, _, name = inner.partition(":")
-        self._launcher = getattr(importlib.import_module(module), name)(**options)
-        self._events: list[tuple[str, tuple]] = []
-        self._changed: asyncio.Event | None = None
-        self._handle: Any = None
-        self._client: Any = None
-        self._cid = ""
-
-    def _put(self, name: str, *args: Any) -> None:
-        self._events.append((name, args))
-        if self._changed is not None:
-            self._changed.set()
-
-    async def start(self, spec: ConversationSpec) -> dict[str, Any]:
-        """Start the conversation; returns ``where()`` it runs.
-
-        Raises:
-            LaunchError: The pipeline could not start (its stage is kept).
-        """
-        import httpx
-
-        from presence.service.session_process import QueueEvents
-
-        self._changed = asyncio.Event()
-        self._cid = spec.conversation_id
-        sink = QueueEvents(self)  # QueueEvents calls .put((name, args))
-        self._handle = await self._launcher.start(spec, sink)
-        app = self._launcher.join_app(spec.conversation_id)
-        if app is not None:
-            self._client = httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://session", timeout=30.0
-            )
-        return self.where()
-
-    def where(self) -> dict[str, Any]:
-        """Where it runs: ``node`` (address), ``node_id`` (Ray's), ``pid``, ``conversation_url``."""
-        import ray
-
-        return {
-            "node": ray.util.get_node_ip_address(),
-            "node_id": ray.get_runtime_context().get_node_id(),
-            "pid": os.getpid(),
-            "conversation_url": getattr(self._handle, "conversation_url", None),
-        }
-
-    def put(self, item: tuple[str, tuple]) -> None:
-        """``QueueEvents`` sink: record one event."""
-        self._put(item[0], *item[1])
-
-    async def events(self, after: int, wait: float = POLL_SECS) -> list[tuple[str, tuple]]:
-        """Events after the first ``after`` ones, waiting up to ``wait`` s for one to come."""
-        if len(self._events) <= after and self._changed is not None:
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), wait)
-        return self._events[after:]
-
-    async def http(
-        self, method: str, path: str, body: bytes, headers: list[tuple[str, str]]
-    ) -> tuple[int, list[tuple[str, str]], bytes]:
-        """Forward one signalling request (SDP offer/answer, ICE candidates) to the page's app."""
-        if self._client is None:
-            return 404, [], b"this conversation has no page"
-        response = await self._client.request(method, path, content=body, headers=headers)
-        return response.status_code, list(response.headers.items()), response.content
-
-    async def interact(self, message: Any) -> tuple[str, str]:
-        """Run an interaction: ``("ok", event_type)``, ``("not_running"|"invalid", detail)``."""
-        from presence.processors.interactions.engines.protocol import (
-            InteractionError,
-            NotRunningError,
-        )
-
-        try:
-            return "ok", await self._launcher.interact(self._cid, message)
-        except NotRunningError as exc:
-            return "not_running", str(exc)
-        except InteractionError as exc:
-            return "invalid", str(exc)
-
-    async def end(self, reason: str) -> None:
-        """Stop the session (its last transcript and recording events are recorded first)."""
-        if self._handle is not None:
-            await self._launcher.end(self._handle, reason)
-            self._handle = None
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
 
 
 @dataclass
@@ -275,8 +186,9 @@ class RayLauncher:
         actor_class = await asyncio.to_thread(self._connect)
         needs = self._needs(spec)
         actor = actor_class.options(
-            name=f"presence-{spec.conversation_id}",
+            name=actor_name(spec.conversation_id),
             namespace=NAMESPACE,
+            lifetime="detached",  # outlives this replica: another one can adopt the call
             num_cpus=needs["CPU"],
             num_gpus=needs.get("GPU", 0),
         ).remote(self._inner, self._inner_options)
@@ -295,16 +207,60 @@ class RayLauncher:
             cause = getattr(exc, "cause", None) or exc
             raise LaunchError(str(cause), stage=getattr(cause, "stage", None) or "launch") from None
         self._placing.pop(spec.conversation_id, None)
-        handle.node, handle.node_id, handle.pid = where["node"], where["node_id"], where["pid"]
-        handle.conversation_url = where["conversation_url"]
-        handle.proxy = ActorProxy(actor)
-        handle.poller = asyncio.create_task(self._poll(handle), name=f"ray-{spec.conversation_id}")
-        self._sessions[spec.conversation_id] = handle
+        self._attach(handle, where, seen=0)
         logger.info(f"conversation {spec.conversation_id}: Ray actor on {handle.node}")
         return handle
 
-    async def _poll(self, handle: RaySession) -> None:
-        seen = 0
+    def _attach(self, handle: RaySession, where: dict[str, Any], seen: int) -> None:
+        handle.node, handle.node_id, handle.pid = where["node"], where["node_id"], where["pid"]
+        handle.conversation_url = where["conversation_url"]
+        handle.proxy = ActorProxy(handle.actor)
+        cid = handle.spec.conversation_id
+        handle.poller = asyncio.create_task(self._poll(handle, seen), name=f"ray-{cid}")
+        self._sessions[cid] = handle
+
+    def _named(self, conversation_id: str) -> Any:
+        """The conversation's actor on the cluster, or ``None`` when there is none."""
+        self._connect()
+        try:
+            return self._ray.get_actor(actor_name(conversation_id), namespace=NAMESPACE)
+        except ValueError:
+            return None
+
+    async def adopt(self, conversation_id: str, events: SessionEvents) -> RaySession | None:
+        """Take over a conversation whose replica died, if its actor still runs it.
+
+        Events go on after the last one the previous replica handled (one it handled but had not
+        yet acknowledged may come again: each event's effect is recorded once).
+
+        Returns:
+            The handle, or ``None`` when the actor is gone or its pipeline no longer runs.
+        """
+        actor = await asyncio.to_thread(self._named, conversation_id)
+        if actor is None:
+            return None
+        try:
+            state = await asyncio.wait_for(actor.adopt.remote(), ADOPT_TIMEOUT_SECS)
+        except Exception as exc:  # the actor, its worker or its node is going away
+            logger.warning(
+                f"conversation {conversation_id}: its Ray actor did not answer ({exc!r})"
+            )
+            return None
+        if not state["running"] or state["spec"] is None:
+            return None
+        handle = RaySession(state["spec"], actor, events)
+        self._attach(handle, state, seen=state["consumed"])
+        logger.info(f"conversation {conversation_id}: adopted its Ray actor on {handle.node}")
+        return handle
+
+    async def discard(self, conversation_id: str) -> None:
+        """Kill the actor of a conversation that was ended without it (e.g. an orphan)."""
+        actor = await asyncio.to_thread(self._named, conversation_id)
+        if actor is not None:
+            with contextlib.suppress(Exception):
+                self._ray.kill(actor)
+
+    async def _poll(self, handle: RaySession, seen: int) -> None:
         while True:
             try:
                 batch = await handle.actor.events.remote(seen)

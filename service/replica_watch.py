@@ -1,23 +1,28 @@
 """What a ``Supervisor`` does about the service's other replicas and its own previous run.
 
 A mixin of ``Supervisor`` (it uses the supervisor's ``instances``, database sessions, outbox,
-``live`` conversations, ``end`` and ``_spawn``). Over one database, each replica beats a heartbeat
-(``presence.service.instances``): an end asked of a conversation another replica runs is passed to
-that replica through the database, and the conversations of a replica gone silent are ended here
-as orphans (``service_instance_lost``), their stored transcripts kept and their webhooks sent. A
-lone replica (``instances`` is None) ends what it finds live at start as ``service_restart``.
+``launcher``, ``live`` conversations, ``end``, ``_watch`` and ``_spawn``). Over one database, each
+replica beats a heartbeat (``presence.service.instances``): an end asked of a conversation another
+replica runs is passed to that replica through the database, and the conversations of a replica
+gone silent (or of this replica's previous run, found at start) are orphans. An orphan whose call
+still runs on a worker that outlived its replica (a launcher with ``adopt``: Ray placement) is
+taken over and goes on here, its timeouts counted from its creation; the others are ended
+(``service_instance_lost``, ``service_restart``), their stored transcripts kept and their webhooks
+sent. Without ``instances`` the replica is alone and ends what it finds live at start.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 from loguru import logger
 from sqlalchemy import select
 
-from presence.service.db import ConversationRow, utcnow
+from presence.service.db import ConversationRow, as_utc, utcnow
 from presence.service.instances import end_orphans
+from presence.service.live_call import CallEvents, LiveCall
 from presence.service.webhooks import emit_ended
 
 END_TIMEOUT_SECS = 10.0
@@ -38,10 +43,8 @@ class ReplicaWatch:
         orphans = await asyncio.to_thread(
             self.instances.orphans, starting=False, live=set(self.live)
         )
-        if cid in orphans:
-            await asyncio.to_thread(end_orphans, self._sessions, {cid: reason}, self.public_url)
-            if self._outbox is not None:
-                self._outbox.wake()
+        if cid in orphans:  # nobody runs it: adopting it only to end it would gain nothing
+            await self._end_orphans({cid: reason})
 
     def _is_active(self, cid: str) -> bool:
         with self._sessions() as db:
@@ -94,8 +97,74 @@ class ReplicaWatch:
                 found = await asyncio.to_thread(
                     self.instances.orphans, starting=False, live=set(self.live)
                 )
-                if await asyncio.to_thread(end_orphans, self._sessions, found, self.public_url):
-                    if self._outbox is not None:
-                        self._outbox.wake()
+                await self._adopt_or_end(found, starting=False)
             except Exception as exc:  # a database hiccup must not stop the heartbeat for good
                 logger.warning(f"replica heartbeat failed: {exc!r}")
+
+    async def recover_calls(self) -> int:
+        """At start: adopt the orphaned calls that still run, end the rest; returns how many ended.
+
+        Orphans are this replica's own conversations from its previous run and those of replicas
+        gone silent (see ``recover`` for a replica without ``instances``).
+        """
+        if self.instances is None:
+            return await asyncio.to_thread(self.recover)
+        await asyncio.to_thread(self.instances.beat)
+        found = await asyncio.to_thread(self.instances.orphans, starting=True, live=set(self.live))
+        count = await self._adopt_or_end(found, starting=True)
+        if count:
+            logger.warning(f"{count} conversation(s) had no live replica; ended")
+        return count
+
+    async def _adopt_or_end(self, found: dict[str, str], *, starting: bool) -> int:
+        """Adopt each orphan whose call still runs (when the launcher can); end the others."""
+        adopt = getattr(self.launcher, "adopt", None)
+        left = dict(found)
+        if adopt is not None and self.instances is not None:
+            for cid in found:
+                if not await asyncio.to_thread(self.instances.take_over, cid, starting=starting):
+                    del left[cid]  # a live replica holds it, or another one took it over first
+                elif await self._adopt(cid, adopt):
+                    del left[cid]
+        return await self._end_orphans(left)
+
+    async def _end_orphans(self, found: dict[str, str]) -> int:
+        count = await asyncio.to_thread(end_orphans, self._sessions, found, self.public_url)
+        discard = getattr(self.launcher, "discard", None)
+        for cid in found if discard is not None else ():  # a worker may still hold the call
+            with contextlib.suppress(Exception):
+                await discard(cid)
+        if count and self._outbox is not None:
+            self._outbox.wake()
+        return count
+
+    async def _adopt(self, cid: str, adopt) -> bool:
+        """Take over ``cid``'s running call; False when it no longer runs."""
+
+        def read() -> tuple | None:
+            with self._sessions() as db:
+                row = db.get(ConversationRow, cid)
+                if row is None or row.status != "active":
+                    return None
+                return row.created_at, row.joined_at is not None, list(row.transcript or [])
+
+        state = await asyncio.to_thread(read)
+        if state is None:
+            return False
+        try:
+            handle = await adopt(cid, CallEvents(self, cid))
+        except Exception as exc:
+            logger.warning(f"conversation {cid}: could not adopt its call ({exc!r})")
+            return False
+        if handle is None:
+            return False
+        created, joined, transcript = state
+        age = max(0.0, (utcnow() - as_utc(created)).total_seconds())
+        # registered before any event of the call is handled (the launcher's poll has not run yet)
+        live = LiveCall(
+            handle.spec, time.monotonic() - age, handle=handle, joined=joined, transcript=transcript
+        )
+        self.live[cid] = live
+        live.watchdog = asyncio.create_task(self._watch(cid), name=f"watchdog-{cid}")
+        logger.warning(f"conversation {cid}: adopted (its replica stopped; the call goes on)")
+        return True

@@ -29,7 +29,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from loguru import logger
@@ -37,7 +36,7 @@ from sqlalchemy.orm import sessionmaker
 
 from presence.service.db import ConversationRow, utcnow
 from presence.service.instances import Instances
-from presence.service.intelligence import callback_for
+from presence.service.live_call import CallEvents, LiveCall
 from presence.service.replica_watch import END_TIMEOUT_SECS, ReplicaWatch
 from presence.service.session_spec import ConversationSpec, SessionEvents, SessionLauncher
 from presence.service.webhooks import (
@@ -72,91 +71,6 @@ REASONS = (
 
 class CapacityError(Exception):
     """The concurrency cap is reached (the API answers 429)."""
-
-
-@dataclass
-class _Live:
-    spec: ConversationSpec
-    started: float
-    handle: Any = None
-    joined: bool = False
-    left_at: float | None = None
-    transcript: list[dict[str, Any]] = field(default_factory=list)
-    perception: dict[str, Any] | None = None
-    recording: tuple[str, float | None] | None = None
-    storage: dict[str, Any] | None = None
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-    watchdog: asyncio.Task | None = None
-    save_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-
-class _Events:
-    """``SessionEvents`` for one conversation, bound to the supervisor."""
-
-    def __init__(self, supervisor: Supervisor, cid: str):
-        self._sup = supervisor
-        self._cid = cid
-
-    def _live(self) -> _Live | None:
-        return self._sup.live.get(self._cid)
-
-    def joined(self) -> None:
-        live = self._live()
-        if live is None:
-            return
-        live.left_at = None
-        live.changed.set()
-        if not live.joined:
-            live.joined = True
-            self._sup._spawn(self._sup._record_joined(self._cid))
-
-    def left(self) -> None:
-        live = self._live()
-        if live is not None and live.left_at is None:
-            live.left_at = time.monotonic()
-            live.changed.set()
-
-    def transcript(self, turns: list[dict[str, Any]]) -> None:
-        live = self._live()
-        if live is not None and turns != live.transcript:
-            live.transcript = [dict(t) for t in turns]
-            self._sup._spawn(self._sup._save_transcript(self._cid))
-
-    def perception(self, analysis: dict[str, Any]) -> None:
-        live = self._live()
-        if live is not None:
-            live.perception = dict(analysis)
-
-    def recording(self, path: str, duration: float | None) -> None:
-        live = self._live()
-        if live is not None:
-            live.recording = (path, duration)
-
-    def failed(self, stage: str | None, message: str) -> None:
-        if self._live() is not None:
-            self._sup._spawn(self._sup.end(self._cid, "exception", stage=stage, error=message))
-
-    def guardrail(self, trigger: dict[str, Any]) -> None:
-        live = self._live()
-        if live is not None:
-            url = callback_for(
-                live.spec.guardrails, "guardrail_name", trigger.get("guardrail_name")
-            )
-            self._sup._spawn(self._sup._record_guardrail(self._cid, dict(trigger), url))
-
-    def objective(self, completion: dict[str, Any], state: list[dict[str, Any]]) -> None:
-        live = self._live()
-        if live is not None:
-            name = completion.get("objective_name")
-            url = callback_for(live.spec.objectives, "objective_name", name)
-            self._sup._spawn(
-                self._sup._record_objective(self._cid, dict(completion), list(state), url)
-            )
-
-    def lost(self, message: str) -> None:
-        """The worker running the pipeline is gone (``worker_lost``)."""
-        if self._live() is not None:
-            self._sup._spawn(self._sup.end(self._cid, "worker_lost", error=message))
 
 
 class Supervisor(ReplicaWatch):
@@ -200,7 +114,7 @@ class Supervisor(ReplicaWatch):
         self.launcher = launcher
         self._outbox = outbox
         self.max_sessions = max_sessions
-        self.live: dict[str, _Live] = {}
+        self.live: dict[str, LiveCall] = {}
         self._tasks: set[asyncio.Task] = set()
         self._ending: dict[str, asyncio.Task] = {}
 
@@ -220,7 +134,7 @@ class Supervisor(ReplicaWatch):
         check_capacity = getattr(self.launcher, "check_capacity", None)
         if check_capacity is not None:  # e.g. a Ray cluster without room for another call
             check_capacity(spec)
-        self.live[spec.conversation_id] = _Live(spec, time.monotonic())
+        self.live[spec.conversation_id] = LiveCall(spec, time.monotonic())
 
     def release(self, cid: str) -> None:
         """Give back a slot whose conversation was never started."""
@@ -239,7 +153,7 @@ class Supervisor(ReplicaWatch):
         if self.instances is not None:
             await asyncio.to_thread(self.instances.lease, cid)
         try:
-            live.handle = await self.launcher.start(live.spec, _Events(self, cid))
+            live.handle = await self.launcher.start(live.spec, CallEvents(self, cid))
         except Exception as exc:
             stage = getattr(exc, "stage", None) or "launch"
             logger.warning(f"conversation {cid} could not start: {exc}")
@@ -251,7 +165,7 @@ class Supervisor(ReplicaWatch):
 
     # ---- watchdog ------------------------------------------------------------------------------
 
-    def _deadline(self, live: _Live) -> tuple[float, str] | None:
+    def _deadline(self, live: LiveCall) -> tuple[float, str] | None:
         props = live.spec.properties
         found: list[tuple[float, str]] = []
         if props.get("max_call_duration") is not None:
@@ -310,7 +224,7 @@ class Supervisor(ReplicaWatch):
         return True
 
     async def _end(
-        self, cid: str, live: _Live, reason: str, stage: str | None, error: str | None
+        self, cid: str, live: LiveCall, reason: str, stage: str | None, error: str | None
     ) -> None:
         logger.info(f"conversation {cid} ending: {reason}" + (f" ({stage})" if stage else ""))
         current = asyncio.current_task()
@@ -336,7 +250,7 @@ class Supervisor(ReplicaWatch):
             self._spawn(self._after_end(cid, live.spec))
 
     def _finalize(
-        self, cid: str, live: _Live, reason: str, stage: str | None, error: str | None
+        self, cid: str, live: LiveCall, reason: str, stage: str | None, error: str | None
     ) -> None:
         with self._sessions.begin() as db:
             row = db.get(ConversationRow, cid, with_for_update=True)  # ends once across replicas

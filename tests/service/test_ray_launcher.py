@@ -2,7 +2,9 @@
 authentication left on): each conversation is an actor asking for 1 CPU, so four calls fill the
 cluster two per node and a fifth gets 429 (also when created at once); a worker process that dies ends its conversation with
 ``worker_lost``; a whole node that dies ends exactly the conversations it ran, keeping every
-transcript line stored and sending every webhook once, while the other node's calls go on."""
+transcript line stored and sending every webhook once, while the other node's calls go on; an
+API replica that dies leaves its calls running on their detached actors, and the other replica
+adopts them."""
 
 from __future__ import annotations
 
@@ -176,3 +178,71 @@ def test_a_node_that_dies_ends_its_calls_and_loses_no_line_and_no_webhook(
         assert lines(events[2]["properties"]) == stored[cid]
     ids = Counter(h[EVENT_ID_HEADER] for h, _ in receiver.received)
     assert len(ids) == len(EVENTS) * len(cids) and set(ids.values()) == {1}
+
+
+def test_a_replica_that_dies_hands_its_calls_to_the_other_which_adopts_them(
+    cluster, tmp_path, postgres, receiver
+):
+    # Two replicas over one PostgreSQL database place calls on the cluster. Replica A dies: its
+    # heartbeat stops and it forgets its calls, as a killed process would. Its call's actor is
+    # detached, so it goes on; B finds the orphan, adopts the actor and goes on serving the call
+    # (interactions, transcript, the end), and every webhook is still sent once.
+    from presence.service.ray_launcher import RayLauncher
+
+    wait_for(lambda: ray.available_resources().get("CPU", 0) >= 1)  # (a node may be gone)
+    url = postgres.new_database()
+    fast = {"heartbeat_interval": 0.2, "instance_stale_after": 1.5, "max_sessions": 4}
+    replicas = {}
+    for name in ("a", "b"):
+        launcher = RayLauncher(num_cpus=1, inner="helpers.service:PipecatLauncher")
+        settings = make_settings(
+            tmp_path / name, database_url=url, instance_id=name, placement="ray", **fast
+        )
+        client = TestClient(create_app(settings, launcher=launcher), headers={"x-api-key": KEY_A})
+        replicas[name] = (launcher, client)
+    (la, a), (lb, b) = replicas["a"], replicas["b"]
+    receiver.up()
+    with b:
+        with a:
+            body = {"callback_url": receiver.url, "custom_greeting": "Hello before the fall"}
+            cid = a.post("/v2/conversations", json=body).json()["conversation_id"]
+            wait_for(lambda: a.get(f"/v2/conversations/{cid}").json()["transcript"])
+            actor_pid = la._sessions[cid].pid
+
+            async def die():  # what the others see of a killed replica
+                supervisor = a.app.state.supervisor
+                supervisor._heartbeat.cancel()
+                for handle in la._sessions.values():
+                    handle.poller.cancel()
+                la._sessions.clear()
+                for live in supervisor.live.values():
+                    live.watchdog.cancel()
+                supervisor.live.clear()
+
+            a.portal.call(die)
+        adopted = wait_for(lambda: lb._sessions.get(cid), timeout=30)
+        assert adopted.pid == actor_pid  # the same worker process: the call never stopped
+        state = b.get(f"/v2/conversations/{cid}").json()
+        assert state["status"] == "active"
+        said = {"message_type": "conversation", "event_type": "conversation.echo",
+                "properties": {"text": "Said after the adoption"}}  # fmt: skip
+        assert b.post(f"/v2/conversations/{cid}/interactions", json=said).status_code == 200
+        wait_for(lambda: len(b.get(f"/v2/conversations/{cid}").json()["transcript"]) == 2)
+        ended = b.post(f"/v2/conversations/{cid}/end").json()
+        assert ended["status"] == "ended"
+        assert ended["shutdown_reason"] == "end_conversation_endpoint_hit"
+        assert [t["content"] for t in ended["transcript"]] == [
+            "Hello before the fall",
+            "Said after the adoption",
+        ]
+        wait_for(lambda: len(receiver.events(cid)) >= len(EVENTS))
+        time.sleep(0.5)  # a duplicate would arrive in this time
+        with pytest.raises(ValueError):  # the actor was removed with the call
+            wait_for(lambda: not ray.get_actor(f"presence-{cid}", namespace="presence"), 10)
+
+    events = receiver.events(cid)
+    assert [e["event_type"] for e in events] == EVENTS
+    assert [t["content"] for t in events[2]["properties"]["transcript"]][-1] == (
+        "Said after the adoption"
+    )
+    assert set(Counter(h[EVENT_ID_HEADER] for h, _ in receiver.received).values()) == {1}
