@@ -4,7 +4,9 @@ The actor runs an in-process launcher (the WebRTC one by default) and keeps the 
 events in a list the driving replica long-polls (``events``). Actors are detached and named
 ``presence-<conversation id>`` in the ``presence`` namespace: they outlive the API replica that
 placed them, so another replica can take the call over (``adopt``) and go on from the last event
-the first one handled, while the user's media keeps flowing to the worker.
+the first one handled, while the user's media keeps flowing to the worker. An actor no replica
+has polled for ``orphaned_after`` seconds (every replica is gone, or none adopted it) ends its call
+and removes itself, so a detached actor never holds a node's CPUs for good.
 """
 
 from __future__ import annotations
@@ -13,12 +15,17 @@ import asyncio
 import contextlib
 import importlib
 import os
+import time
 from typing import Any
+
+from loguru import logger
 
 from presence.service.session_spec import ConversationSpec
 
 POLL_SECS = 5.0
 """How long one ``events`` call waits for an event before answering with none."""
+ORPHANED_AFTER_SECS = 120.0
+"""Without a replica's poll for this long, the actor ends its call and removes itself."""
 
 
 class SessionActor:
@@ -28,9 +35,13 @@ class SessionActor:
         inner: ``module:attribute`` of the in-process launcher class to run (default
             ``WebRTCLauncher``; tests pass a small one).
         options: Keyword arguments for it (``ice_host_addresses``, ``ice_servers``).
+        orphaned_after: Seconds without a replica's poll after which the call ends (longer than
+            a replica takes to be found dead and its calls adopted).
     """
 
-    def __init__(self, inner: str, options: dict[str, Any]):
+    def __init__(
+        self, inner: str, options: dict[str, Any], orphaned_after: float = ORPHANED_AFTER_SECS
+    ):
         module, _, name = inner.partition(":")
         self._launcher = getattr(importlib.import_module(module), name)(**options)
         self._events: list[tuple[str, tuple]] = []
@@ -40,6 +51,9 @@ class SessionActor:
         self._cid = ""
         self._spec: ConversationSpec | None = None
         self._consumed = 0  # events the driver has asked past: it has handled them
+        self._orphaned_after = orphaned_after
+        self._polled_at = time.monotonic()
+        self._watch: asyncio.Task | None = None
 
     def _put(self, name: str, *args: Any) -> None:
         self._events.append((name, args))
@@ -65,7 +79,23 @@ class SessionActor:
             self._client = httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url="http://session", timeout=30.0
             )
+        self._polled_at = time.monotonic()
+        self._watch = asyncio.create_task(self._watch_replicas())
         return self.where()
+
+    async def _watch_replicas(self) -> None:
+        import ray
+
+        while self._handle is not None:
+            await asyncio.sleep(min(5.0, self._orphaned_after / 4))
+            if self._handle is not None and (
+                time.monotonic() - self._polled_at > self._orphaned_after
+            ):
+                logger.warning(
+                    f"conversation {self._cid}: no replica for {self._orphaned_after:.0f} s; ending"
+                )
+                await self.end("service_instance_lost")
+                ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
 
     def where(self) -> dict[str, Any]:
         """Where it runs: ``node`` (address), ``node_id`` (Ray's), ``pid``, ``conversation_url``."""
@@ -103,6 +133,7 @@ class SessionActor:
         from the last acknowledged event.
         """
         self._consumed = max(self._consumed, after)
+        self._polled_at = time.monotonic()
         if len(self._events) <= after and self._changed is not None:
             self._changed.clear()
             with contextlib.suppress(TimeoutError):

@@ -38,7 +38,7 @@ from typing import Any
 from loguru import logger
 
 from presence.service.process_launcher import ProxyApp
-from presence.service.ray_actor import SessionActor
+from presence.service.ray_actor import ORPHANED_AFTER_SECS, SessionActor
 from presence.service.session_run import LaunchError
 from presence.service.session_spec import ConversationSpec, SessionEvents
 from presence.service.supervisor import CapacityError
@@ -90,6 +90,8 @@ class RayLauncher:
         inner_options: Its keyword arguments.
         init_options: Extra ``ray.init`` keyword arguments (e.g. ``runtime_env``).
         start_timeout: Seconds an actor may take to get placed and start its pipeline.
+        orphaned_after: Seconds an actor runs its call without any replica polling it before it
+            ends the call and removes itself.
     """
 
     def __init__(
@@ -102,6 +104,7 @@ class RayLauncher:
         inner_options: dict[str, Any] | None = None,
         init_options: dict[str, Any] | None = None,
         start_timeout: float = START_TIMEOUT_SECS,
+        orphaned_after: float = ORPHANED_AFTER_SECS,
     ):
         try:
             import ray
@@ -115,6 +118,7 @@ class RayLauncher:
         self.num_cpus, self.num_gpus = num_cpus, num_gpus
         self._inner, self._inner_options = inner, inner_options or {}
         self._start_timeout = start_timeout
+        self._orphaned_after = orphaned_after
         self._actor_class: Any = None
         self._sessions: dict[str, RaySession] = {}
         self._placing: dict[str, dict[str, float]] = {}  # started, not yet running
@@ -191,7 +195,7 @@ class RayLauncher:
             lifetime="detached",  # outlives this replica: another one can adopt the call
             num_cpus=needs["CPU"],
             num_gpus=needs.get("GPU", 0),
-        ).remote(self._inner, self._inner_options)
+        ).remote(self._inner, self._inner_options, self._orphaned_after)
         handle = RaySession(spec, actor, events)
         self._placing[spec.conversation_id] = needs
         try:

@@ -4,7 +4,7 @@ cluster two per node and a fifth gets 429 (also when created at once); a worker 
 ``worker_lost``; a whole node that dies ends exactly the conversations it ran, keeping every
 transcript line stored and sending every webhook once, while the other node's calls go on; an
 API replica that dies leaves its calls running on their detached actors, and the other replica
-adopts them."""
+adopts them; an actor that no replica polls any more ends its call and frees its CPU."""
 
 from __future__ import annotations
 
@@ -246,3 +246,33 @@ def test_a_replica_that_dies_hands_its_calls_to_the_other_which_adopts_them(
         "Said after the adoption"
     )
     assert set(Counter(h[EVENT_ID_HEADER] for h, _ in receiver.received).values()) == {1}
+
+
+def test_an_actor_no_replica_polls_any_more_ends_its_call_and_frees_its_cpu(cluster, tmp_path):
+    # Every replica is gone and none adopts the call: the detached actor must not hold its node's
+    # CPU for good.
+    import asyncio
+
+    from presence.service.ray_launcher import RayLauncher
+    from presence.service.session_spec import ConversationSpec
+
+    wait_for(lambda: ray.available_resources().get("CPU", 0) >= 1)
+    free = ray.available_resources()["CPU"]
+    launcher = RayLauncher(num_cpus=1, inner="helpers.service:PipecatLauncher", orphaned_after=2)
+
+    class Events:
+        def __getattr__(self, name):
+            return lambda *args: None
+
+    async def place_and_vanish():
+        handle = await launcher.start(ConversationSpec("orphan1", tmp_path / "p.yaml"), Events())
+        handle.poller.cancel()  # its replica stops polling, as a dead one would
+        return handle
+
+    handle = asyncio.run(place_and_vanish())
+    assert ray.get_actor("presence-orphan1", namespace="presence") is not None
+    assert ray.available_resources().get("CPU", 0) <= free - 1 + 1e-9
+    with pytest.raises(ValueError):  # the actor removed itself
+        wait_for(lambda: not ray.get_actor("presence-orphan1", namespace="presence"), 30)
+    wait_for(lambda: ray.available_resources().get("CPU", 0) >= free)
+    assert handle.pid
