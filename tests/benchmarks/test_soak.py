@@ -57,6 +57,25 @@ def test_verdicts_flag_growth_drift_and_repeats_after_the_warm_up():
     assert short["flat"] is None and short["ok"] is None  # too short to judge flatness
 
 
+def test_flatness_is_also_judged_from_the_second_pass_through_the_questions():
+    # Memory that grows while each question is met for the first time, then stays: not flat after
+    # the one-minute warm-up, flat from the second pass on. A leak is flat by neither reading.
+    asked = [{"id": q, "t": t, "answered": True} for q, t in (("a", 10), ("b", 70), ("a", 130))]
+    caching = [row(1), row(60), row(120, rss_mb=600), row(180, rss_mb=601), row(240, rss_mb=602)]
+    v = report.verdicts({"samples": caching, "asked": asked}, warmup_s=60)
+    assert v["flat"]["rss_mb"]["ok"] is False
+    second = v["flat_after_first_pass"]
+    assert second["from_s"] == 130 and second["rss_mb"]["first"] == 601.0
+    assert second["rss_mb"]["ok"] is True and second["ok"] is True
+    leaking = [row(1), row(60), row(120), row(180, rss_mb=560), row(240, rss_mb=620)]
+    v = report.verdicts({"samples": leaking, "asked": asked}, warmup_s=60)
+    assert v["flat_after_first_pass"]["rss_mb"]["ok"] is False
+    assert (
+        report.verdicts({"samples": caching, "asked": asked[:2]}, 60)["flat_after_first_pass"]
+        is None
+    )
+
+
 def test_a_file_transport_pipeline_is_refused_naming_the_fix(tmp_path):
     with pytest.raises(SoakError, match="transport.kind=webrtc"):
         run_soak_benchmark(REPO / "pipelines/local.yaml", ["transport.kind=file"], minutes=0.1)
