@@ -43,8 +43,10 @@ class ReplicaWatch:
         orphans = await asyncio.to_thread(
             self.instances.orphans, starting=False, live=set(self.live)
         )
-        if cid in orphans:  # nobody runs it: adopting it only to end it would gain nothing
-            await self._end_orphans({cid: reason})
+        if cid in orphans:  # a call still running is adopted first: its last lines come with it
+            await self._adopt_or_end({cid: reason}, starting=False)
+            if cid in self.live:
+                await self.end(cid, reason)
 
     def _is_active(self, cid: str) -> bool:
         with self._sessions() as db:
