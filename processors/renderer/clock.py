@@ -18,7 +18,7 @@ costs nothing.
 When a wake-up comes late between turns (a busy event loop, a starved CPU) the output runs dry
 for a moment and the sink plays silence of its own in the gap (WebRTC tracks and the file
 writer both fill gaps on arrival). That gap is idle silence already heard: the clock drops as much
-of the current idle frame's unsent silence (``fill_dry``), so the idle images stay on the wall
+of the current idle frame's unsent silence (``_fill_dry``), so the idle images stay on the wall
 clock's grid instead of each late wake-up lengthening a period. Only silence is ever dropped, at
 most ``MAX_FILL_S`` (a longer stall re-phases the clock instead), and ``stats.filled`` counts it
 per frame, so audio pushed plus audio filled still spans exactly ``frames/fps``.
