@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -140,6 +141,29 @@ def test_the_voice_runs_with_sleeping_idle_threads_and_pipecat_is_left_as_it_was
     # spinning threads would take the cores Whisper and smart-turn need during a turn
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     assert pipecat_piper.PiperVoice is PiperVoice
+
+
+def _anonymous_mib() -> float:
+    """The process's anonymous resident memory after handing freed heap back to the system."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    status = Path("/proc/self/status").read_text()
+    return int(next(x for x in status.splitlines() if x.startswith("RssAnon")).split()[1]) / 1024
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_answers_of_ever_new_lengths_do_not_grow_the_voices_memory():
+    # a long call says sentences of every length; each was a new shape the session kept memory for
+    tts = build()
+    tts._synthesize("Hello there.")
+    before = _anonymous_mib()
+    words = "the face listens while you talk and answers in its own voice".split()
+    for n in range(4, 40, 3):
+        tts._synthesize(" ".join(words[i % len(words)] for i in range(n)) + ".")
+    grown = _anonymous_mib() - before
+    assert grown < 40.0
 
 
 def test_the_aligned_copy_is_made_once_and_reused(tmp_path):
