@@ -11,7 +11,9 @@ Rules, in order:
   for a voice that trails off);
 * **hanging word** — the last word is an article, possessive, preposition, conjunction, "I" or a
   filler ("the", "my", "to", "and", "um"); a wh-question may still end on its preposition ("which
-  services does it rely on", "what is it for");
+  services does it rely on", "what is it for"), but not on "for"/"with" right after a verb whose
+  object the wh-phrase already is ("what picture should I use for": Whisper often drops the
+  article that followed, "... use for the | face");
 * **question without its verb** — a question opened by a wh-word or an auxiliary whose subject has
   no verb yet: "which transports" (a wh-word and a noun, no verb), "how does the renderer"
   (auxiliary, then only a determiner and one word), "what is" (nothing after the auxiliary);
@@ -82,6 +84,8 @@ PHRASAL_OBJECT_VERBS = frozenset(
     {("figure", "out"), ("point", "out"), ("find", "out"), ("look", "up"), ("fill", "in"),
      ("turn", "off"), ("hook", "up"), ("pick", "out"), ("work", "out"), ("set", "up")}
 )  # fmt: skip
+# A verb whose object the wh-phrase is leaves these hanging: "what should I use for" (... the face).
+PURPOSE_PREPOSITIONS = frozenset({"for", "with"})
 # Verbs of showing and telling: "shows me" still lacks what is shown.
 TELLING_VERBS = frozenset("show shows tell tells give gives teach teaches send sends".split())
 # Words that open a subordinate clause or an adverbial phrase, not a sentence on their own.
@@ -119,6 +123,8 @@ def _stranded(words: list[str]) -> bool:
     auxiliary stands between them.
     """
     if words[-1] not in STRANDABLE or len(words) < 3:
+        return False
+    if words[-1] in PURPOSE_PREPOSITIONS and words[-2] in OBJECT_VERBS | {"need", "want"}:
         return False
     start = _question_start(words)
     if start is None or words[start] not in WH_WORDS:

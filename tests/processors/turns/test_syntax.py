@@ -21,6 +21,9 @@ FINISHED = [
     "Which hosted services does the cloud version rely on?",
     "Which cloud companies can I plug in?",
     "What is it for?",
+    "What is it used for?",
+    "What do I need it for?",
+    "Which cloud services can I pair it with?",
     "Without a cloud model, how does it come up with its answers?",
     "What do I get if I have no internet?",
     "If I have no internet, what do I get?",
@@ -53,6 +56,8 @@ UNFINISHED = [
     ("How does it figure out?", "object"),
     ("Is there a command that shows me?", "without what"),
     ("So what does a pipeline file?", "no verb"),
+    ("What kind of picture should I use for", "hanging 'for'"),
+    ("Which camera do I need for", "hanging 'for'"),
 ]
 
 
