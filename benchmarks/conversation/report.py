@@ -170,6 +170,15 @@ def print_table(result: dict[str, Any], console=None) -> None:
     for name, g in result.get("by_pause", {}).items():
         add("with pause" if name == "True" else "no pause", g)
     console.print(totals)
+    stages = s.get("stages_ms") or {}
+    if any(v.get("n") for v in stages.values()):
+        console.print(
+            "pipeline clock, ms after the VAD's end of voice, p50 / p95: "
+            + ", ".join(
+                f"{k.replace('_', ' ')} {_fmt(v['p50'])} / {_fmt(v['p95'])}"
+                for k, v in stages.items()
+            )
+        )
     r = s.get("renderer")
     if r:
         console.print(

@@ -22,6 +22,10 @@ Row fields:
   ``speech_starts``, see ``transports/file/output.py``); None without a renderer;
 * ``pipeline_v2v_ms``: the transcript observer's own voice-to-voice (VAD stop → bot started
   speaking) for the last user turn, for comparison only;
+* ``stages_ms``: where that turn's time went, on the same clock and from the same end of voice:
+  ``transcript_final`` (first final transcript), ``turn_decided`` (the turn strategy's last
+  decision), ``llm_first_token``, ``tts_first_audio``, ``bot_started_speaking`` (None where the
+  turn had no such moment; with a speculative start the LLM may come before the decision);
 * ``renderer_frames``, ``renderer_repeated``, ``renderer_late_p95_ms`` (added by the runner): the
   renderer's own clock over the session — frames pushed, frames that repeated the previous image
   because drawing fell behind, and the p95 of how late frames were pushed.
@@ -84,6 +88,7 @@ def score_question(
         (t["voice_to_voice_ms"] for t in reversed(timings) if t.get("voice_to_voice_ms")), None
     )
     user_turns = turn_ends if turn_ends is not None else user_turns_json
+    last = next((t for t in reversed(timings) if t.get("voice_to_voice_ms")), {})
     return {
         "id": q.id,
         "voice": q.voice.name,
@@ -110,7 +115,22 @@ def score_question(
         "first_audio_ms": _ms(onset, end),
         "first_frame_ms": _ms(frame, end),
         "pipeline_v2v_ms": v2v,
+        "stages_ms": _stages(last),
         "end_reason": (report.get("session") or {}).get("end_reason"),
+    }
+
+
+STAGE_KEYS = (
+    "transcript_final", "turn_decided", "llm_first_token", "tts_first_audio", "bot_started_speaking"
+)
+
+
+def _stages(timing: dict[str, Any]) -> dict[str, float | None]:
+    """A turn's moments in ms after its end of voice (see ``stages_ms`` in the module doc)."""
+    base = timing.get("user_stopped_speaking_ms")
+    return {
+        k: None if base is None or timing.get(f"{k}_ms") is None else timing[f"{k}_ms"] - base
+        for k in STAGE_KEYS
     }
 
 
@@ -132,6 +152,10 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "first_audio_ms": metrics.percentiles(r["first_audio_ms"] for r in rows),
         "first_frame_ms": metrics.percentiles(r["first_frame_ms"] for r in rows),
         "pipeline_v2v_ms": metrics.percentiles(r["pipeline_v2v_ms"] for r in rows),
+        "stages_ms": {
+            k: metrics.percentiles((r.get("stages_ms") or {}).get(k) for r in rows)
+            for k in STAGE_KEYS
+        },
         "renderer": renderer_totals(rows),
     }
 

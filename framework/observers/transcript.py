@@ -16,7 +16,8 @@ It watches frames without touching the pipeline (pipecat ``BaseObserver``), each
   the user went on after a pause and the answer was withheld) is withdrawn: it leaves the
   transcript and its timings, and the user's turn goes on;
 * **timings** per user turn, in ms since session start: ``user_started_speaking``,
-  ``user_stopped_speaking`` (VAD decision minus its ``stop_secs``), ``transcript_final``,
+  ``user_stopped_speaking`` (VAD decision minus its ``stop_secs``), ``turn_decided`` (the turn
+  strategy's last ``UserStoppedSpeakingFrame`` before the answer), ``transcript_final``,
   ``llm_first_token``, ``tts_first_audio``, ``bot_started_speaking`` and
   ``voice_to_voice_ms = bot_started_speaking - user_stopped_speaking``.
 
@@ -60,6 +61,7 @@ from presence.framework.frames import revise_text
 TIMING_KEYS = (
     "user_started_speaking",
     "user_stopped_speaking",
+    "turn_decided",
     "transcript_final",
     "llm_first_token",
     "tts_first_audio",
@@ -166,6 +168,9 @@ class TranscriptObserver(BaseObserver):
                 self._user_started(t_ms)
         elif isinstance(frame, UserStoppedSpeakingFrame):
             self._user_stopped(t_ms, vad=False)
+            ex = self._exchange
+            if self._user is not None and ex is not None and ex["bot_started_speaking"] is None:
+                ex["turn_decided"] = t_ms  # the last decision before the answer is heard
         elif isinstance(frame, TranscriptionFrame):
             if frame.text.strip():
                 self._open_user(t_ms)
@@ -225,7 +230,7 @@ class TranscriptObserver(BaseObserver):
             self._exchange["user_started_speaking"] = t_ms
         # The user spoke again before any answer: the turn continues, its end moves.
         if self._exchange["bot_started_speaking"] is None:
-            self._exchange["user_stopped_speaking"] = None
+            self._exchange["user_stopped_speaking"] = self._exchange["turn_decided"] = None
 
     def _user_stopped(self, t_ms: float, *, vad: bool) -> None:
         if self._user is None or self._exchange is None:

@@ -163,7 +163,13 @@ def test_score_question_counts_splits_talk_over_and_latency(passages):
     ]
     answer = "Presence is an open-source framework for real-time conversational video AI."
     report = _report(["so what", "is presence"], ["Sorry, I don't know that one.", answer], starts)
+    report["timings"][-1].update(user_stopped_speaking_ms=2000.0, turn_decided_ms=2400.0,
+                                 transcript_final_ms=2300.0, bot_started_speaking_ms=2900.0)
     row = scoring.score_question(_rendered(), report, audio, rate, passages, turn_ends=2)
+    # where the last turn's time went, from the same end of voice
+    assert row["stages_ms"] == {"transcript_final": 300.0, "turn_decided": 400.0,
+                                "llm_first_token": None, "tts_first_audio": None,
+                                "bot_started_speaking": 900.0}  # fmt: skip
     assert row["user_turns"] == 2 and row["split"]
     assert row["talked_over"] and row["talked_over_ms"] == pytest.approx(200, abs=20)
     assert row["first_audio_ms"] == pytest.approx(800, abs=2)
@@ -274,6 +280,9 @@ async def test_one_question_through_local_yaml_in_real_time(tmp_path):
     assert row["heard"], "the pipeline heard nothing"
     assert row["replies"], "the persona did not answer"
     assert row["user_turns"] >= 1
+    stages = row["stages_ms"]
+    assert 0 < stages["turn_decided"] <= stages["bot_started_speaking"]
+    assert stages["bot_started_speaking"] == row["pipeline_v2v_ms"]
     assert isinstance(row["first_audio_ms"], float) and row["first_audio_ms"] > 0
     assert isinstance(row["first_frame_ms"], float) and row["first_frame_ms"] > 0
     assert (tmp_path / "media" / "q13.mp4").is_file()

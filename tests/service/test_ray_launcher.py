@@ -4,7 +4,7 @@ cluster two per node and a fifth gets 429 (also when created at once); a worker 
 ``worker_lost``; a whole node that dies ends exactly the conversations it ran, keeping every
 transcript line stored and sending every webhook once, while the other node's calls go on; an
 API replica that dies leaves its calls running on their detached actors, and the other replica
-adopts them; an actor that no replica polls any more ends its call and frees its CPU."""
+adopts them (also when an end request finds the orphan first); an actor that no replica polls any more ends its call and frees its CPU."""
 
 from __future__ import annotations
 
@@ -245,6 +245,70 @@ def test_a_replica_that_dies_hands_its_calls_to_the_other_which_adopts_them(
     assert [t["content"] for t in events[2]["properties"]["transcript"]][-1] == (
         "Said after the adoption"
     )
+    assert set(Counter(h[EVENT_ID_HEADER] for h, _ in receiver.received).values()) == {1}
+
+
+def test_an_end_asked_of_the_other_replica_adopts_the_orphaned_call_and_ends_it_whole(
+    cluster, tmp_path, postgres, receiver
+):
+    # Replica A dies with a call live; before B's heartbeat gets to it, a client's POST /end
+    # reaches B. B adopts the running actor first (so the call's last line comes with it), then
+    # ends it: the transcript is whole, the actor is gone and each webhook goes once.
+    from presence.service.ray_launcher import RayLauncher
+
+    wait_for(lambda: ray.available_resources().get("CPU", 0) >= 1)
+    url = postgres.new_database()
+    fast = {"heartbeat_interval": 0.2, "instance_stale_after": 1.5, "max_sessions": 4}
+    replicas = {}
+    for name in ("a", "b"):
+        launcher = RayLauncher(num_cpus=1, inner="helpers.service:PipecatLauncher")
+        settings = make_settings(
+            tmp_path / name, database_url=url, instance_id=name, placement="ray", **fast
+        )
+        client = TestClient(create_app(settings, launcher=launcher), headers={"x-api-key": KEY_A})
+        replicas[name] = (launcher, client)
+    (la, a), (lb, b) = replicas["a"], replicas["b"]
+    receiver.up()
+    with b:
+        with a:
+            body = {"callback_url": receiver.url, "custom_greeting": "Hello before the fall"}
+            cid = a.post("/v2/conversations", json=body).json()["conversation_id"]
+            wait_for(lambda: a.get(f"/v2/conversations/{cid}").json()["transcript"])
+            said = {"message_type": "conversation", "event_type": "conversation.echo",
+                    "properties": {"text": "Said just before the fall"}}  # fmt: skip
+            assert a.post(f"/v2/conversations/{cid}/interactions", json=said).status_code == 200
+            time.sleep(0.3)  # said on the worker; A dies before it polls the line
+
+            async def die():
+                supervisor = a.app.state.supervisor
+                supervisor._heartbeat.cancel()
+                for handle in la._sessions.values():
+                    handle.poller.cancel()
+                la._sessions.clear()
+                for live in supervisor.live.values():
+                    live.watchdog.cancel()
+                supervisor.live.clear()
+
+            a.portal.call(die)
+
+        async def no_heartbeat():  # only the end request can find the orphan
+            b.app.state.supervisor._heartbeat.cancel()
+
+        b.portal.call(no_heartbeat)
+        time.sleep(fast["instance_stale_after"] + 0.5)  # A's lease goes stale
+        assert cid not in lb._sessions
+        ended = b.post(f"/v2/conversations/{cid}/end").json()
+        assert ended["status"] == "ended"
+        assert ended["shutdown_reason"] == "end_conversation_endpoint_hit"
+        assert [t["content"] for t in ended["transcript"]] == [
+            "Hello before the fall",
+            "Said just before the fall",
+        ]
+        wait_for(lambda: len(receiver.events(cid)) >= len(EVENTS))
+        time.sleep(0.5)  # a duplicate would arrive in this time
+        with pytest.raises(ValueError):  # the actor was removed with the call
+            wait_for(lambda: not ray.get_actor(f"presence-{cid}", namespace="presence"), 10)
+    assert [e["event_type"] for e in receiver.events(cid)] == EVENTS
     assert set(Counter(h[EVENT_ID_HEADER] for h, _ in receiver.received).values()) == {1}
 
 

@@ -91,6 +91,7 @@ async def test_greeting_then_one_exchange_gives_ordered_turns_and_timings():
             "turn": 1,
             "user_started_speaking_ms": 1000,
             "user_stopped_speaking_ms": 2000,
+            "turn_decided_ms": 2600,
             "transcript_final_ms": 2500,
             "llm_first_token_ms": 2800,
             "tts_first_audio_ms": 3000,
@@ -115,9 +116,11 @@ async def test_user_resuming_before_the_answer_continues_the_same_turn():
     await s.at(0, VADUserStartedSpeakingFrame())
     await s.at(800, VADUserStoppedSpeakingFrame(stop_secs=0.2))
     await s.at(900, transcript("tell me"))
+    await s.at(950, UserStoppedSpeakingFrame())  # a decision the user's resumption overrides
     await s.at(1000, VADUserStartedSpeakingFrame())
     await s.at(2000, VADUserStoppedSpeakingFrame(stop_secs=0.2))
     await s.at(2100, transcript("about pricing"))
+    await s.at(2300, UserStoppedSpeakingFrame())
     await bot_speaks(s, 2500, 3000, ["Sure."])
     report = s.observer.report()
     assert [t["content"] for t in report["turns"]] == ["tell me about pricing", "Sure."]
@@ -125,6 +128,7 @@ async def test_user_resuming_before_the_answer_continues_the_same_turn():
     assert timing["user_started_speaking_ms"] == 0
     assert timing["user_stopped_speaking_ms"] == 1800
     assert timing["transcript_final_ms"] == 2100
+    assert timing["turn_decided_ms"] == 2300
     assert timing["voice_to_voice_ms"] == 700
 
 
