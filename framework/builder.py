@@ -36,6 +36,8 @@ from presence.framework.aggregators import PresenceContextAggregatorPair
 from presence.framework.config import LoadedPipeline, StageConfig
 from presence.framework.custom import INSERT_ALIASES, INSERT_POINTS, InsertConfig
 from presence.framework.errors import ConfigError, PresenceError
+from presence.framework.memory import can_release_freed_memory
+from presence.framework.observers.idle_trim import IdleMemoryTrim
 from presence.framework.observers.latency import attach_turn_latency
 from presence.framework.observers.revisions import attach_transcript_revisions
 from presence.framework.persona import Persona
@@ -274,7 +276,8 @@ def build_session(
     Returns:
         The session, ready for ``WorkerRunner``. With RTVI on, its worker also has a
         ``TurnLatencyObserver`` that sends each turn's latency (from the end of the user's voice)
-        to the client as an RTVI ``server-message``; it is last in ``Session.observers``.
+        to the client as an RTVI ``server-message``, in ``Session.observers``; on glibc an
+        ``IdleMemoryTrim`` too.
 
     Raises:
         ConfigError: A stage or an inserted processor built something of the wrong kind, or
@@ -340,7 +343,11 @@ def build_session(
     # each turn's latency, from the end of the user's voice, to the RTVI client (the page)
     latency = attach_turn_latency(worker)
     revisions = attach_transcript_revisions(worker)  # a better transcript replaces the shown one
-    extra = [o for o in (latency, revisions) if o is not None]
+    trim = None
+    if can_release_freed_memory():  # a quiet session gives its turns' freed memory back
+        trim = IdleMemoryTrim()
+        worker.add_observer(trim)
+    extra = [o for o in (latency, revisions, trim) if o is not None]
     inserted = {p: list(procs) for p, procs in points.items() if procs}
     return Session(worker, pipeline, context, stages, ctx, [*observers, *extra], inserted)
 

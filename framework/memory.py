@@ -7,6 +7,12 @@ lived threads at once, so a process's resident memory keeps growing in steps as 
 ``limit_malloc_arenas`` caps their number for the calling process with ``mallopt(M_ARENA_MAX)``,
 which is what ``MALLOC_ARENA_MAX`` does when set before the process starts.
 
+``release_freed_memory`` hands the heap's free pages back to the system (``malloc_trim``). The
+runtimes' buffers of one turn (a decode, a sentence's synthesis: tens of MiB) are freed when the
+turn ends, but glibc keeps most of them mapped, so an idle session held whatever its last turns
+happened to leave; ``IdleMemoryTrim`` (``framework/observers/idle_trim.py``) calls it once a
+session has gone quiet after an answer.
+
 It also sets ``MALLOC_ARENA_MAX`` in the environment, so the processes this one starts (session
 processes, Ray nodes) are capped from their start. It is a no-op where the C library is not
 glibc, and when ``MALLOC_ARENA_MAX`` is already set (the operator's setting wins, and glibc read
@@ -24,6 +30,32 @@ from loguru import logger
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter (malloc.h)
 DEFAULT_ARENAS = 2
+
+
+def _libc():
+    """The C library through ctypes when it is glibc on Linux, else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim.argtypes, libc.malloc_trim.restype = [ctypes.c_size_t], ctypes.c_int
+    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+        return None
+    return libc
+
+
+def can_release_freed_memory() -> bool:
+    """Whether ``release_freed_memory`` does anything here (glibc on Linux)."""
+    return _libc() is not None
+
+
+def release_freed_memory() -> bool:
+    """Return the heap's free pages to the system (blocking, a few ms); True when any were.
+
+    Memory still in use is untouched; the next allocations map fresh pages (a page fault each).
+    """
+    libc = _libc()
+    return bool(libc is not None and libc.malloc_trim(0))
 
 
 def limit_malloc_arenas(count: int = DEFAULT_ARENAS) -> bool:

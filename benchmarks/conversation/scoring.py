@@ -121,7 +121,11 @@ def score_question(
 
 
 STAGE_KEYS = (
-    "transcript_final", "turn_decided", "llm_first_token", "tts_first_audio", "bot_started_speaking"
+    "transcript_final",
+    "turn_decided",
+    "llm_first_token",
+    "tts_first_audio",
+    "bot_started_speaking",
 )
 
 

@@ -25,6 +25,10 @@ METHOD = {
     "answer's RTVI bot-stopped-speaking plus a gap",
     "rss_mb/fds/threads": "psutil on the process; the server and the user share it, the user keeps "
     "no audio samples and forgets its arrival records and messages after every question",
+    "when": "each sample after the first at the first quiet moment at or after its due time (the "
+    "persona done answering, 1 s of silence, the next question not begun; at most 30 s late; "
+    "`quiet` says whether it found one): memory, threads and tasks compared at the same point "
+    "of the conversation, not with a turn's buffers and tasks in flight",
     "tasks": "asyncio.all_tasks() on the event loop (the user's tasks included: a constant share)",
     "lateness_ms": "renderer push time minus due time, per frame, over the interval since the "
     "previous sample",
@@ -58,7 +62,11 @@ def verdicts(result: dict[str, Any], warmup_s: float) -> dict[str, Any]:
     """The targets' verdicts for a ``arun_soak`` result (``ok`` is ``None`` without data)."""
     samples = result["samples"]
     after = [s for s in samples if s["t_s"] >= warmup_s]
-    out: dict[str, Any] = {"warmup_s": warmup_s, "samples_after_warmup": len(after)}
+    out: dict[str, Any] = {
+        "warmup_s": warmup_s,
+        "samples_after_warmup": len(after),
+        "samples_not_quiet": sum(not s.get("quiet", False) for s in after),
+    }
     if len(after) >= 2:
         out["flat"] = {key: _flat(after, key) for key in FLAT}
         flat_ok = all(v["ok"] for v in out["flat"].values())

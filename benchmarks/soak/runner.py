@@ -4,9 +4,16 @@
 per connection, greeting on connect), joins it with ``presence.transports.webrtc.client.WebRTCUser``
 and, for ``minutes``, speaks the conversation benchmark's questions in turn, each in real time,
 waiting until the persona has answered (as many RTVI ``bot-stopped-speaking`` as
-``bot-started-speaking`` since the question began) and stayed quiet ``gap_s`` before the next. Every ``sample_s`` a ``Sampler`` reads memory, fds, threads, tasks, the
-renderer's lateness and drift, and what the user received. The first sample is taken at time
-zero plus one second (the warm-up second of the frame verdict).
+``bot-started-speaking`` since the question began) and stayed quiet ``gap_s`` before the next.
+Every ``sample_s`` a ``Sampler`` reads memory, fds, threads, tasks, the renderer's lateness and
+drift, and what the user received. The first sample is taken at time zero plus one second (the
+warm-up second of the frame verdict).
+
+Each later sample is taken at the first quiet moment at or after its due time (the persona has
+answered and ``QUIET_S`` of silence passed; the next question not yet begun), at most
+``QUIET_WAIT_S`` late: memory, threads and tasks are then compared at the same point of the
+conversation, so a turn's buffers, decoder threads and tasks in flight are not read as growth or
+loss. ``Sample.quiet`` says whether a sample found that moment.
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ from presence.framework.config import LoadedPipeline, load_pipeline
 from presence.framework.errors import PresenceError
 
 ANSWER_TIMEOUT_S = 45.0
+QUIET_S = 1.0  # silence after an answer that makes a quiet moment to sample in
+QUIET_WAIT_S = 30.0  # a sample waits at most this long after its due time for a quiet moment
 CONNECT_TIMEOUT_S = 90.0
 
 
@@ -33,8 +42,13 @@ class SoakError(PresenceError):
     """The soak cannot run as asked (a transport other than WebRTC, a bound not positive)."""
 
 
-async def _ask(call: Any, pcm: Any, gap_s: float) -> dict[str, Any]:
-    """Say one question, wait until the persona's answer ends and ``gap_s`` passes in silence."""
+async def _ask(call: Any, pcm: Any, gap_s: float, quiet: asyncio.Event) -> dict[str, Any]:
+    """Say one question, wait until the persona's answer ends and ``gap_s`` passes in silence.
+
+    ``quiet`` is cleared while the question and its answer run, and set once the persona has
+    been silent ``QUIET_S`` (or ``gap_s``, if shorter) after answering.
+    """
+    quiet.clear()
     mark = len(call.user.received.messages)
     started = time.monotonic()
     await asyncio.sleep(call.user.say(pcm))
@@ -45,6 +59,8 @@ async def _ask(call: Any, pcm: Any, gap_s: float) -> dict[str, Any]:
         ended = len(call.messages("bot-stopped-speaking", mark))
         if began and ended >= began:
             quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since >= min(QUIET_S, gap_s):
+                quiet.set()
             if time.monotonic() - quiet_since >= gap_s:
                 break
         else:
@@ -98,13 +114,20 @@ async def _hold(call, chosen, speech, minutes, sample_s, gap_s, on_sample) -> di
     renderer = call.session.stages["renderer"]
     await asyncio.sleep(1.0)  # the warm-up second
     sampler = Sampler(renderer, user.received, start)
+    quiet = asyncio.Event()
 
     async def sample_loop() -> None:
+        samples.append(sampler.sample())  # the warm-up second: whatever the call is doing
+        slot = 0
         while True:
-            samples.append(sampler.sample())
             if on_sample:
                 on_sample(samples[-1])
-            await asyncio.sleep(max(0.0, start + 1.0 + len(samples) * sample_s - time.monotonic()))
+            # the next due time not yet passed (a sample that waited for quiet skips slots)
+            slot = max(slot + 1, int((time.monotonic() - start - 1.0) // sample_s) + 1)
+            await asyncio.sleep(max(0.0, start + 1.0 + slot * sample_s - time.monotonic()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(quiet.wait(), QUIET_WAIT_S)
+            samples.append(sampler.sample(quiet=quiet.is_set()))
 
     sampling = asyncio.create_task(sample_loop())
     with contextlib.suppress(TimeoutError):  # wait out the greeting
@@ -113,7 +136,7 @@ async def _hold(call, chosen, speech, minutes, sample_s, gap_s, on_sample) -> di
     try:
         while time.monotonic() < end - 1.0:
             remaining = end - time.monotonic()
-            ask = _ask(call, speech[k % len(speech)], gap_s)
+            ask = _ask(call, speech[k % len(speech)], gap_s, quiet)
             try:
                 row = await asyncio.wait_for(ask, remaining)
             except TimeoutError:
@@ -129,7 +152,7 @@ async def _hold(call, chosen, speech, minutes, sample_s, gap_s, on_sample) -> di
         sampling.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sampling
-    samples.append(sampler.sample())
+    samples.append(sampler.sample(quiet=quiet.is_set()))
     if on_sample:
         on_sample(samples[-1])
     engine = renderer.engine

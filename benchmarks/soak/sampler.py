@@ -49,6 +49,7 @@ class Sample:
     client_missing_frames: int
     questions: int
     answers: int
+    quiet: bool = False  # taken between turns (see the runner's ``QUIET_WAIT_S``)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -85,8 +86,8 @@ class Sampler:
         st = self._renderer.stats
         return st.audio_samples * self._fps / self._rate - st.frames
 
-    def sample(self) -> Sample:
-        """Read everything now (call it from the event loop)."""
+    def sample(self, *, quiet: bool = False) -> Sample:
+        """Read everything now (call it from the event loop); ``quiet``: between turns."""
         now = time.monotonic()
         st, got = self._renderer.stats, self._received
         new = min(st.late_frames - self._late_from, len(st.lateness_s))
@@ -122,4 +123,5 @@ class Sampler:
             client_missing_frames=missing,
             questions=self.questions,
             answers=self.answers,
+            quiet=quiet,
         )

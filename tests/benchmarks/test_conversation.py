@@ -163,8 +163,12 @@ def test_score_question_counts_splits_talk_over_and_latency(passages):
     ]
     answer = "Presence is an open-source framework for real-time conversational video AI."
     report = _report(["so what", "is presence"], ["Sorry, I don't know that one.", answer], starts)
-    report["timings"][-1].update(user_stopped_speaking_ms=2000.0, turn_decided_ms=2400.0,
-                                 transcript_final_ms=2300.0, bot_started_speaking_ms=2900.0)
+    report["timings"][-1].update(
+        user_stopped_speaking_ms=2000.0,
+        turn_decided_ms=2400.0,
+        transcript_final_ms=2300.0,
+        bot_started_speaking_ms=2900.0,
+    )
     row = scoring.score_question(_rendered(), report, audio, rate, passages, turn_ends=2)
     # where the last turn's time went, from the same end of voice
     assert row["stages_ms"] == {"transcript_final": 300.0, "turn_decided": 400.0,
