@@ -1,7 +1,8 @@
 """The soak report: verdicts against the targets, JSON, a PNG of the samples and a rich table.
 
 Targets (issue "Hardening"): after the warm-up, memory, fds, threads and tasks flat within 5%
-(max minus min of the samples after the warm-up, over the first of them); A/V drift within one
+(max minus min of the samples after the warm-up taken between turns, over the first of them;
+``samples_not_quiet`` counts those left out, such as a last sample taken mid-answer); A/V drift within one
 frame at every sample of the run; no repeated or dropped frames after the warm-up second. The
 flatness is also given from the second pass through the looped questions on
 (``flat_after_first_pass``), which the overall ``ok`` does not use.
@@ -65,10 +66,13 @@ def verdicts(result: dict[str, Any], warmup_s: float) -> dict[str, Any]:
     out: dict[str, Any] = {
         "warmup_s": warmup_s,
         "samples_after_warmup": len(after),
-        "samples_not_quiet": sum(not s.get("quiet", False) for s in after),
+        "samples_not_quiet": sum(not s.get("quiet", True) for s in after),
     }
-    if len(after) >= 2:
-        out["flat"] = {key: _flat(after, key) for key in FLAT}
+    # compared at the same point of the conversation: samples taken between turns (a sample
+    # that found no quiet moment, such as the last one when time ran out mid-answer, is left out)
+    quiet = [s for s in after if s.get("quiet", True)]
+    if len(quiet) >= 2:
+        out["flat"] = {key: _flat(quiet, key) for key in FLAT}
         flat_ok = all(v["ok"] for v in out["flat"].values())
     else:
         out["flat"], flat_ok = None, None
@@ -106,7 +110,7 @@ def _flat_after_first_pass(result: dict[str, Any]) -> dict[str, Any] | None:
     if not distinct or len(asked) <= distinct:
         return None
     from_s = asked[distinct]["t"]  # the second pass's first question
-    rows = [s for s in result["samples"] if s["t_s"] >= from_s]
+    rows = [s for s in result["samples"] if s["t_s"] >= from_s and s.get("quiet", True)]
     if len(rows) < 2:
         return None
     flat = {key: _flat(rows, key) for key in FLAT}

@@ -53,6 +53,11 @@ def test_verdicts_flag_growth_drift_and_repeats_after_the_warm_up():
     asked = [{"answered": True}] * 2
     assert report.verdicts({"samples": onsets, "asked": asked}, 60)["frames"]["ok"] is True
 
+    # a sample taken mid-answer (no quiet moment before time ran out) is not compared
+    mid_answer = [row(1), row(60), row(120), {**row(180, rss_mb=700), "quiet": False}]
+    v = report.verdicts({"samples": mid_answer, "asked": []}, warmup_s=60)
+    assert v["flat"]["rss_mb"]["ok"] is True and v["samples_not_quiet"] == 1
+
     short = report.verdicts({"samples": [row(1), row(30)], "asked": []}, warmup_s=60)
     assert short["flat"] is None and short["ok"] is None  # too short to judge flatness
 
