@@ -30,9 +30,12 @@ class VoiceHintFrame(SystemFrame):
     Parameters:
         voiced: True when the voice came back after a silence; False when it has been quiet for
             the STT's ``early_s`` again.
+        quiet_s: With ``voiced`` False, how long the voice has been quiet (seconds before the
+            frame): a VAD may have stopped inside a soft last sound ("uh"), earlier than this.
     """
 
     voiced: bool = False
+    quiet_s: float = 0.0
 
 
 @dataclass

@@ -232,7 +232,8 @@ class PresenceWhisperSTTService(WhisperSTTService):
         event = self._watch.feed(frame.audio)
         if not self._user_speaking:
             if event is not None:
-                await self.push_frame(VoiceHintFrame(voiced=event == "voice"))
+                quiet_s = self._watch.quiet_samples / self._watch.sample_rate
+                await self.push_frame(VoiceHintFrame(voiced=event == "voice", quiet_s=quiet_s))
             return
         if event == "voice":
             self._withdraw_early()

@@ -213,6 +213,7 @@ class FloorUserTurnStopStrategy(WrappingUserTurnStopStrategy):
         self._interim = ""  # the latest interim since the last final
         self._fresh_final = False  # a final arrived since the user last started speaking
         self._stopped_at: float | None = None  # VAD stop of the current silence
+        self._vad_stop_s = 0.0  # the VAD's stop_secs (its stop comes this long after the voice)
         self._complete: bool | None = None
         self._probability: float | None = None
         self._held: UserTurnStoppedParams | None = None
@@ -262,12 +263,18 @@ class FloorUserTurnStopStrategy(WrappingUserTurnStopStrategy):
             await self._cancel_timer()
         elif isinstance(frame, VADUserStoppedSpeakingFrame):
             self._stopped_at = self._clock()
+            self._vad_stop_s = getattr(frame, "stop_secs", 0.0) or 0.0
             self._voice_back = False
         elif isinstance(frame, VoiceHintFrame) and self._stopped_at is not None:
             self._voice_back = frame.voiced
             if frame.voiced:
                 await self._cancel_timer()  # the user may be going on: decide nothing yet
             else:
+                # the STT still heard the voice after the VAD stopped (a soft "uh" the VAD did
+                # not count): the silence starts where the voice really ended, as if the VAD
+                # had stopped its usual time after that
+                heard_until = self._clock() - frame.quiet_s
+                self._stopped_at = max(self._stopped_at, heard_until + self._vad_stop_s)
                 await self._evaluate()
         elif isinstance(frame, TranscriptionFrame):
             self.engine.heard_again(getattr(frame, "revises", ""))

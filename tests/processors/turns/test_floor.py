@@ -289,6 +289,23 @@ async def test_a_voice_blip_that_falls_quiet_again_lets_the_turn_end():
     assert len(stops) == 1 and users == ["what is presence"]
 
 
+async def test_silence_counts_from_where_the_stt_heard_the_voice_end_not_an_early_vad_stop():
+    # the VAD stopped inside a soft "uh" the STT still heard for 0.25 s more: held words wait
+    # hold_s from where the voice really ended, so a 0.6 s pause after the VAD stop is one turn
+    def frames(hint: bool):
+        first = _utterance("how do I swap the", pause_s=0.3)
+        if hint:
+            first.append(VoiceHintFrame(voiced=False, quiet_s=0.05))
+        return [*first, SleepFrame(sleep=0.3), *_utterance("provider", pause_s=0.3)]
+
+    engine = FloorEngine(grace_s=0.3, hold_s=0.5)
+    _, stops, _, users = await _converse(frames(True), [(True, 0.9), (True, 0.9)], engine)
+    assert len(stops) == 1 and users == ["how do I swap the provider"]
+    engine = FloorEngine(grace_s=0.3, hold_s=0.5)
+    _, stops, _, _ = await _converse(frames(False), [(True, 0.9), (True, 0.9)], engine)
+    assert len(stops) == 2  # counted from the VAD's stop, the hold ran out inside the pause
+
+
 @pytest.mark.parametrize("text", ["Well done!", "Good night, Logan.", "presence transports"])
 def test_a_short_statement_holds_the_floor_even_when_smart_turn_says_complete(text):
     """With a guide, a short statement is most often the misheard start of a question."""
