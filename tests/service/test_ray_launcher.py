@@ -86,6 +86,43 @@ def start_calls(c, body) -> list[str]:
     return cids
 
 
+STALE_AFTER_S = 1.5  # a replica's lease goes stale after this long without a heartbeat
+
+
+def two_replicas(tmp_path, postgres):
+    """Two API replicas over one new PostgreSQL database, placing calls on the cluster."""
+    from presence.service.ray_launcher import RayLauncher
+
+    wait_for(lambda: ray.available_resources().get("CPU", 0) >= 1)  # (a node may be gone)
+    url = postgres.new_database()
+    fast = {"heartbeat_interval": 0.2, "instance_stale_after": STALE_AFTER_S, "max_sessions": 4}
+    replicas = []
+    for name in ("a", "b"):
+        launcher = RayLauncher(num_cpus=1, inner="helpers.service:PipecatLauncher")
+        settings = make_settings(
+            tmp_path / name, database_url=url, instance_id=name, placement="ray", **fast
+        )
+        client = TestClient(create_app(settings, launcher=launcher), headers={"x-api-key": KEY_A})
+        replicas.append((launcher, client))
+    return replicas
+
+
+def die(client, launcher) -> None:
+    """What the others see of a killed replica: its heartbeat and polls stop, its calls forgotten."""
+
+    async def stop():
+        supervisor = client.app.state.supervisor
+        supervisor._heartbeat.cancel()
+        for handle in launcher._sessions.values():
+            handle.poller.cancel()
+        launcher._sessions.clear()
+        for live in supervisor.live.values():
+            live.watchdog.cancel()
+        supervisor.live.clear()
+
+    client.portal.call(stop)
+
+
 def test_calls_fill_each_node_429_when_full_and_a_lost_worker_keeps_everything(
     cluster, tmp_path, receiver
 ):
@@ -187,20 +224,7 @@ def test_a_replica_that_dies_hands_its_calls_to_the_other_which_adopts_them(
     # heartbeat stops and it forgets its calls, as a killed process would. Its call's actor is
     # detached, so it goes on; B finds the orphan, adopts the actor and goes on serving the call
     # (interactions, transcript, the end), and every webhook is still sent once.
-    from presence.service.ray_launcher import RayLauncher
-
-    wait_for(lambda: ray.available_resources().get("CPU", 0) >= 1)  # (a node may be gone)
-    url = postgres.new_database()
-    fast = {"heartbeat_interval": 0.2, "instance_stale_after": 1.5, "max_sessions": 4}
-    replicas = {}
-    for name in ("a", "b"):
-        launcher = RayLauncher(num_cpus=1, inner="helpers.service:PipecatLauncher")
-        settings = make_settings(
-            tmp_path / name, database_url=url, instance_id=name, placement="ray", **fast
-        )
-        client = TestClient(create_app(settings, launcher=launcher), headers={"x-api-key": KEY_A})
-        replicas[name] = (launcher, client)
-    (la, a), (lb, b) = replicas["a"], replicas["b"]
+    (la, a), (lb, b) = two_replicas(tmp_path, postgres)
     receiver.up()
     with b:
         with a:
@@ -209,17 +233,7 @@ def test_a_replica_that_dies_hands_its_calls_to_the_other_which_adopts_them(
             wait_for(lambda: a.get(f"/v2/conversations/{cid}").json()["transcript"])
             actor_pid = la._sessions[cid].pid
 
-            async def die():  # what the others see of a killed replica
-                supervisor = a.app.state.supervisor
-                supervisor._heartbeat.cancel()
-                for handle in la._sessions.values():
-                    handle.poller.cancel()
-                la._sessions.clear()
-                for live in supervisor.live.values():
-                    live.watchdog.cancel()
-                supervisor.live.clear()
-
-            a.portal.call(die)
+            die(a, la)
         adopted = wait_for(lambda: lb._sessions.get(cid), timeout=30)
         assert adopted.pid == actor_pid  # the same worker process: the call never stopped
         state = b.get(f"/v2/conversations/{cid}").json()
@@ -254,20 +268,7 @@ def test_an_end_asked_of_the_other_replica_adopts_the_orphaned_call_and_ends_it_
     # Replica A dies with a call live; before B's heartbeat gets to it, a client's POST /end
     # reaches B. B adopts the running actor first (so the call's last line comes with it), then
     # ends it: the transcript is whole, the actor is gone and each webhook goes once.
-    from presence.service.ray_launcher import RayLauncher
-
-    wait_for(lambda: ray.available_resources().get("CPU", 0) >= 1)
-    url = postgres.new_database()
-    fast = {"heartbeat_interval": 0.2, "instance_stale_after": 1.5, "max_sessions": 4}
-    replicas = {}
-    for name in ("a", "b"):
-        launcher = RayLauncher(num_cpus=1, inner="helpers.service:PipecatLauncher")
-        settings = make_settings(
-            tmp_path / name, database_url=url, instance_id=name, placement="ray", **fast
-        )
-        client = TestClient(create_app(settings, launcher=launcher), headers={"x-api-key": KEY_A})
-        replicas[name] = (launcher, client)
-    (la, a), (lb, b) = replicas["a"], replicas["b"]
+    (la, a), (lb, b) = two_replicas(tmp_path, postgres)
     receiver.up()
     with b:
         with a:
@@ -279,23 +280,13 @@ def test_an_end_asked_of_the_other_replica_adopts_the_orphaned_call_and_ends_it_
             assert a.post(f"/v2/conversations/{cid}/interactions", json=said).status_code == 200
             time.sleep(0.3)  # said on the worker; A dies before it polls the line
 
-            async def die():
-                supervisor = a.app.state.supervisor
-                supervisor._heartbeat.cancel()
-                for handle in la._sessions.values():
-                    handle.poller.cancel()
-                la._sessions.clear()
-                for live in supervisor.live.values():
-                    live.watchdog.cancel()
-                supervisor.live.clear()
-
-            a.portal.call(die)
+            die(a, la)
 
         async def no_heartbeat():  # only the end request can find the orphan
             b.app.state.supervisor._heartbeat.cancel()
 
         b.portal.call(no_heartbeat)
-        time.sleep(fast["instance_stale_after"] + 0.5)  # A's lease goes stale
+        time.sleep(STALE_AFTER_S + 0.5)  # A's lease goes stale
         assert cid not in lb._sessions
         ended = b.post(f"/v2/conversations/{cid}/end").json()
         assert ended["status"] == "ended"
