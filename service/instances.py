@@ -37,7 +37,7 @@ from presence.service.db import (
     as_utc,
     utcnow,
 )
-from presence.service.webhooks import emit_ended
+from presence.service.events import emit_ended
 
 ORPHAN_GRACE_SECS = 60.0
 """An active conversation without a lease this long after creation has no replica."""

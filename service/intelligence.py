@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, AnyHttpUrl, BaseModel, ConfigDict, Field
 
 from presence.processors.guardrails.engines.rules import Guardrails
 from presence.processors.objectives.engines.criteria import KINDS
@@ -41,8 +41,16 @@ class _Request(BaseModel):
 class GuardrailItem(_Request):
     """One guardrail (Tavus's fields, then presence's rule fields)."""
 
-    guardrail_name: str = Field(max_length=100, pattern=r"^\w+$")
-    guardrail_prompt: str = Field(default="", max_length=1000)
+    guardrail_name: str = Field(
+        max_length=100,
+        pattern=r"^\w+$",
+        validation_alias=AliasChoices("guardrail_name", "guardrails_name"),  # older Tavus pages
+    )
+    guardrail_prompt: str = Field(
+        default="",
+        max_length=1000,
+        validation_alias=AliasChoices("guardrail_prompt", "guardrails_prompt"),
+    )
     modality: Literal["verbal", "visual"] = "verbal"
     callback_url: AnyHttpUrl | None = None
     tags: list[str] = Field(default_factory=list, max_length=32)

@@ -17,6 +17,7 @@ class _Request(BaseModel):
 
 
 Level = Literal["low", "medium", "high"]
+SttLevel = Literal["superlow", "verylow", "low", "medium", "high"]  # Sparrow-0's five
 
 
 class _StageLayer(BaseModel):
@@ -53,6 +54,7 @@ class TTSLayer(_StageLayer):
     tts_emotion_control: bool | None = None
     tts_model_name: str | None = None
     playht_user_id: str | None = None
+    pronunciation_dictionary_id: str | None = None
 
 
 class STTLayer(_StageLayer):
@@ -71,8 +73,8 @@ class STTLayer(_StageLayer):
         | None
     ) = None
     hotwords: str | None = None
-    participant_pause_sensitivity: Level | None = None
-    participant_interrupt_sensitivity: Level | None = None
+    participant_pause_sensitivity: SttLevel | None = None
+    participant_interrupt_sensitivity: SttLevel | None = None
     smart_turn_detection: bool | None = None
 
 

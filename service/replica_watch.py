@@ -21,9 +21,9 @@ from loguru import logger
 from sqlalchemy import select
 
 from presence.service.db import ConversationRow, as_utc, utcnow
+from presence.service.events import emit_ended
 from presence.service.instances import end_orphans
 from presence.service.live_call import CallEvents, LiveCall
-from presence.service.webhooks import emit_ended
 
 END_TIMEOUT_SECS = 10.0
 

@@ -117,6 +117,9 @@ class PersonaCreate(_Request):
     guardrail_ids: list[str] | None = Field(
         default=None, description="Individual guardrails (each a set of one) from /v2/guardrails."
     )
+    guardrail_tags: list[str] | None = Field(
+        default=None, description="Every guardrail of this key with one of these tags applies."
+    )
     objectives_id: str | None = Field(default=None, description="A set from /v2/objectives.")
 
 
@@ -137,6 +140,7 @@ class PersonaPatch(_Request):
     document_tags: list[str] | None = None
     guardrails_id: str | None = None
     guardrail_ids: list[str] | None = None
+    guardrail_tags: list[str] | None = None
     objectives_id: str | None = None
 
 
@@ -167,6 +171,7 @@ class PersonaOut(BaseModel):
     document_tags: list[str] = Field(default_factory=list)
     guardrails_id: str | None = None
     guardrail_ids: list[str] = Field(default_factory=list)
+    guardrail_tags: list[str] = Field(default_factory=list)
     objectives_id: str | None = None
     warnings: list[str] = Field(
         default_factory=list,
@@ -216,6 +221,11 @@ class ConversationCreate(_Request):
     conversation_name: str = Field(default="", max_length=200)
     conversational_context: str = ""
     custom_greeting: str | None = None
+    enable_dynamic_greeting: bool | None = Field(
+        default=None,
+        description="Tavus: the LLM writes the opening line. presence says custom_greeting, else "
+        "the persona's greeting; true is accepted with a warning.",
+    )
     properties: ConversationProperties = Field(default_factory=ConversationProperties)
     audio_only: bool | None = None
     memory_stores: list[str] | None = Field(

@@ -35,17 +35,12 @@ from loguru import logger
 from sqlalchemy.orm import sessionmaker
 
 from presence.service.db import ConversationRow, utcnow
+from presence.service.events import emit_ended, record_guardrail, record_objective
 from presence.service.instances import Instances
 from presence.service.live_call import CallEvents, LiveCall
 from presence.service.replica_watch import END_TIMEOUT_SECS, ReplicaWatch
 from presence.service.session_spec import ConversationSpec, SessionEvents, SessionLauncher
-from presence.service.webhooks import (
-    OutboxWorker,
-    emit_ended,
-    enqueue,
-    record_guardrail,
-    record_objective,
-)
+from presence.service.webhooks import OutboxWorker, enqueue
 
 __all__ = [
     "REASONS",

@@ -49,7 +49,7 @@ _PATIENCE = {
     "speech-timeout": ("user_speech_timeout", {"low": 0.4, "medium": 0.6, "high": 1.2}),
 }
 _INTERRUPT_START_SECS = {"low": 0.5, "medium": 0.2, "high": 0.1}
-_INVERT = {"low": "high", "medium": "medium", "high": "low"}
+_INVERT = {"superlow": "high", "verylow": "high", "low": "high", "medium": "medium", "high": "low"}
 _HOTWORDS = {"whisper": "hotwords", "deepgram": "keyterms", "pocketsphinx": "extra_phrases"}
 _ELEVENLABS_SETTINGS = ("speed", "stability", "similarity_boost", "style")
 _logged: set[str] = set()
@@ -230,6 +230,8 @@ def _tts(b: _Builder, t: dict[str, Any], own: dict[str, Any]) -> None:
                f"the pipeline's voice ({b.provider('tts')})")  # fmt: skip
     if t.get("tts_emotion_control"):
         b.warn("layers.tts.tts_emotion_control is Cartesia's; not applied")
+    if t.get("pronunciation_dictionary_id"):
+        b.warn("layers.tts.pronunciation_dictionary_id is a Tavus-hosted dictionary; not applied")
     for name in ("voice_id", "playht_user_id"):
         if t.get(name):
             b.warn(f"layers.tts.{name} is not applied (Tavus voice catalog / PlayHT only)")
@@ -256,6 +258,9 @@ def _stt(b: _Builder, t: dict[str, Any], own: dict[str, Any]) -> dict[str, str]:
         legacy["turn_taking_patience"] = _INVERT[t["participant_pause_sensitivity"]]
     if t.get("participant_interrupt_sensitivity"):
         legacy["replica_interruptibility"] = _INVERT[t["participant_interrupt_sensitivity"]]
+    for key in ("participant_pause_sensitivity", "participant_interrupt_sensitivity"):
+        if t.get(key) in ("verylow", "superlow"):
+            b.warn(f"layers.stt.{key} {t[key]!r} applies as 'low', the lowest presence has")
     if t.get("smart_turn_detection") is not None:
         legacy["turn_detection_model"] = "sparrow-0" if t["smart_turn_detection"] else "time-based"
     return legacy
@@ -366,6 +371,11 @@ def conversation_warnings(body: schemas.ConversationCreate) -> list[str]:
     p = body.properties
     if body.audio_only:
         t.warn("audio_only is not applied: the replica's video is always sent")
+    if body.enable_dynamic_greeting:
+        t.warn(
+            "enable_dynamic_greeting is not applied: the persona opens with custom_greeting, "
+            "else its own greeting"
+        )
     if body.max_participants not in (None, 2):
         t.warn("max_participants is not applied: a presence conversation is one-to-one")
     if p.language.lower() not in ("english", "en"):

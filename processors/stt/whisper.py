@@ -24,16 +24,10 @@ the audio of each VAD segment and transcribes it when the VAD says speech stoppe
   end speech, and dropped if the voice came back first (the VAD stop then starts a fresh decode).
   A transcript not yet delivered when the user speaks again is dropped, and its audio decoded
   again with what follows;
-* **a turn with a pause inside is heard whole**: when the user goes on after a delivered
-  transcript and the turn is not over, the next decode takes the whole turn's audio (up to
-  ``revise_s``), so the words on each side of the pause are context for the others, and its
-  transcript replaces the turn's earlier one (a ``RevisedTranscriptionFrame``). Measured on the
-  conversation benchmark's 37 questions with a pause (both sets): word error 0.207 decoding each
-  part alone (the second with the first's words as prompt), 0.111 decoding the turn whole.
-  A turn already taken is resumed the same way when the user speaks again within ``resume_s`` of
-  the turn's end (the turn-taking ended it at a pause: "do I need a graphics card … to run it"):
-  the new transcript revises the taken turn's words, also when the persona began to answer
-  them while the whole was being decoded;
+* **a turn with a pause inside is heard whole**: when the user goes on, the next decode takes
+  the whole turn's audio (up to ``revise_s``), and its transcript replaces the turn's earlier one
+  (a ``RevisedTranscriptionFrame``); a turn already taken is resumed the same way within
+  ``resume_s`` of its end (``engines/turn_words.py`` keeps this bookkeeping and has the figures);
 * **speed**: no timestamps, int8 on CPU; ``beam_size`` trades accuracy for time (5 measured
   0.17 word error against greedy's 0.24 on unseen synthetic voices, for ~100 ms more per turn);
   the encoder sees the speech plus ``window_pad_s`` of silence instead of Whisper's 30 s window
@@ -73,6 +67,7 @@ from presence.framework.errors import ConfigError, ProviderError
 from presence.framework.frames import RevisedTranscriptionFrame, VoiceHintFrame
 from presence.framework.registry import BuildContext, register
 from presence.processors.stt.engines.silence import SilenceWatch
+from presence.processors.stt.engines.turn_words import TurnWords
 from presence.processors.stt.engines.whisper_model import (
     ResolvedModel,
     device_and_compute_type,
@@ -84,7 +79,6 @@ from presence.processors.stt.engines.whisper_window import decode as decode_wind
 from presence.processors.stt.engines.whisper_window import speech_text
 from presence.processors.stt.whisper_params import WhisperParams
 
-_CONTEXT_SECS = 6.0  # words heard within this long (and before the persona spoke) prompt the next
 _RELOAD_EVERY_S = 60.0  # a stalled model is loaded afresh at most this often
 NOT_HEARD = "Sorry, I didn't catch that. Could you say it again?"
 
@@ -144,14 +138,8 @@ class PresenceWhisperSTTService(WhisperSTTService):
         self._pending: asyncio.Task | None = None  # the decode of the last segment
         self._pending_pcm = b""  # that segment's audio, kept until its transcript is delivered
         self._carry = b""  # withdrawn audio, decoded again with the next segment
-        self._heard = ""  # words delivered before the turn's revisable audio (prompt)
-        self._heard_at = 0.0
-        self._revise_s = revise_s
-        self._turn_pcm = b""  # this turn's audio whose transcript was delivered (revisable)
-        self._turn_text = ""  # that transcript
-        self._resume_s = resume_s
-        self._taken: tuple[bytes, str, float] | None = None  # the last taken turn, and when
-        self.revised = 0  # transcripts that replaced the turn's earlier one
+        self._words = TurnWords(sample_rate=self.sample_rate or 16000, revise_s=revise_s,
+                                resume_s=resume_s)  # fmt: skip
         self.withdrawn = 0  # decodes withdrawn because the user went on
         self._watch = SilenceWatch(after_s=early_s) if early_s > 0 else None
         self._early: asyncio.Task | None = None  # a decode started before the VAD's stop
@@ -176,9 +164,15 @@ class PresenceWhisperSTTService(WhisperSTTService):
         list(self._model.transcribe(silence, language="en", beam_size=1)[0])
         self._warm = True
 
+    @property
+    def revised(self) -> int:
+        """Transcripts that replaced the turn's earlier one."""
+        return self._words.revised
+
     async def start(self, frame: StartFrame):
         """Start, then warm up off the event loop unless the session was prepared warm."""
         await super().start(frame)
+        self._words.sample_rate = self.sample_rate
         if not self._warm:
             await asyncio.to_thread(self.warm_up)
 
@@ -192,33 +186,12 @@ class PresenceWhisperSTTService(WhisperSTTService):
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         """Close the turn when it ends; forget its words once the persona speaks."""
         if isinstance(frame, UserStoppedSpeakingFrame):
-            if self._revise_s > 0 and self._resume_s > 0 and self._turn_text:
-                self._taken = (self._turn_pcm, self._turn_text, time.monotonic())
-            self._close_turn()
+            self._words.take()
         elif isinstance(frame, BotStartedSpeakingFrame) and not self._user_speaking:
             # (while the user speaks, the persona is talking over a turn they resumed: it is
             # about to be interrupted, and that turn stays whole)
-            self._close_turn()
-            self._heard = ""
+            self._words.forget()
         await super().process_frame(frame, direction)
-
-    def _close_turn(self) -> None:
-        """The turn was taken: its words become context, its audio is no longer revised."""
-        if self._turn_text:
-            self._heard = f"{self._heard} {self._turn_text}".strip()
-            self._heard_at = time.monotonic()
-        self._turn_pcm, self._turn_text = b"", ""
-
-    def _whole(self, pcm: bytes) -> tuple[bytes, str]:
-        """The audio to decode for new audio ``pcm``, and the transcript its result replaces."""
-        if (
-            self._turn_text
-            and len(self._turn_pcm) + len(pcm) > self._revise_s * self.sample_rate * 2
-        ):
-            self._close_turn()  # too long to decode again whole: go on part by part
-        if not self._turn_text:
-            return pcm, ""
-        return self._turn_pcm + pcm, self._turn_text
 
     async def process_audio_frame(self, frame, direction: FrameDirection):
         """Buffer the audio; start or withdraw a decode on early silence; hint voice changes.
@@ -246,16 +219,6 @@ class PresenceWhisperSTTService(WhisperSTTService):
                 f"{self}::early",
             )
 
-    def _resume_taken(self) -> None:
-        """The user speaks again right after their turn was taken: that turn goes on."""
-        taken, self._taken = self._taken, None
-        if taken is None or self._turn_text or time.monotonic() - taken[2] > self._resume_s:
-            return
-        self._turn_pcm, self._turn_text = taken[0], taken[1]
-        if self._heard.endswith(taken[1]):  # its words are being heard again, not context
-            self._heard = self._heard[: len(self._heard) - len(taken[1])].strip()
-        logger.debug(f"{self}: the user went on right after the turn ended; resuming it")
-
     def _withdraw_early(self) -> None:
         if self._early is not None:
             self._generation += 1
@@ -266,7 +229,8 @@ class PresenceWhisperSTTService(WhisperSTTService):
         """The user goes on: withdraw an undelivered decode; its audio joins the next segment."""
         await super()._handle_user_started_speaking(frame)
         self._withdraw_early()
-        self._resume_taken()
+        if self._words.resume():
+            logger.debug(f"{self}: the user went on right after the turn ended; resuming it")
         self._heard_voice = True
         if self._watch is not None:
             self._watch.reset()
@@ -302,7 +266,7 @@ class PresenceWhisperSTTService(WhisperSTTService):
         self, pcm: bytes, generation: int, release: asyncio.Event | None = None
     ) -> None:
         """Decode new audio ``pcm`` (with the turn's earlier audio, when revisable) and push it."""
-        whole, revises = self._whole(pcm)
+        whole, revises = self._words.whole(pcm)
         try:
             await self.process_generator(
                 self._transcribe(
@@ -355,15 +319,8 @@ class PresenceWhisperSTTService(WhisperSTTService):
         if not text:
             return
         lang = Language(language) if language else None
-        if self._revise_s > 0 and revises == self._turn_text:
-            self._turn_pcm, self._turn_text = self._turn_pcm + new_pcm, text
-        else:  # the turn was closed meanwhile (taken, or the persona began to answer it)
-            if revises and self._heard.endswith(revises):  # its start is heard again, whole
-                self._heard = self._heard[: len(self._heard) - len(revises)].strip()
-            self._heard = f"{self._heard} {text}".strip()
-            self._heard_at = time.monotonic()
+        self._words.delivered(text, new_pcm, revises)
         if revises:
-            self.revised += 1
             yield RevisedTranscriptionFrame(
                 text, self._user_id, time_now_iso8601(), lang, revises=revises
             )
@@ -432,8 +389,7 @@ class PresenceWhisperSTTService(WhisperSTTService):
         return speech_text(segments, self._settings.no_speech_prob)
 
     def _prompt(self) -> str | None:
-        recent = self._heard if time.monotonic() - self._heard_at < _CONTEXT_SECS else ""
-        parts = [p for p in (self._fixed_prompt, recent) if p]
+        parts = [p for p in (self._fixed_prompt, self._words.recent()) if p]
         return " ".join(parts) or None
 
 

@@ -125,10 +125,20 @@ def _rulesets(db: Session, persona: PersonaRow | None) -> tuple[list[dict], list
     if persona is None:
         return [], []
     guardrails: list[dict] = []
-    ids = [persona.guardrails_id, *((persona.tavus_fields or {}).get("guardrail_ids") or [])]
+    tavus = persona.tavus_fields or {}
+    ids = [persona.guardrails_id, *(tavus.get("guardrail_ids") or [])]
     for gid in dict.fromkeys(i for i in ids if i):
         row = db.get(GuardrailsRow, gid)
         guardrails += (row.data or []) if row is not None and row.owner == persona.owner else []
+    if tags := set(tavus.get("guardrail_tags") or []):  # every guardrail of the key so tagged
+        owned_sets = db.scalars(select(GuardrailsRow).where(GuardrailsRow.owner == persona.owner))
+        guardrails += [
+            g
+            for s in owned_sets
+            if s.id not in ids
+            for g in s.data or []
+            if tags & set(g.get("tags") or [])
+        ]
     objectives: list[dict] = []
     if persona.objectives_id:
         row = db.get(ObjectivesRow, persona.objectives_id)

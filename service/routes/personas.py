@@ -47,7 +47,13 @@ from presence.service.tavus import persona_field_warnings
 
 router = APIRouter(prefix="/v2/personas", tags=["personas"], responses=errors(401))
 
-_TAVUS_FIELDS = ("pipeline_mode", "document_ids", "document_tags", "guardrail_ids")
+_TAVUS_FIELDS = (
+    "pipeline_mode",
+    "document_ids",
+    "document_tags",
+    "guardrail_ids",
+    "guardrail_tags",
+)
 _COLUMNS = (
     "persona_name", "system_prompt", "context", "greeting", "default_replica_id", "pipeline",
     "layers", "documents", "tools", "guardrails_id", "objectives_id",
@@ -84,6 +90,7 @@ def persona_out(row: PersonaRow, settings) -> PersonaOut:
         document_tags=tavus.get("document_tags") or [],
         guardrails_id=row.guardrails_id,
         guardrail_ids=tavus.get("guardrail_ids") or [],
+        guardrail_tags=tavus.get("guardrail_tags") or [],
         objectives_id=row.objectives_id,
         warnings=_warnings(row, settings),
         created_at=row.created_at,
@@ -290,7 +297,7 @@ async def patch_persona(
             for k, v in changes.items()
             if v is not None
             or k in ("default_replica_id", "pipeline", "pipeline_mode", "guardrails_id")
-            or k in ("objectives_id", "guardrail_ids")
+            or k in ("objectives_id", "guardrail_ids", "guardrail_tags")
         }
     columns, tavus = _split_tavus(changes)
     _check_documents(db, who, tavus)

@@ -140,6 +140,40 @@ def test_personas_point_to_sets_which_cannot_be_deleted_while_used(service):
     assert service.delete(f"/v2/guardrails/{gid}").status_code == 204
 
 
+def test_guardrails_attached_by_tag_reach_the_conversation_and_follow_later_ones(service, launcher):
+    # an individual guardrail as Tavus's older pages spell it, and one of another key
+    older = {"guardrails_name": "no_prices", "guardrails_prompt": "Never quote prices.",
+             "tags": ["sales"], "phrases": ["per seat"]}  # fmt: skip
+    created = service.post("/v2/guardrails", json=older)
+    assert created.status_code == 200, created.text
+    assert created.json()["data"][0]["guardrail_name"] == "no_prices"
+    service.post("/v2/guardrails", json=GUARDRAILS)  # untagged: not attached
+    theirs = {"guardrail_name": "not_mine", "tags": ["sales"]}
+    assert service.post("/v2/guardrails", json=theirs, headers={"x-api-key": KEY_B}).is_success
+    persona = service.post("/v2/personas", json={"guardrail_tags": ["sales", "legal"]}).json()
+    assert persona["guardrail_tags"] == ["sales", "legal"]
+
+    def attached() -> list[str]:
+        answer = service.post("/v2/conversations", json={"persona_id": persona["persona_id"]})
+        assert answer.status_code == 200, answer.text
+        cid = answer.json()["conversation_id"]
+        assert service.post(f"/v2/conversations/{cid}/end").is_success
+        return [g["guardrail_name"] for g in launcher.sessions[cid].spec.guardrails]
+
+    assert attached() == ["no_prices"]
+    later = {"guardrail_name": "no_contracts", "tags": ["legal"], "phrases": ["contract"]}
+    assert service.post("/v2/guardrails", json=later).is_success
+    assert sorted(attached()) == ["no_contracts", "no_prices"]
+    # Tavus's JSON Patch replaces the tags
+    pid = persona["persona_id"]
+    patched = service.patch(
+        f"/v2/personas/{pid}",
+        json=[{"op": "replace", "path": "/guardrail_tags", "value": ["legal"]}],
+    )
+    assert patched.status_code == 200 and patched.json()["guardrail_tags"] == ["legal"]
+    assert attached() == ["no_contracts"]
+
+
 def test_firings_and_completions_reach_the_conversation_and_the_webhooks(
     service, launcher, receiver
 ):
