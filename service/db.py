@@ -54,7 +54,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from presence.framework.errors import ConfigError
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 MIGRATIONS: dict[int, list[str]] = {
     2: ["ALTER TABLE conversations ADD COLUMN conversation_url VARCHAR(2000)"],
     3: ["ALTER TABLE conversations ADD COLUMN recording_storage JSON"],
@@ -68,6 +68,11 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE personas ADD COLUMN objectives_id VARCHAR(40)",
         "ALTER TABLE conversations ADD COLUMN objectives JSON",
         "ALTER TABLE conversations ADD COLUMN guardrail_events JSON",
+    ],
+    7: [
+        "ALTER TABLE documents ADD COLUMN crawl JSON",
+        "ALTER TABLE documents ADD COLUMN crawled_urls JSON",
+        "ALTER TABLE documents ADD COLUMN last_crawled_at TIMESTAMP WITH TIME ZONE",
     ],
 }
 """SQL to go from version ``v - 1`` to ``v``, keyed by ``v`` (version 1 is the first)."""
@@ -238,6 +243,9 @@ class DocumentRow(Base):
     size_bytes: Mapped[int] = mapped_column(Integer, default=0)
     chunk_count: Mapped[int] = mapped_column(Integer, default=0)
     original_path: Mapped[str | None] = mapped_column(String(1000), nullable=True)
+    crawl: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # {depth, max_pages}
+    crawled_urls: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    last_crawled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

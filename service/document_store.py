@@ -4,7 +4,8 @@
 document (its chunks in the database, the original under ``<data_dir>/documents/<id>/``) and
 queues ``document.ready``/``document.error`` for its ``callback_url``. ``start_fetch`` fetches a
 ``document_url`` in the background (``httpx``, redirects followed, ``MAX_BYTES`` at most,
-``FETCH_TIMEOUT_S``) and stores it the same way; ``resume_fetches`` restarts the fetches a
+``FETCH_TIMEOUT_S``), or crawls the site from it when the document has a ``crawl`` config
+(``presence.service.crawl``), and stores it the same way; ``resume_fetches`` restarts the fetches a
 stopped service left ``processing``.
 """
 
@@ -22,6 +23,7 @@ from loguru import logger
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from presence.service.crawl import CrawlConfig, crawl_site
 from presence.service.db import DocumentChunkRow, DocumentRow, WebhookEvent, utcnow
 from presence.service.documents import MAX_BYTES, Chunk, DocumentError, read_document
 
@@ -91,24 +93,35 @@ def start_fetch(app: Any, document_id: str) -> None:
     task.add_done_callback(_tasks.discard)
 
 
+async def _download(client: httpx.AsyncClient, url: str) -> tuple[bytes, str | None]:
+    """The body and content type at ``url`` (``MAX_BYTES`` at most)."""
+    async with client.stream("GET", url) as answer:
+        answer.raise_for_status()
+        data = bytearray()
+        async for part in answer.aiter_bytes():
+            data += part
+            if len(data) > MAX_BYTES:
+                raise DocumentError(f"over the {MAX_BYTES // 1_000_000} MB limit")
+        return bytes(data), answer.headers.get("content-type")
+
+
 async def _fetch(app: Any, document_id: str) -> None:
     sessions: sessionmaker = app.state.sessions
     with sessions() as db:
         row = db.get(DocumentRow, document_id)
         url, name = (row.document_url, row.document_name) if row else (None, "")
+        crawl = CrawlConfig.model_validate(row.crawl) if row and row.crawl is not None else None
     if not url:
         return
+    crawled: list[str] = []
     try:
         async with httpx.AsyncClient(follow_redirects=True, timeout=FETCH_TIMEOUT_S) as client:
-            async with client.stream("GET", url) as answer:
-                answer.raise_for_status()
-                data = bytearray()
-                async for part in answer.aiter_bytes():
-                    data += part
-                    if len(data) > MAX_BYTES:
-                        raise DocumentError(f"over the {MAX_BYTES // 1_000_000} MB limit")
-                ctype = answer.headers.get("content-type")
-        path_name = PurePosixPath(urlsplit(url).path).name or None
+            if crawl is None:
+                data, ctype = await _download(client, url)
+                path_name = PurePosixPath(urlsplit(url).path).name or None
+            else:
+                text, crawled = await crawl_site(client, url, crawl, max_bytes=MAX_BYTES)
+                data, ctype, path_name = text.encode(), "text/markdown", "site.md"
         kind, chunks = await asyncio.to_thread(
             read_document, bytes(data), name=name, file_name=path_name, content_type=ctype
         )
@@ -125,6 +138,8 @@ async def _fetch(app: Any, document_id: str) -> None:
             row = db.get(DocumentRow, document_id)
             if row is None:  # deleted meanwhile
                 return
+            if crawl is not None:
+                row.crawled_urls, row.last_crawled_at = crawled, utcnow()
             if error is None:
                 folder = documents_dir(app.state.settings.data_dir, document_id)
                 row.original_path = save_original(folder, bytes(data), path_name)

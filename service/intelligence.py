@@ -27,10 +27,13 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import AliasChoices, AnyHttpUrl, BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from presence.processors.guardrails.engines.rules import Guardrails
 from presence.processors.objectives.engines.criteria import KINDS
 from presence.processors.objectives.engines.tracker import Objective, ObjectiveTracker
+from presence.service.db import GuardrailsRow, ObjectivesRow, PersonaRow
 from presence.service.schemas import UtcDateTime
 
 
@@ -217,3 +220,30 @@ def callback_for(items: list[dict[str, Any]], key: str, name: Any) -> str | None
         if item.get(key) == name and item.get("callback_url"):
             return str(item["callback_url"])
     return None
+
+
+def persona_rulesets(db: Session, persona: PersonaRow | None) -> tuple[list[dict], list[dict]]:
+    """The persona's guardrail items and objective items, as stored now (a snapshot)."""
+    if persona is None:
+        return [], []
+    guardrails: list[dict] = []
+    tavus = persona.tavus_fields or {}
+    ids = [persona.guardrails_id, *(tavus.get("guardrail_ids") or [])]
+    for gid in dict.fromkeys(i for i in ids if i):
+        row = db.get(GuardrailsRow, gid)
+        guardrails += (row.data or []) if row is not None and row.owner == persona.owner else []
+    if tags := set(tavus.get("guardrail_tags") or []):  # every guardrail of the key so tagged
+        owned_sets = db.scalars(select(GuardrailsRow).where(GuardrailsRow.owner == persona.owner))
+        guardrails += [
+            g
+            for s in owned_sets
+            if s.id not in ids
+            for g in s.data or []
+            if tags & set(g.get("tags") or [])
+        ]
+    objectives: list[dict] = []
+    if persona.objectives_id:
+        row = db.get(ObjectivesRow, persona.objectives_id)
+        if row is not None and row.owner == persona.owner:
+            objectives = list(row.data or [])
+    return guardrails, objectives

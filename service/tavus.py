@@ -49,7 +49,12 @@ _PATIENCE = {
     "speech-timeout": ("user_speech_timeout", {"low": 0.4, "medium": 0.6, "high": 1.2}),
 }
 _INTERRUPT_START_SECS = {"low": 0.5, "medium": 0.2, "high": 0.1}
-_INVERT = {"superlow": "high", "verylow": "high", "low": "high", "medium": "medium", "high": "low"}
+# Sparrow-0's sensitivities: a pause-sensitive replica is impatient (inverted); an
+# interrupt-sensitive one stops at once when the user talks (the same direction)
+_PAUSE_TO_PATIENCE = {"superlow": "high", "verylow": "high", "low": "high", "medium": "medium",
+                      "high": "low"}  # fmt: skip
+_INTERRUPT_TO_INTERRUPTIBILITY = {"superlow": "low", "verylow": "low", "low": "low",
+                                  "medium": "medium", "high": "high"}  # fmt: skip
 _HOTWORDS = {"whisper": "hotwords", "deepgram": "keyterms", "pocketsphinx": "extra_phrases"}
 _ELEVENLABS_SETTINGS = ("speed", "stability", "similarity_boost", "style")
 _logged: set[str] = set()
@@ -255,9 +260,10 @@ def _stt(b: _Builder, t: dict[str, Any], own: dict[str, Any]) -> dict[str, str]:
             b.warn(f"layers.stt.hotwords are not applied to the {b.provider('stt')} STT")
     legacy: dict[str, str] = {}
     if t.get("participant_pause_sensitivity"):
-        legacy["turn_taking_patience"] = _INVERT[t["participant_pause_sensitivity"]]
+        legacy["turn_taking_patience"] = _PAUSE_TO_PATIENCE[t["participant_pause_sensitivity"]]
     if t.get("participant_interrupt_sensitivity"):
-        legacy["replica_interruptibility"] = _INVERT[t["participant_interrupt_sensitivity"]]
+        level = t["participant_interrupt_sensitivity"]
+        legacy["replica_interruptibility"] = _INTERRUPT_TO_INTERRUPTIBILITY[level]
     for key in ("participant_pause_sensitivity", "participant_interrupt_sensitivity"):
         if t.get(key) in ("verylow", "superlow"):
             b.warn(f"layers.stt.{key} {t[key]!r} applies as 'low', the lowest presence has")

@@ -17,8 +17,6 @@ from presence.framework.errors import ConfigError
 from presence.service.auth import owned, owner
 from presence.service.db import (
     ConversationRow,
-    GuardrailsRow,
-    ObjectivesRow,
     PersonaRow,
     ReplicaRow,
     as_utc,
@@ -26,7 +24,7 @@ from presence.service.db import (
     utcnow,
 )
 from presence.service.deps import db_session, paginate, unprocessable
-from presence.service.intelligence import initial_objectives
+from presence.service.intelligence import initial_objectives, persona_rulesets
 from presence.service.knowledge import (
     Knowledge,
     UnknownDocuments,
@@ -120,33 +118,6 @@ def conversation_out(request: Request, row: ConversationRow) -> ConversationOut:
     )
 
 
-def _rulesets(db: Session, persona: PersonaRow | None) -> tuple[list[dict], list[dict]]:
-    """The persona's guardrail items and objective items, as stored now (a snapshot)."""
-    if persona is None:
-        return [], []
-    guardrails: list[dict] = []
-    tavus = persona.tavus_fields or {}
-    ids = [persona.guardrails_id, *(tavus.get("guardrail_ids") or [])]
-    for gid in dict.fromkeys(i for i in ids if i):
-        row = db.get(GuardrailsRow, gid)
-        guardrails += (row.data or []) if row is not None and row.owner == persona.owner else []
-    if tags := set(tavus.get("guardrail_tags") or []):  # every guardrail of the key so tagged
-        owned_sets = db.scalars(select(GuardrailsRow).where(GuardrailsRow.owner == persona.owner))
-        guardrails += [
-            g
-            for s in owned_sets
-            if s.id not in ids
-            for g in s.data or []
-            if tags & set(g.get("tags") or [])
-        ]
-    objectives: list[dict] = []
-    if persona.objectives_id:
-        row = db.get(ObjectivesRow, persona.objectives_id)
-        if row is not None and row.owner == persona.owner:
-            objectives = list(row.data or [])
-    return guardrails, objectives
-
-
 def _knowledge(
     request: Request, db: Session, who: str, row, persona, body
 ) -> tuple[Knowledge, list[str]]:
@@ -209,7 +180,7 @@ async def create_conversation(
             raise unprocessable(
                 "replica_id", f"replica {replica_id} is {replica.status}, not ready"
             )
-    guardrails, objectives = _rulesets(db, persona)
+    guardrails, objectives = persona_rulesets(db, persona)
     try:
         check_document_ids(db, who, body.document_ids)
     except UnknownDocuments as exc:

@@ -5,7 +5,8 @@
 with the same fields as form fields; ``tags`` comma-separated). An upload or a text is read at
 once: the answer is the ready document, or 413/415/422 saying what is wrong (400 for a body
 that is neither JSON nor a form). A URL is fetched in the background (``status: processing``,
-then ``ready`` or ``error``), as Tavus does; a ``callback_url`` gets ``document.ready`` or
+then ``ready`` or ``error``), as Tavus does; with ``crawl: {depth, max_pages}`` the site's linked
+pages are read into the same document (``presence.service.crawl``); a ``callback_url`` gets ``document.ready`` or
 ``document.error`` (signed like every webhook). Originals are kept under
 ``<data_dir>/documents/<id>/``; the chunks are in the database.
 
@@ -30,6 +31,7 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from presence.service.auth import owned, owner
+from presence.service.crawl import CrawlConfig
 from presence.service.db import DocumentChunkRow, DocumentRow, new_id, utcnow
 from presence.service.deps import db_session
 from presence.service.document_store import (
@@ -62,6 +64,11 @@ class DocumentCreate(BaseModel):
     callback_url: AnyHttpUrl | None = None
     tags: list[Tag] = Field(default_factory=list, max_length=50)
     properties: dict[str, Any] = Field(default_factory=dict)
+    crawl: CrawlConfig | None = Field(
+        default=None,
+        description="With a website's document_url: follow its links (same site) up to `depth` "
+        "away and `max_pages` pages, all read into one document.",
+    )
 
 
 class DocumentPatch(BaseModel):
@@ -88,6 +95,10 @@ class DocumentOut(BaseModel):
     content_type: str | None = Field(description="What was read: markdown, text, html, pdf, ...")
     size_bytes: int
     chunk_count: int = Field(description="Passages the document was split into.")
+    crawl_config: CrawlConfig | None = None
+    crawled_urls: list[str] | None = Field(default=None, description="Pages read, in order.")
+    last_crawled_at: UtcDateTime | None = None
+    crawl_count: int = Field(default=0, description="Crawls made of the site (0 or 1).")
     created_at: UtcDateTime
     updated_at: UtcDateTime
 
@@ -99,6 +110,8 @@ def document_out(row: DocumentRow) -> DocumentOut:
         status=row.status, error_message=row.error_message, callback_url=row.callback_url,
         tags=row.tags or [], properties=row.properties or {}, file_name=row.file_name,
         content_type=row.content_type, size_bytes=row.size_bytes, chunk_count=row.chunk_count,
+        crawl_config=row.crawl, crawled_urls=row.crawled_urls, last_crawled_at=row.last_crawled_at,
+        crawl_count=int(row.last_crawled_at is not None),
         created_at=row.created_at, updated_at=row.updated_at,
     )  # fmt: skip
 
@@ -142,11 +155,11 @@ async def _parse(request: Request) -> tuple[DocumentCreate, bytes | None, str | 
                 if file_name is not None:
                     raise _bad("file", "upload one file per document")
                 data, file_name = await _read(value), value.filename or "upload"
-            elif key == "properties":
+            elif key in ("properties", "crawl"):
                 try:
                     fields[key] = json.loads(value)
                 except ValueError:
-                    raise _bad("properties", "must be a JSON object") from None
+                    raise _bad(key, "must be a JSON object") from None
             elif key == "tags":
                 fields["tags"] = [*fields.get("tags", []), *_tags(value)]
             else:
@@ -240,11 +253,14 @@ async def create_document(
             "give exactly one of document_url, a multipart `file` or `text`"
             + (f" (got {', '.join(sources)})" if sources else ""),
         )
+    if body.crawl is not None and body.document_url is None:
+        raise _bad("crawl", "crawl follows a website's links: it needs a document_url")
     row = DocumentRow(
         id=new_id("d"), owner=who, document_name=_default_name(body, file_name),
         document_url=str(body.document_url) if body.document_url else None, file_name=file_name,
         callback_url=str(body.callback_url) if body.callback_url else None, tags=body.tags,
         properties=body.properties, status="processing", size_bytes=len(data or b""),
+        crawl=body.crawl.model_dump() if body.crawl else None,
         created_at=utcnow(), updated_at=utcnow(),
     )  # fmt: skip
     if data is not None:

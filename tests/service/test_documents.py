@@ -246,3 +246,102 @@ def test_a_document_url_is_fetched_in_the_background_and_its_webhook_sent(servic
     assert events[0]["event_type"] == "document.ready"
     assert events[0]["document_id"] == created["document_id"]
     assert events[0]["properties"]["chunk_count"] == 1
+
+
+SITE = {
+    "/": ("<html><head><title>Acme help</title></head><body><h1>Help</h1><p>Start here.</p>"
+          "<a href='/hours'>Hours</a> <a href='/prices#top'>Prices</a> <a href='/prices'>Again</a>"
+          " <a href='http://localhost:9/elsewhere'>Another site</a> <a href='/manual.pdf'>PDF</a>"
+          " <a href='/gone'>Gone</a></body></html>", "text/html"),
+    "/hours": ("<html><head><title>Opening hours</title></head><body><p>We open at nine.</p>"
+               "<a href='/basement'>Deeper</a> <a href='/'>Home</a></body></html>", "text/html"),
+    "/prices": ("<html><body><p>A seat costs twenty dollars.</p></body></html>", "text/html"),
+    "/basement": ("<html><body><p>The basement is closed.</p></body></html>", "text/html"),
+    "/manual.pdf": ("%PDF-1.4 not really", "application/pdf"),
+}  # fmt: skip
+
+
+class _Pages(_Site):
+    """A small site: each path its own page; others answer 404."""
+
+    def __init__(self, pages: dict[str, tuple[str, str]]):  # noqa: D107
+        self.hits: list[str] = []
+        hits = self.hits
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                hits.append(self.path)
+                if self.path not in pages:
+                    self.send_error(404)
+                    return
+                body, ctype = pages[self.path][0].encode(), pages[self.path][1]
+                self.send_response(200)
+                self.send_header("content-type", ctype)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://{self.server.server_address[0]}:{self.server.server_address[1]}"
+
+
+def _chunk_texts(service, did: str) -> str:
+    from presence.service.db import DocumentChunkRow
+
+    with service.app.state.sessions() as db:
+        rows = db.query(DocumentChunkRow).filter_by(document_id=did).all()
+        return " ".join(f"{r.title}: {r.text}" for r in rows)
+
+
+def test_a_crawl_reads_the_sites_linked_pages_into_one_document_within_its_bounds(service):
+    site = _Pages(SITE)
+    try:
+        body = {"document_url": f"{site.url}/", "crawl": {"depth": 1, "max_pages": 10}}
+        created = service.post("/v2/documents", json=body)
+        assert created.status_code == 200, created.text
+        assert created.json()["crawl_config"] == {"depth": 1, "max_pages": 10}
+        doc = _wait_status(service, created.json()["document_id"])
+        assert doc["status"] == "ready", doc
+        # one link away, same site, HTML only; a broken link does not fail the document
+        assert doc["crawled_urls"] == [f"{site.url}/", f"{site.url}/hours", f"{site.url}/prices"]
+        assert doc["crawl_count"] == 1 and doc["last_crawled_at"]
+        text = _chunk_texts(service, doc["document_id"])
+        assert "open at nine" in text and "twenty dollars" in text and "Opening hours" in text
+        assert "basement" not in text
+        assert site.hits.count("/prices") == 1  # the same page under two links is read once
+
+        few = {"document_url": f"{site.url}/", "crawl": {"depth": 2, "max_pages": 2}}
+        capped = _wait_status(
+            service, service.post("/v2/documents", json=few).json()["document_id"]
+        )
+        assert len(capped["crawled_urls"]) == 2
+
+        deep = {"document_url": f"{site.url}/", "crawl": {"depth": 2}}
+        whole = _wait_status(
+            service, service.post("/v2/documents", json=deep).json()["document_id"]
+        )
+        assert "basement is closed" in _chunk_texts(service, whole["document_id"])
+
+        single = service.post("/v2/documents", json={"document_url": f"{site.url}/"}).json()
+        assert _wait_status(service, single["document_id"])["crawled_urls"] is None
+        assert "nine" not in _chunk_texts(service, single["document_id"])  # no crawl: one page
+    finally:
+        site.close()
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"text": "Hello there.", "crawl": {"depth": 1}}, "crawl"),
+        ({"document_url": "http://127.0.0.1:9/", "crawl": {"depth": 99}}, "depth"),
+        ({"document_url": "http://127.0.0.1:9/", "crawl": {"max_pages": 0}}, "max_pages"),
+        ({"document_url": "http://127.0.0.1:9/", "crawl": {"pages": 3}}, "pages"),
+    ],
+)
+def test_a_bad_crawl_is_a_422_naming_the_field(service, body, field):
+    answer = service.post("/v2/documents", json=body)
+    assert answer.status_code == 422 and field in str(answer.json()), answer.text

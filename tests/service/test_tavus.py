@@ -134,9 +134,16 @@ def test_turn_taking_fields_tune_the_turn_and_vad_stages(tavus_client, launcher)
     assert overrides["stages.vad.start_secs"] == 0.5  # harder to interrupt
 
     timed = _create(tavus_client, {"stt": {"smart_turn_detection": False,
-                                           "participant_pause_sensitivity": "high"}})  # fmt: skip
-    turn = _overrides(tavus_client, launcher, timed["persona_id"])["stages.turn"]
-    assert turn == {"provider": "speech-timeout", "user_speech_timeout": 0.4}  # eager
+                                           "participant_pause_sensitivity": "high",
+                                           "participant_interrupt_sensitivity": "high"}})  # fmt: skip
+    overrides = _overrides(tavus_client, launcher, timed["persona_id"])
+    assert overrides["stages.turn"] == {"provider": "speech-timeout", "user_speech_timeout": 0.4}
+    assert overrides["stages.vad.start_secs"] == 0.1  # Tavus: stops as soon as the user talks
+
+    slow = _create(tavus_client, {"stt": {"participant_pause_sensitivity": "superlow",
+                                          "participant_interrupt_sensitivity": "verylow"}})  # fmt: skip
+    overrides = _overrides(tavus_client, launcher, slow["persona_id"])
+    assert overrides["stages.turn.stop_secs"] == 2.0 and overrides["stages.vad.start_secs"] == 0.5
 
 
 def test_own_keys_still_work_and_win_over_tavus_fields():
