@@ -65,7 +65,15 @@ def _is_html(content_type: str | None, data: bytes) -> bool:
     return data.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html"))
 
 
-async def _get(client: httpx.AsyncClient, url: str, limit: int) -> tuple[bytes, str | None, str]:
+async def download(
+    client: httpx.AsyncClient, url: str, limit: int
+) -> tuple[bytes, str | None, str]:
+    """The body (``limit`` bytes at most), content type and final URL (after redirects) at ``url``.
+
+    Raises:
+        httpx.HTTPError: The request failed or answered an error status.
+        DocumentError: The body is over ``limit``.
+    """
     async with client.stream("GET", url) as answer:
         answer.raise_for_status()
         data = bytearray()
@@ -95,7 +103,7 @@ async def crawl_site(
     while queue and len(crawled) < config.max_pages:
         url, hops = queue.pop(0)
         try:
-            data, content_type, final = await _get(client, url, max_bytes)
+            data, content_type, final = await download(client, url, max_bytes)
         except httpx.HTTPError:
             if url == start:
                 raise

@@ -23,7 +23,7 @@ from loguru import logger
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from presence.service.crawl import CrawlConfig, crawl_site
+from presence.service.crawl import CrawlConfig, crawl_site, download
 from presence.service.db import DocumentChunkRow, DocumentRow, WebhookEvent, utcnow
 from presence.service.documents import MAX_BYTES, Chunk, DocumentError, read_document
 
@@ -93,18 +93,6 @@ def start_fetch(app: Any, document_id: str) -> None:
     task.add_done_callback(_tasks.discard)
 
 
-async def _download(client: httpx.AsyncClient, url: str) -> tuple[bytes, str | None]:
-    """The body and content type at ``url`` (``MAX_BYTES`` at most)."""
-    async with client.stream("GET", url) as answer:
-        answer.raise_for_status()
-        data = bytearray()
-        async for part in answer.aiter_bytes():
-            data += part
-            if len(data) > MAX_BYTES:
-                raise DocumentError(f"over the {MAX_BYTES // 1_000_000} MB limit")
-        return bytes(data), answer.headers.get("content-type")
-
-
 async def _fetch(app: Any, document_id: str) -> None:
     sessions: sessionmaker = app.state.sessions
     with sessions() as db:
@@ -117,7 +105,7 @@ async def _fetch(app: Any, document_id: str) -> None:
     try:
         async with httpx.AsyncClient(follow_redirects=True, timeout=FETCH_TIMEOUT_S) as client:
             if crawl is None:
-                data, ctype = await _download(client, url)
+                data, ctype, _ = await download(client, url, MAX_BYTES)
                 path_name = PurePosixPath(urlsplit(url).path).name or None
             else:
                 text, crawled = await crawl_site(client, url, crawl, max_bytes=MAX_BYTES)

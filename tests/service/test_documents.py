@@ -188,18 +188,22 @@ def test_bad_documents_get_a_clear_4xx(service):
 
 
 class _Site:
-    """Serves one page on 127.0.0.1 (``/missing`` answers 404)."""
+    """Serves pages on 127.0.0.1: ``page(path)`` gives ``(body, content_type)`` or None (404)."""
 
-    def __init__(self, body: bytes, content_type: str):
-        port = free_port()
+    def __init__(self, page):
+        self.hits: list[str] = []
+        hits = self.hits
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802
-                if self.path == "/missing":
+                hits.append(self.path)
+                found = page(self.path)
+                if found is None:
                     self.send_error(404)
                     return
+                body, ctype = found
                 self.send_response(200)
-                self.send_header("content-type", content_type)
+                self.send_header("content-type", ctype)
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -207,6 +211,7 @@ class _Site:
             def log_message(self, *args):
                 pass
 
+        port = free_port()
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         self.url = f"http://127.0.0.1:{port}"
@@ -226,7 +231,8 @@ def _wait_status(service, did: str) -> dict:
 
 def test_a_document_url_is_fetched_in_the_background_and_its_webhook_sent(service, receiver):
     receiver.up()
-    site = _Site(b"<html><body><h1>Opening hours</h1><p>We open at nine.</p></body></html>", "text/html")  # fmt: skip
+    hours = b"<html><body><h1>Opening hours</h1><p>We open at nine.</p></body></html>"
+    site = _Site(lambda path: None if path == "/missing" else (hours, "text/html"))
     try:
         created = service.post(
             "/v2/documents",
@@ -261,34 +267,6 @@ SITE = {
 }  # fmt: skip
 
 
-class _Pages(_Site):
-    """A small site: each path its own page; others answer 404."""
-
-    def __init__(self, pages: dict[str, tuple[str, str]]):  # noqa: D107
-        self.hits: list[str] = []
-        hits = self.hits
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
-                hits.append(self.path)
-                if self.path not in pages:
-                    self.send_error(404)
-                    return
-                body, ctype = pages[self.path][0].encode(), pages[self.path][1]
-                self.send_response(200)
-                self.send_header("content-type", ctype)
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://{self.server.server_address[0]}:{self.server.server_address[1]}"
-
-
 def _chunk_texts(service, did: str) -> str:
     from presence.service.db import DocumentChunkRow
 
@@ -298,7 +276,7 @@ def _chunk_texts(service, did: str) -> str:
 
 
 def test_a_crawl_reads_the_sites_linked_pages_into_one_document_within_its_bounds(service):
-    site = _Pages(SITE)
+    site = _Site(lambda path: (SITE[path][0].encode(), SITE[path][1]) if path in SITE else None)
     try:
         body = {"document_url": f"{site.url}/", "crawl": {"depth": 1, "max_pages": 10}}
         created = service.post("/v2/documents", json=body)
