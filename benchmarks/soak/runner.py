@@ -31,6 +31,7 @@ from presence.benchmarks.conversation.questions import load_questions, render, s
 from presence.benchmarks.soak.sampler import Sample, Sampler
 from presence.framework.config import LoadedPipeline, load_pipeline
 from presence.framework.errors import PresenceError
+from presence.framework.observers.idle_trim import IdleMemoryTrim
 
 ANSWER_TIMEOUT_S = 45.0
 QUIET_S = 1.0  # silence after an answer that makes a quiet moment to sample in
@@ -113,7 +114,8 @@ async def _hold(call, chosen, speech, minutes, sample_s, gap_s, on_sample) -> di
     end = start + minutes * 60.0
     renderer = call.session.stages["renderer"]
     await asyncio.sleep(1.0)  # the warm-up second
-    sampler = Sampler(renderer, user.received, start)
+    trim = next((o for o in call.session.observers if isinstance(o, IdleMemoryTrim)), None)
+    sampler = Sampler(renderer, user.received, start, trim)
     quiet = asyncio.Event()
 
     async def sample_loop() -> None:

@@ -7,7 +7,9 @@ A ``Sampler`` reads, without touching the pipeline, at each ``sample()``:
 * the renderer (``RendererProcessor.stats``): frames pushed, frames repeated because drawing fell
   behind, lateness of each push against its due time, and A/V drift — audio samples pushed minus
   the samples the pushed frames span, in frames (0 means each frame carried exactly its period);
-* the user (``WebRTCUser.received``): video frames and 20 ms audio windows that arrived.
+* the user (``WebRTCUser.received``): video frames and 20 ms audio windows that arrived;
+* the session's idle memory trim (``IdleMemoryTrim``), when it has one: trims so far and the
+  longest since the previous sample (a trim holds the allocator's locks while it runs).
 
 ``frames_short`` is the frames the wall clock called for since time zero minus those pushed
 (repeats count as pushed); ``client_missing_frames`` the frames pushed since time zero that never
@@ -49,6 +51,8 @@ class Sample:
     client_missing_frames: int
     questions: int
     answers: int
+    trims: int = 0
+    trim_ms_max: float | None = None
     quiet: bool = False  # taken between turns (see the runner's ``QUIET_WAIT_S``)
 
     def as_dict(self) -> dict[str, Any]:
@@ -63,9 +67,10 @@ class Sampler:
         renderer: The call's ``RendererProcessor`` (its ``stats`` and ``engine``).
         received: The user's ``Received`` record.
         start: ``time.monotonic()`` of the first video frame (time zero).
+        trim: The session's ``IdleMemoryTrim`` (None: not sampled).
     """
 
-    def __init__(self, renderer: Any, received: Any, start: float):
+    def __init__(self, renderer: Any, received: Any, start: float, trim: Any = None):
         require("psutil", extra="bench")
         import psutil
 
@@ -80,6 +85,8 @@ class Sampler:
         self._video0 = received.video_count
         self.questions = 0
         self.answers = 0
+        self._trim = trim
+        self._trims_seen = 0
 
     def drift_frames(self) -> float:
         """Audio pushed by the renderer minus the span of its frames, in frames."""
@@ -123,5 +130,15 @@ class Sampler:
             client_missing_frames=missing,
             questions=self.questions,
             answers=self.answers,
+            **self._trims(),
             quiet=quiet,
         )
+
+    def _trims(self) -> dict[str, Any]:
+        if self._trim is None:
+            return {}
+        new = self._trim.trims - self._trims_seen
+        self._trims_seen = self._trim.trims
+        recent = self._trim.trim_ms[-new:] if new > 0 else []
+        return {"trims": self._trim.trims,
+                "trim_ms_max": round(max(recent), 2) if recent else None}  # fmt: skip

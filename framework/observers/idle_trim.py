@@ -11,6 +11,7 @@ turn maps fresh pages as it needs them). It watches frames only; no pipecat proc
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 
 from loguru import logger
@@ -36,6 +37,7 @@ class IdleMemoryTrim(BaseObserver):
 
     Attributes:
         trims: How many trims ran.
+        trim_ms: Duration of each trim, in ms (the last 1,000).
     """
 
     def __init__(self, *, delay_s: float = DELAY_S,
@@ -46,6 +48,7 @@ class IdleMemoryTrim(BaseObserver):
         self._pending: asyncio.TimerHandle | None = None
         self._running: asyncio.Task | None = None
         self.trims = 0
+        self.trim_ms: list[float] = []
 
     async def on_push_frame(self, data: FramePushed):
         """Arm after the persona stops; disarm when anyone starts speaking."""
@@ -70,7 +73,15 @@ class IdleMemoryTrim(BaseObserver):
 
     async def _run(self) -> None:
         try:
-            await asyncio.to_thread(self._trim)
+            await asyncio.to_thread(self._timed_trim)
             self.trims += 1
         except Exception as exc:  # a trim that fails costs memory, never the call
             logger.debug(f"idle memory trim failed: {exc!r}")
+
+    def _timed_trim(self) -> None:
+        started = time.perf_counter()
+        try:
+            self._trim()
+        finally:
+            self.trim_ms.append((time.perf_counter() - started) * 1000)
+            del self.trim_ms[:-1000]

@@ -59,6 +59,7 @@ from pipecat.transports.smallwebrtc.request_handler import (
 from pipecat.transports.smallwebrtc.transport import SmallWebRTCTransport
 
 from presence.framework.errors import ConfigError
+from presence.transports.webrtc.keyframes import CameraKeyframes
 from presence.transports.webrtc.params import (
     IceServerLike,
     limit_ice_host_addresses,
@@ -215,6 +216,8 @@ class WebRTCServer:
         self, transport: SmallWebRTCTransport, connection: SmallWebRTCConnection, session_id: str
     ) -> None:
         watchdog = asyncio.create_task(self._watch_liveness(connection, session_id))
+        keyframes = CameraKeyframes(connection)
+        keyframes.start()
         try:
             await self._on_session(transport, session_id)
         except asyncio.CancelledError:
@@ -223,6 +226,7 @@ class WebRTCServer:
             logger.exception(f"browser session {session_id} failed: {exc}")
         finally:
             watchdog.cancel()
+            await keyframes.stop()
             self.sessions.pop(session_id, None)
             with contextlib.suppress(Exception):
                 if connection.pc.connectionState != "closed":
