@@ -1,7 +1,8 @@
 """Bodies of ``POST /v2/conversations/{id}/interactions``: the data channel's messages over REST.
 
 The same interaction protocol the page speaks (``processors/interactions``), for server-side
-callers: echo, respond, interrupt and the two context events, told apart by ``event_type``.
+callers: echo, respond, interrupt, the two context events and sensitivity, told apart by
+``event_type``.
 Unknown fields are refused like every request body; a ``properties`` object ignores keys it does
 not use (Tavus sends ``modality``).
 """
@@ -10,9 +11,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from presence.processors.interactions.engines.protocol import MAX_TEXT_CHARS
+from presence.service.layer_schemas import SttLevel
 from presence.service.schemas import _Request
 
 
@@ -75,12 +77,45 @@ class AppendContextInteraction(_Interaction):
     properties: ContextProperties
 
 
+class SensitivityProperties(BaseModel):
+    """``properties`` of ``conversation.sensitivity`` (at least one; other keys are ignored)."""
+
+    participant_pause_sensitivity: SttLevel | None = Field(
+        default=None,
+        description="How soon the replica takes the turn at a pause (high: sooner); "
+        "verylow/superlow apply as low.",
+    )
+    participant_interrupt_sensitivity: SttLevel | None = Field(
+        default=None,
+        description="How little of the user's voice interrupts the replica (high: least); "
+        "verylow/superlow apply as low.",
+    )
+
+    @model_validator(mode="after")
+    def _one_at_least(self) -> SensitivityProperties:
+        if self.participant_pause_sensitivity is None and (
+            self.participant_interrupt_sensitivity is None
+        ):
+            raise ValueError(
+                "give participant_pause_sensitivity or participant_interrupt_sensitivity"
+            )
+        return self
+
+
+class SensitivityInteraction(_Interaction):
+    """``conversation.sensitivity``: turn-taking's pause and interrupt sensitivity change now."""
+
+    event_type: Literal["conversation.sensitivity"]
+    properties: SensitivityProperties
+
+
 InteractionIn = Annotated[
     EchoInteraction
     | RespondInteraction
     | InterruptInteraction
     | OverwriteContextInteraction
-    | AppendContextInteraction,
+    | AppendContextInteraction
+    | SensitivityInteraction,
     Field(discriminator="event_type"),
 ]
 """An interaction sent by a server-side caller (the data channel's message, over REST)."""

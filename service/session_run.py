@@ -38,6 +38,7 @@ from pipecat.frames.frames import ErrorFrame
 from pipecat.transports.base_transport import BaseTransport
 
 from presence.framework.errors import ConfigError, PresenceError
+from presence.processors.turns.sensitivity import TurnControls
 from presence.service.pipelines import apply_persona
 from presence.service.session_spec import ConversationSpec, SessionEvents
 
@@ -305,6 +306,8 @@ async def run_pipeline_session(
         session = build_session(
             loaded, transport, observers=observers, after_input=[interactions], prepared=prepared
         )
+        interactions.turn_controls = TurnControls(session.stages.get("vad"),
+                                                  session.stages.get("turn"))  # fmt: skip
     except Exception as exc:
         failed_recorder = recording_path is not None and recorder is None
         stage = getattr(exc, "field", None) or ("recording" if failed_recorder else "build")

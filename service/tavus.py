@@ -41,20 +41,10 @@ from typing import Any
 import yaml
 from loguru import logger
 
+from presence.processors.turns import sensitivity
 from presence.service import layer_schemas, schemas
 
 _OFFLINE = {"llm": ("knowledge-base",), "tts": ("piper", "espeak"), "stt": ("whisper",)}
-_PATIENCE = {
-    "smart-turn": ("stop_secs", {"low": 0.6, "medium": 1.0, "high": 2.0}),
-    "speech-timeout": ("user_speech_timeout", {"low": 0.4, "medium": 0.6, "high": 1.2}),
-}
-_INTERRUPT_START_SECS = {"low": 0.5, "medium": 0.2, "high": 0.1}
-# Sparrow-0's sensitivities: a pause-sensitive replica is impatient (inverted); an
-# interrupt-sensitive one stops at once when the user talks (the same direction)
-_PAUSE_TO_PATIENCE = {"superlow": "high", "verylow": "high", "low": "high", "medium": "medium",
-                      "high": "low"}  # fmt: skip
-_INTERRUPT_TO_INTERRUPTIBILITY = {"superlow": "low", "verylow": "low", "low": "low",
-                                  "medium": "medium", "high": "high"}  # fmt: skip
 _HOTWORDS = {"whisper": "hotwords", "deepgram": "keyterms", "pocketsphinx": "extra_phrases"}
 _ELEVENLABS_SETTINGS = ("speed", "stability", "similarity_boost", "style")
 _logged: set[str] = set()
@@ -260,10 +250,12 @@ def _stt(b: _Builder, t: dict[str, Any], own: dict[str, Any]) -> dict[str, str]:
             b.warn(f"layers.stt.hotwords are not applied to the {b.provider('stt')} STT")
     legacy: dict[str, str] = {}
     if t.get("participant_pause_sensitivity"):
-        legacy["turn_taking_patience"] = _PAUSE_TO_PATIENCE[t["participant_pause_sensitivity"]]
+        legacy["turn_taking_patience"] = sensitivity.PAUSE_TO_PATIENCE[
+            t["participant_pause_sensitivity"]
+        ]
     if t.get("participant_interrupt_sensitivity"):
         level = t["participant_interrupt_sensitivity"]
-        legacy["replica_interruptibility"] = _INTERRUPT_TO_INTERRUPTIBILITY[level]
+        legacy["replica_interruptibility"] = sensitivity.INTERRUPT_TO_INTERRUPTIBILITY[level]
     for key in ("participant_pause_sensitivity", "participant_interrupt_sensitivity"):
         if t.get(key) in ("verylow", "superlow"):
             b.warn(f"layers.stt.{key} {t[key]!r} applies as 'low', the lowest presence has")
@@ -279,15 +271,15 @@ def _flow(b: _Builder, flow: dict[str, Any]) -> None:
     patience = flow.get("turn_taking_patience")
     if patience:
         turn = (flow.get("turn") or {}).get("provider") or b.provider("turn")
-        if turn in _PATIENCE:
-            name, values = _PATIENCE[turn]
+        if turn in sensitivity.PATIENCE:
+            name, values = sensitivity.PATIENCE[turn]
             b.stage("turn")[name] = values[patience]
         else:
             b.warn(f"conversational_flow.turn_taking_patience is not applied to turn {turn!r}")
     level = flow.get("replica_interruptibility")
     if level:
         if b.provider("vad") == "silero":
-            b.stage("vad")["start_secs"] = _INTERRUPT_START_SECS[level]
+            b.stage("vad")["start_secs"] = sensitivity.INTERRUPT_START_SECS[level]
         else:
             b.warn("conversational_flow.replica_interruptibility needs the silero VAD")
     if flow.get("turn_commitment"):

@@ -19,7 +19,11 @@ callers use ``submit(message)``. Actions run in the processor's own task, in arr
   ``LLMMessagesAppendFrame([user text], run_llm=True)`` — the user aggregator runs the LLM;
 - interrupt: ``broadcast_interruption()`` (pipecat's ``InterruptionFrame`` both ways);
 - overwrite/append context: ``LLMMessagesTransformFrame`` that rewrites the leading system
-  message (persona prompt + conversational context).
+  message (persona prompt + conversational context);
+- sensitivity: through ``turn_controls`` (``presence.processors.turns.sensitivity``), the
+  interrupt sensitivity as a ``VADParamsUpdateFrame`` (the VAD applies it and tells the turn
+  analyzer), the pause sensitivity on the turn strategy at once; what cannot apply comes back
+  as a ``conversation.error`` event.
 
 Out: ``InteractionsObserver`` watches speaking/transcript frames and this processor sends the
 events (``engines.protocol.EventTracker``) as ``OutputTransportMessageUrgentFrame``s: raw JSON
@@ -50,6 +54,7 @@ from pipecat.frames.frames import (
     TTSTextFrame,
     UserStartedSpeakingFrame,
     UserStoppedSpeakingFrame,
+    VADParamsUpdateFrame,
 )
 from pipecat.observers.base_observer import BaseObserver, FramePushed
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
@@ -67,6 +72,7 @@ from presence.processors.interactions.engines.protocol import (
     MESSAGE_TYPE,
     OVERWRITE_CONTEXT,
     RESPOND,
+    SENSITIVITY,
     ConversationalContext,
     EventTracker,
     Interaction,
@@ -88,6 +94,8 @@ class InteractionsProcessor(FrameProcessor):
         conversation_id: The conversation (checked against incoming messages, put in events).
         system_prompt: The persona's system prompt (context events keep it).
         context: The conversational context the session starts with.
+        turn_controls: The session's ``TurnControls`` (``conversation.sensitivity``); set after
+            the session is built when it is not known yet.
     """
 
     def __init__(
@@ -96,10 +104,12 @@ class InteractionsProcessor(FrameProcessor):
         conversation_id: str | None = None,
         system_prompt: str = "",
         context: str = "",
+        turn_controls: Any = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.conversation_id = conversation_id
+        self.turn_controls = turn_controls
         self.context = ConversationalContext(system_prompt, context)
         self.tracker = EventTracker(conversation_id)
         self._queue: asyncio.Queue | None = None
@@ -212,6 +222,26 @@ class InteractionsProcessor(FrameProcessor):
                     run_llm=False,
                 )
             )
+        elif kind == SENSITIVITY:
+            await self._change_sensitivity(interaction)
+
+    async def _change_sensitivity(self, interaction: Interaction) -> None:
+        controls, refused = self.turn_controls, []
+        if interaction.interrupt_sensitivity:
+            params = controls.vad_params(interaction.interrupt_sensitivity) if controls else None
+            if params is None:
+                refused.append("this conversation has no VAD whose sensitivity can change")
+            else:
+                await self.push_frame(VADParamsUpdateFrame(params=params))
+        if interaction.pause_sensitivity:
+            why = (controls.set_pause(interaction.pause_sensitivity) if controls
+                   else "this conversation's turn-taking cannot change")  # fmt: skip
+            if why:
+                refused.append(why)
+        for why in refused:
+            logger.warning(f"{self}: {SENSITIVITY} not applied: {why}")
+            error = InteractionError(why, SENSITIVITY)
+            await self.send(error_event(self.conversation_id, error))
 
     async def _drain(self) -> None:
         """Let queued actions run before the session ends (bounded: ``DRAIN_SECS``)."""

@@ -175,6 +175,22 @@ class ConversationOperations:
         return (yield _interaction(conversation_id, "conversation.interrupt", {}))
 
     @operation
+    def set_sensitivity(
+        self, conversation_id: str, *, pause: str | None = None, interrupt: str | None = None
+    ) -> Op[InteractionOut]:
+        """Change turn-taking for the rest of the call (``conversation.sensitivity``).
+
+        Args:
+            conversation_id: The live conversation.
+            pause: Pause sensitivity, ``low``/``medium``/``high`` (high: takes the turn sooner).
+            interrupt: Interrupt sensitivity (high: stops after less of the user's voice).
+        """
+        levels = {"participant_pause_sensitivity": pause,
+                  "participant_interrupt_sensitivity": interrupt}  # fmt: skip
+        properties = {k: v for k, v in levels.items() if v is not None}
+        return (yield _interaction(conversation_id, "conversation.sensitivity", properties))
+
+    @operation
     def download_recording(self, conversation_id: str, destination: str | Path) -> Op[Path]:
         """Save an ended conversation's MP4 (``enable_recording``) to ``destination``."""
         ids = {"conversation_id": conversation_id}

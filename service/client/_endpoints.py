@@ -124,5 +124,6 @@ DERIVED = {
     "echo": "send_interaction",
     "respond": "send_interaction",
     "interrupt": "send_interaction",
+    "set_sensitivity": "send_interaction",
 }
 """Convenience methods and the route they call."""

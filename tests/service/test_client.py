@@ -289,6 +289,9 @@ def test_replicas_interactions_recordings_and_usage_through_the_client(service, 
 
     talk = presence.create_conversation(conversation_name="usage")
     assert presence.echo(talk.conversation_id, "Hello there.").event_type == "conversation.echo"
+    with pytest.raises(ValueError) as unknown_level:  # the client checks the body first
+        presence.set_sensitivity(talk.conversation_id, interrupt="loud")
+    assert "participant_interrupt_sensitivity" in str(unknown_level.value)
     presence.end_conversation(talk.conversation_id)
     # an ended call takes no interactions: the service's 409 reason reaches the caller
     with pytest.raises(PresenceAPIError) as ended:

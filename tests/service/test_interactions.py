@@ -83,6 +83,18 @@ def test_echo_and_respond_drive_a_live_conversation(tmp_path):
         assert unknown.status_code == 422
         assert unknown.json()["detail"][0]["loc"] == ["body", "event_type"]
         assert "conversation.echo" in unknown.text  # the allowed values are listed
+        no_level = api.post(url, json={"event_type": "conversation.sensitivity", "properties": {}})
+        assert no_level.status_code == 422
+        assert "participant_pause_sensitivity" in no_level.text
+        # Tavus's live sensitivity change is accepted (its effect: tests/processors/turns)
+        patient = {
+            "participant_pause_sensitivity": "low",
+            "participant_interrupt_sensitivity": "low",
+        }
+        changed = api.post(
+            url, json={"event_type": "conversation.sensitivity", "properties": patient}
+        )
+        assert changed.status_code == 200, changed.text
         assert (
             api.post(
                 url, json={"event_type": "conversation.interrupt"}, headers={"x-api-key": KEY_B}

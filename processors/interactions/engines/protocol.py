@@ -13,6 +13,9 @@ Incoming, over the data channel or ``POST /v2/conversations/{id}/interactions``:
 ``conversation.interrupt``              the replica stops speaking now
 ``conversation.overwrite_llm_context``  ``context`` replaces the conversational context
 ``conversation.append_llm_context``     ``context`` is added to the conversational context
+``conversation.sensitivity``            ``participant_pause_sensitivity`` and/or
+                                        ``participant_interrupt_sensitivity`` (``low``,
+                                        ``medium``, ``high``) change turn-taking now
 =====================================  ====================================================
 
 A message that does not parse never raises past ``parse_interaction``: it raises
@@ -39,7 +42,8 @@ RESPOND = "conversation.respond"
 INTERRUPT = "conversation.interrupt"
 OVERWRITE_CONTEXT = "conversation.overwrite_llm_context"
 APPEND_CONTEXT = "conversation.append_llm_context"
-EVENT_TYPES = (ECHO, RESPOND, INTERRUPT, OVERWRITE_CONTEXT, APPEND_CONTEXT)
+SENSITIVITY = "conversation.sensitivity"
+EVENT_TYPES = (ECHO, RESPOND, INTERRUPT, OVERWRITE_CONTEXT, APPEND_CONTEXT, SENSITIVITY)
 
 UTTERANCE = "conversation.utterance"
 USER_STARTED = "conversation.user.started_speaking"
@@ -90,6 +94,16 @@ class _Context(BaseModel):
     context: str = Field(max_length=MAX_TEXT_CHARS * 4)
 
 
+Level = Literal["superlow", "verylow", "low", "medium", "high"]
+
+
+class _Sensitivity(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    participant_pause_sensitivity: Level | None = None
+    participant_interrupt_sensitivity: Level | None = None
+
+
 @dataclass(frozen=True)
 class Interaction:
     """A validated interaction.
@@ -98,11 +112,15 @@ class Interaction:
         event_type: One of ``EVENT_TYPES``.
         text: What to say (echo) or what the user "said" (respond); else ``""``.
         context: The new or added context (context events); else ``""``.
+        pause_sensitivity: The new pause sensitivity (sensitivity events), else None.
+        interrupt_sensitivity: The new interrupt sensitivity (sensitivity events), else None.
     """
 
     event_type: str
     text: str = ""
     context: str = ""
+    pause_sensitivity: str | None = None
+    interrupt_sensitivity: str | None = None
 
 
 def is_interaction(message: Any) -> bool:
@@ -179,6 +197,23 @@ def parse_interaction(message: Any, conversation_id: str | None = None) -> Inter
             return Interaction(kind, text=text)
         if kind in (OVERWRITE_CONTEXT, APPEND_CONTEXT):
             return Interaction(kind, context=_Context.model_validate(envelope.properties).context)
+        if kind == SENSITIVITY:
+            levels = _Sensitivity.model_validate(envelope.properties)
+            if (levels.participant_pause_sensitivity, levels.participant_interrupt_sensitivity) == (
+                None,
+                None,
+            ):
+                raise InteractionError(
+                    f"{kind} needs properties.participant_pause_sensitivity or "
+                    "properties.participant_interrupt_sensitivity (low, medium or high)",
+                    kind,
+                    field="properties",
+                )
+            return Interaction(
+                kind,
+                pause_sensitivity=levels.participant_pause_sensitivity,
+                interrupt_sensitivity=levels.participant_interrupt_sensitivity,
+            )
     except ValidationError as exc:
         raise InteractionError(
             f"invalid {kind} ({_reasons(exc, 'properties.')})",

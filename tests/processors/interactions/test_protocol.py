@@ -8,6 +8,7 @@ from presence.processors.interactions.engines.protocol import (
     APPEND_CONTEXT,
     ECHO,
     OVERWRITE_CONTEXT,
+    SENSITIVITY,
     ConversationalContext,
     EventTracker,
     Interaction,
@@ -40,6 +41,8 @@ def test_valid_interactions_parse_with_their_properties():
         "conversation.interrupt"
     )
     assert parse_interaction(msg(APPEND_CONTEXT, context="VIP")).context == "VIP"
+    levels = parse_interaction(msg(SENSITIVITY, participant_pause_sensitivity="high"))
+    assert (levels.pause_sensitivity, levels.interrupt_sensitivity) == ("high", None)
 
 
 @pytest.mark.parametrize(
@@ -50,6 +53,11 @@ def test_valid_interactions_parse_with_their_properties():
         (msg(ECHO, text="   "), "non-blank properties.text"),
         (msg("conversation.respond", text=5), "properties.text"),
         (msg(OVERWRITE_CONTEXT), "properties.context: Field required"),
+        (msg(SENSITIVITY), "needs properties.participant_pause_sensitivity or"),
+        (
+            msg(SENSITIVITY, participant_pause_sensitivity="loud"),
+            "properties.participant_pause_sensitivity: Input should be",
+        ),  # fmt: skip
         ({"event_type": ECHO}, "message_type: Field required"),
         ("not json", "must be JSON objects"),
         ([1, 2], "must be JSON objects"),
