@@ -293,7 +293,9 @@ class Supervisor(ReplicaWatch):
 
         def write() -> None:
             with self._sessions.begin() as db:
-                row = db.get(ConversationRow, cid)
+                # locked: a replica that adopts a call replays the events its previous replica
+                # may still be writing, and each effect checks the row before it is recorded
+                row = db.get(ConversationRow, cid, with_for_update=True)
                 if row is not None:
                     change(db, row)
 

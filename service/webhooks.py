@@ -59,6 +59,7 @@ SIGNATURE_HEADER = "x-presence-signature"
 TIMESTAMP_HEADER = "x-presence-timestamp"
 EVENT_ID_HEADER = "x-presence-event-id"
 EVENT_TYPE_HEADER = "x-presence-event-type"
+STOP_GRACE_S = 5.0  # how long stop() lets attempts under way finish
 
 EVENT_TYPES = (
     "system.replica_joined",
@@ -174,6 +175,7 @@ class OutboxWorker:
         self._task: asyncio.Task | None = None
         self._client: httpx.AsyncClient | None = None
         self._claimed: set[int] = set()
+        self._delivering: asyncio.Future | None = None  # the attempts under way
         self._claim_lock = threading.Lock()  # a claim cut short by stop() still ends first
         self._stopping = False  # set under the lock: a claim thread that starts late claims nothing
 
@@ -187,9 +189,16 @@ class OutboxWorker:
         """Scan now (call after committing new events)."""
         self._wake.set()
 
-    async def stop(self) -> None:
-        """Stop the loop; events not yet delivered stay pending for the next start."""
+    async def stop(self, grace_s: float = STOP_GRACE_S) -> None:
+        """Stop the loop; events not yet delivered stay pending for the next start.
+
+        Attempts under way get up to ``grace_s`` to finish and be recorded: one cut short after
+        the receiver got it would be sent again by the next replica, a duplicate.
+        """
         await asyncio.to_thread(self._stop_claiming)
+        if self._delivering is not None and not self._delivering.done():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._delivering), grace_s)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -222,7 +231,8 @@ class OutboxWorker:
         """Attempt every due head-of-line event once; returns seconds until the next is due."""
         heads, wait = await asyncio.to_thread(self._due_heads)
         if heads:
-            await asyncio.gather(*(self._deliver(event) for event in heads))
+            self._delivering = asyncio.gather(*(self._deliver(event) for event in heads))
+            await self._delivering
             return 0.0
         return wait
 
