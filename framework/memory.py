@@ -81,13 +81,3 @@ def limit_malloc_arenas(count: int = DEFAULT_ARENAS) -> bool:
         return False
     os.environ["MALLOC_ARENA_MAX"] = str(count)
     return True
-
-
-def resident_mib() -> float:
-    """This process's resident memory in MiB (``/proc/self/statm``; 0.0 where there is none)."""
-    try:
-        with open("/proc/self/statm") as statm:
-            pages = int(statm.read().split()[1])
-    except (OSError, ValueError, IndexError):
-        return 0.0
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20

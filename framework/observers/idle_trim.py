@@ -7,10 +7,10 @@ Once the persona has stopped speaking and neither the user nor the persona has s
 ``delay_s``, this observer calls ``release_freed_memory`` in a worker thread; the next turn maps
 fresh pages as it needs them. It watches frames only; no pipecat processor is touched.
 
-A trim is not free: in a warm call it takes 13–35 ms and holds each malloc arena's lock while it
-walks it, so a video frame drawn meanwhile can miss its 40 ms (``benchmarks/results/SOAK.md``,
-seventh pass). So it runs only when the process's resident memory grew by ``min_growth_mib``
-since the last trim: a call whose turns reuse the pages they were given is left alone.
+A trim takes 13–35 ms in a warm call and holds each malloc arena's lock while it walks it, so a
+video frame drawn meanwhile can now and then miss its 40 ms (``benchmarks/results/SOAK.md``,
+seventh and eighth passes: about one repeated frame in nine trims). Trimming only after a turn
+that grew resident memory by 16 MiB skipped none: every turn grows it by more and gives it back.
 """
 
 from __future__ import annotations
@@ -28,10 +28,9 @@ from pipecat.frames.frames import (
 )
 from pipecat.observers.base_observer import BaseObserver, FramePushed
 
-from presence.framework.memory import release_freed_memory, resident_mib
+from presence.framework.memory import release_freed_memory
 
 DELAY_S = 0.5
-MIN_GROWTH_MIB = 16.0
 
 
 class IdleMemoryTrim(BaseObserver):
@@ -40,26 +39,17 @@ class IdleMemoryTrim(BaseObserver):
     Args:
         delay_s: Silence after the persona stops speaking before the trim.
         trim: The blocking call to make (``release_freed_memory``; injectable for tests).
-        min_growth_mib: Resident growth since the last trim that a trim needs (0: every time).
-        resident: Reads the resident memory in MiB (``resident_mib``; injectable for tests).
 
     Attributes:
         trims: How many trims ran.
-        skipped: Quiet spells that needed no trim (too little growth).
         trim_ms: Duration of each trim, in ms (the last 1,000).
     """
 
     def __init__(self, *, delay_s: float = DELAY_S,
-                 trim: Callable[[], object] = release_freed_memory,
-                 min_growth_mib: float = MIN_GROWTH_MIB,
-                 resident: Callable[[], float] = resident_mib, **kwargs):  # fmt: skip
+                 trim: Callable[[], object] = release_freed_memory, **kwargs):  # fmt: skip
         super().__init__(observe_every_push=False, **kwargs)
         self.delay_s = delay_s
-        self.min_growth_mib = min_growth_mib
         self._trim = trim
-        self._resident = resident
-        self._after_last: float | None = None  # resident MiB right after the last trim
-        self.skipped = 0
         self._pending: asyncio.TimerHandle | None = None
         self._running: asyncio.Task | None = None
         self.trims = 0
@@ -88,13 +78,8 @@ class IdleMemoryTrim(BaseObserver):
 
     async def _run(self) -> None:
         try:
-            if self._after_last is not None and self.min_growth_mib > 0:
-                if self._resident() - self._after_last < self.min_growth_mib:
-                    self.skipped += 1
-                    return
             await asyncio.to_thread(self._timed_trim)
             self.trims += 1
-            self._after_last = self._resident()
         except Exception as exc:  # a trim that fails costs memory, never the call
             logger.debug(f"idle memory trim failed: {exc!r}")
 

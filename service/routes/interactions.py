@@ -32,7 +32,9 @@ async def send_interaction(
     ``conversation.echo`` makes the replica say ``properties.text``; ``conversation.respond``
     answers ``properties.text`` as if the user said it; ``conversation.interrupt`` stops the
     replica; ``conversation.overwrite_llm_context``/``append_llm_context`` change the
-    conversational context (``properties.context``). 422 names a missing or invalid field.
+    conversational context (``properties.context``); ``conversation.sensitivity`` changes
+    ``participant_pause_sensitivity``/``participant_interrupt_sensitivity`` for the rest of the
+    call. 422 names a missing or invalid field.
     """
     from presence.processors.interactions.engines.protocol import (
         InteractionError,

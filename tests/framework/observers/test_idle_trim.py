@@ -36,24 +36,6 @@ async def test_a_quiet_spell_after_the_answer_trims_once_and_speech_calls_it_off
     assert calls == [1]
 
 
-async def test_a_trim_needs_the_memory_to_have_grown_since_the_last_one():
-    calls, rss = [], [900.0]
-    trim = IdleMemoryTrim(delay_s=0.01, trim=lambda: calls.append(rss[0]),
-                          min_growth_mib=16, resident=lambda: rss[0])  # fmt: skip
-
-    async def quiet_spell():
-        await trim.on_push_frame(pushed(BotStoppedSpeakingFrame()))
-        await asyncio.sleep(0.08)
-
-    await quiet_spell()  # the first quiet spell always trims
-    rss[0] = 910.0  # a turn that grew less than 16 MiB: left alone
-    await quiet_spell()
-    assert calls == [900.0] and trim.skipped == 1
-    rss[0] = 920.0  # 20 MiB over the level after the last trim
-    await quiet_spell()
-    assert calls == [900.0, 920.0] and trim.trims == 2
-
-
 async def test_a_failing_trim_is_only_logged():
     def boom():
         raise OSError("no")
