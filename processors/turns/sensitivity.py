@@ -21,9 +21,6 @@ from typing import Any
 
 from loguru import logger
 
-LEVELS = ("superlow", "verylow", "low", "medium", "high")
-"""Sensitivity levels accepted (Sparrow-0's; presence applies the lowest two as ``low``)."""
-
 PATIENCE = {
     "smart-turn": ("stop_secs", {"low": 0.6, "medium": 1.0, "high": 2.0}),
     "speech-timeout": ("user_speech_timeout", {"low": 0.4, "medium": 0.6, "high": 1.2}),

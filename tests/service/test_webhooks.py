@@ -189,3 +189,52 @@ def test_a_scan_that_starts_after_stop_leaves_events_due_for_the_next_start(tmp_
     restarted = OutboxWorker(sessions, "secret", timeout=10.0)
     heads, _ = restarted._due_heads()
     assert [e.event_type for e in heads] == ["system.shutdown"]
+
+
+def test_an_attempt_under_way_when_the_service_stops_is_finished_not_sent_again(tmp_path):
+    """A replica stopping mid-attempt lets the attempt finish and records it: were it cut short
+    after the receiver got the event, the next replica would send it a second time."""
+    import asyncio
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from presence.service.db import ConversationRow, init_db, make_engine
+    from presence.service.webhooks import OutboxWorker, WebhookEvent, enqueue
+
+    arrived, bodies = threading.Event(), []
+
+    class SlowReceiver(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            bodies.append(self.rfile.read(int(self.headers["content-length"])))
+            arrived.set()
+            time.sleep(0.8)  # the service stops while this answer is on its way
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowReceiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    sessions = init_db(make_engine(f"sqlite:///{tmp_path / 'o.db'}"))
+    with sessions.begin() as db:
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        conv = ConversationRow(id="c1", owner="o", callback_url=url, status="ended")
+        db.add(conv)
+        db.flush()
+        enqueue(db, conv, "system.shutdown", {"shutdown_reason": "service_shutdown"})
+
+    async def stop_mid_attempt():
+        worker = OutboxWorker(sessions, "secret", timeout=10.0, poll_interval=0.05)
+        worker.start()
+        await asyncio.to_thread(arrived.wait, 10)
+        await worker.stop()
+
+    try:
+        asyncio.run(stop_mid_attempt())
+        with sessions.begin() as db:
+            assert [e.status for e in db.query(WebhookEvent)] == ["delivered"]
+        heads, _ = OutboxWorker(sessions, "secret", timeout=10.0)._due_heads()
+        assert heads == [] and len(bodies) == 1  # the next start has nothing to send again
+    finally:
+        server.shutdown()
