@@ -10,10 +10,12 @@ Words finalized before the drop are never sent again, so they are not duplicated
 A socket that stays open but goes silent (a hung provider) is caught too: when nothing at all
 comes back within ``stall_timeout_s`` after the user stopped speaking (a healthy Deepgram answers
 the ``Finalize`` at once), the stall is reported as a non-fatal ``ProviderTimeout`` error and the
-socket is replaced, so the kept audio is replayed and the transcript still arrives. When the new
-socket stalls on the same speech too, the persona says ``NOT_HEARD`` so the user is not left
-waiting, and nothing more is tried until the user speaks again; the audio is still kept (up to
-``replay_max_s``) and replayed with the next utterance, so no words are lost.
+socket is replaced, so the kept audio is replayed and the transcript still arrives (a user who
+speaks again before then is not a stall: the watch starts over at the next stop, so a ``Finalize``
+never cuts a word in two). When the new socket stalls on the same speech too, the persona says
+``NOT_HEARD`` so the user is not left waiting, and nothing more is tried until the user speaks
+again; the audio is still kept (up to ``replay_max_s``) and replayed with the next utterance, so
+no words are lost.
 
 Constraints: linear16 mono; the replay buffer holds at most ``replay_max_s`` of audio; the first
 reconnect waits ``reconnect_wait_s`` (doubling, at most 2 s); after 3 connections in a row that
@@ -27,7 +29,12 @@ import asyncio
 import time
 
 from loguru import logger
-from pipecat.frames.frames import Frame, TTSSpeakFrame, VADUserStoppedSpeakingFrame
+from pipecat.frames.frames import (
+    Frame,
+    TTSSpeakFrame,
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
+)
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.deepgram.stt import DeepgramSTTService
 from pydantic import Field, model_validator
@@ -113,6 +120,7 @@ class ResilientDeepgramSTTService(DeepgramSTTService):
         self._pending = bytearray()  # audio sent (or owed) since the last final result
         self._pending_t0 = 0.0  # its start on the current connection's clock, in seconds
         self._finalize_owed = False
+        self._user_speaking = False
         self.reconnects = 0
 
     @property
@@ -147,10 +155,16 @@ class ResilientDeepgramSTTService(DeepgramSTTService):
         yield None
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
-        """Remember a ``Finalize`` that could not be sent; watch for an answer to the user."""
-        if isinstance(frame, VADUserStoppedSpeakingFrame):
-            if not self._connection:
-                self._finalize_owed = True
+        """Remember a ``Finalize`` that could not be sent; watch for an answer to the user.
+
+        The watch runs only while the user is quiet: a user who speaks again within
+        ``stall_timeout_s`` is not cut off mid-word by a replay's ``Finalize``.
+        """
+        if isinstance(frame, VADUserStartedSpeakingFrame):
+            self._user_speaking = True
+        elif isinstance(frame, VADUserStoppedSpeakingFrame):
+            self._user_speaking = False
+            self._finalize_owed = not self._connection  # a live socket gets pipecat's own
             self._arm_stall_watch()
         await super().process_frame(frame, direction)
 
@@ -171,6 +185,8 @@ class ResilientDeepgramSTTService(DeepgramSTTService):
         """After the user stopped speaking: report and replace a socket that stays silent."""
         await asyncio.sleep(self._stall_timeout_s)
         if self._heard_at >= stopped_at or not self._connection or not self._pending:
+            return
+        if self._user_speaking:  # speaking again: the next stop watches this socket anew
             return
         self.stalls += 1
         self._stalls_in_a_row += 1
@@ -223,7 +239,7 @@ class ResilientDeepgramSTTService(DeepgramSTTService):
         if sent:
             logger.info(f"{self}: replayed {sent / self._bytes_per_s:.2f} s after reconnecting")
         self._connection = connection  # no await since the loop check: nothing slips past
-        if self._finalize_owed:
+        if self._finalize_owed and not self._user_speaking:  # else VAD's stop finalizes
             self._finalize_owed = False
             self.request_finalize()
             await connection.send_finalize(ListenV1Finalize(type="Finalize"))

@@ -9,6 +9,7 @@ from pipecat.frames.frames import (
     InputAudioRawFrame,
     TranscriptionFrame,
     TTSSpeakFrame,
+    VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
 from pipecat.tests.utils import SleepFrame, run_test
@@ -104,6 +105,21 @@ async def test_a_second_stall_has_the_persona_say_it_did_not_catch_that():
     said = [f.text for f in down if isinstance(f, TTSSpeakFrame)]
     assert said == [NOT_HEARD] and stt.stalls == 2
     assert transcripts(down) == ["hello world"]  # the third socket got the kept audio
+
+
+async def test_a_user_who_speaks_on_after_a_pause_is_not_cut_off_by_a_stalled_socket():
+    start = encode_words(["what"], VOCAB) + silence(100)
+    rest = encode_words(["time", "is", "it", "now"], VOCAB) + silence(100)
+    real_time = []  # the rest at its real pace: the stall timeout passes while a word sounds
+    for i in range(0, len(rest), CHUNK):
+        real_time += [InputAudioRawFrame(rest[i : i + CHUNK], 16000, 1), SleepFrame(0.02)]
+    frames = [*stopped(start), VADUserStartedSpeakingFrame(), *real_time]
+    frames += [VADUserStoppedSpeakingFrame(), SleepFrame(1.0)]
+    async with FakeDeepgram(VOCAB, stall_on={1}) as fake:
+        stt = build(fake.base_url, stall_timeout_s=0.3)
+        down, up = await run_test(stt, frames_to_send=frames)
+    assert transcripts(down) == ["what time is it now"]  # one utterance, no word cut in two
+    assert stt.stalls == 1 and len(fake.connections) == 2  # the stall after the real stop
 
 
 async def test_a_quiet_user_is_not_a_stall():
