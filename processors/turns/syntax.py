@@ -13,7 +13,10 @@ Rules, in order:
   filler ("the", "my", "to", "and", "um"); a wh-question may still end on its preposition ("which
   services does it rely on", "what is it for"), but not on "for"/"with" right after a verb whose
   object the wh-phrase already is ("what picture should I use for": Whisper often drops the
-  article that followed, "... use for the | face");
+  article that followed, "... use for the | face"); after "how" or "why" only a verb's particle
+  ends it ("how do I log in", not "how do I plug it into"); a relative clause may end on its
+  preposition too ("is there a voice I can switch to", "any terms I should know about"), but
+  never on the "to" of an infinitive ("is there a tool I need to");
 * **question without its verb** — a question opened by a wh-word or an auxiliary whose subject has
   no verb yet: "which transports" (a wh-word and a noun, no verb), "how does the renderer"
   (auxiliary, then only a determiner and one word), "what is" (nothing after the auxiliary);
@@ -51,6 +54,22 @@ STRANDABLE = frozenset(
     "on in for about from with of at into to up out through under by over after against".split()
 ) - {"to"}
 WH_WORDS = frozenset("what which how where when who whom whose why".split())
+# Wh-words that can be a preposition's object ("what is it for"; not "how", "why", "when").
+_OBJECT_WH = frozenset("what which who whom whose where".split())
+# Prepositions that are also a verb's particle ("log in", "turn it on", "hand it over").
+_PARTICLES = frozenset("in on over up out off through back down".split())
+# Subjects that open a relative clause with no "that" ("the one I can switch to").
+CLAUSE_SUBJECTS = frozenset(
+    "i you we they he she i'm you're we're they're i've you've we've they've i'd you'd we'd "
+    "i'll you'll we'll".split()
+)
+# Verbs after which "to" is a preposition, not the mark of an infinitive ("the one I switch to").
+TO_VERBS = frozenset(
+    """switch switching talk talking speak speaking listen listening connect connecting reply
+    replying respond responding belong belongs point pointing send sending upload uploading
+    stream streaming attach attaching migrate migrating move moving add adding write writing
+    link linking compare comparing""".split()
+)
 DO_MODALS = frozenset(
     "do does did can could will would should shall may might must don't doesn't can't won't "
     "couldn't wouldn't shouldn't".split()
@@ -97,6 +116,13 @@ _LEAD_INS = frozenset(
     "so and ok okay well hey hi hello hiya there now then yes yeah right alright good morning "
     "afternoon evening um uh".split()
 )
+# Nouns written with a hyphen whose second part is a preposition.
+_COMPOUNDS = tuple(
+    "add-on plug-in built-in log-in sign-in opt-in check-in drop-in follow-up set-up sign-up "
+    "hand-off take-off roll-out".split()
+)
+# Words after which a pronoun starts a reported clause, not a relative one ("I think I ...").
+_REPORTING = frozenset("that think know guess mean say said hope sure wonder suppose".split())
 _WORD = re.compile(r"[a-z']+")
 _TRAILING = re.compile(r"(\.\.\.|…|--|—|-)\s*$")
 
@@ -119,8 +145,8 @@ def _question_start(words: list[str]) -> int | None:
 def _stranded(words: list[str]) -> bool:
     """A wh-question may end on its preposition: "which services does it rely on", "what is it for".
 
-    True when the last word is such a preposition, a wh-word opens the question and a verb or
-    auxiliary stands between them.
+    True when the last word is such a preposition, a wh-word that can be its object opens the
+    question and a verb or auxiliary stands between them.
     """
     if words[-1] not in STRANDABLE or len(words) < 3:
         return False
@@ -129,8 +155,38 @@ def _stranded(words: list[str]) -> bool:
     start = _question_start(words)
     if start is None or words[start] not in WH_WORDS:
         return False
+    # after a wh-word a preposition cannot take ("how", "why"), only a verb's particle ends
+    # the question: "how do I log in" is finished, "how do I plug it into" is not
+    wh = max(i for i, w in enumerate(words[:-1]) if w in WH_WORDS)
+    if words[wh] not in _OBJECT_WH and words[-1] not in _PARTICLES:
+        return False
     middle = words[start + 1 : -1]
     return any(w in DO_MODALS or w in BE_HAVE for w in middle) or len(middle) >= 3
+
+
+def _relative_stranded(words: list[str]) -> bool:
+    """A relative clause may end on its preposition: "is there a voice I can switch to".
+
+    ``words`` are the last sentence's. True when the last word is such a preposition and, within
+    the last eight words, a subject pronoun right after a noun (not after an auxiliary, a
+    preposition, a conjunction, "that" or a lead-in: "how do I", "so that I") opens a clause that
+    runs to the end (no auxiliary past its first word: "something we sell is there anything
+    about" is two clauses); "to" only after a verb that takes it as a preposition ("switch to",
+    not "want to", "able to").
+    """
+    last = words[-1]
+    if last not in STRANDABLE | {"to"} or len(words) < 4:
+        return False
+    if last == "to" and words[-2] not in TO_VERBS:
+        return False
+    not_nouns = DO_MODALS | BE_HAVE | HANGING_WORDS | WH_WORDS | _LEAD_INS | SUBORDINATORS
+    for k in range(max(1, len(words) - 8), len(words) - 2):
+        if words[k] in CLAUSE_SUBJECTS:
+            before, clause = words[k - 1], words[k + 2 : -1]
+            if any(w in DO_MODALS or w in BE_HAVE for w in clause):
+                return False  # a new clause began: "something we sell, is there anything about"
+            return before not in not_nouns | (PRONOUNS - {"one"}) | _REPORTING
+    return False
 
 
 def unfinished(text: str) -> str | None:
@@ -149,7 +205,9 @@ def unfinished(text: str) -> str | None:
     if _TRAILING.search(text.strip()):
         return "trailing off"
     last = words[-1]
-    if last in HANGING_WORDS and not _stranded(words):
+    compound = text.lower().rstrip(" ?.!,").endswith(_COMPOUNDS)  # "my add-on": not "on"
+    sentence = words_of(_SENTENCES.split(text.strip())[-1]) or words
+    if last in HANGING_WORDS and not (compound or _stranded(words) or _relative_stranded(sentence)):
         return f"hanging '{last}'"
     if all(w in _LEAD_INS for w in words):
         return "only a greeting"

@@ -35,6 +35,14 @@ FINISHED = [
     "How does the face blink?",
     "What license is the code released under?",
     "What are the parts that a conversation goes through?",
+    "Is there a cheaper voice we could switch to?",
+    "Are there any licence terms I should know about?",
+    "Is there an HTTP API I can drive the whole call from?",
+    "Who is the character I'm talking to?",
+    "Is there a list of the models you're able to pick from?",
+    "How do I log in?",
+    "When it runs offline, where do its answers come from?",
+    "How should I test my add-on?",
 ]
 UNFINISHED = [
     ("so how do I", "hanging"),
@@ -58,6 +66,14 @@ UNFINISHED = [
     ("So what does a pipeline file?", "no verb"),
     ("What kind of picture should I use for", "hanging 'for'"),
     ("Which camera do I need for", "hanging 'for'"),
+    ("Is there a tool I need to", "hanging 'to'"),  # "to" of an infinitive, not a preposition
+    ("I think I want to talk to", "hanging 'to'"),
+    ("So that I can connect to", "hanging 'to'"),
+    ("How will I move the speech recognition over to", "hanging 'to'"),
+    ("How do I plug it into", "hanging 'into'"),
+    # the relative clause is in the sentence before: the question still lacks its object
+    ("We'd like to bundle it into something we sell. Is there anything about", "hanging 'about'"),
+    ("Is there a plan we pay for, and is there anything about", "hanging 'about'"),
 ]
 
 

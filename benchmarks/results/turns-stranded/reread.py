@@ -1,0 +1,70 @@
+"""Re-read every transcript the benchmark results hold with two versions of the turn syntax rules.
+
+Usage (from the repository root)::
+
+    python benchmarks/results/turns-stranded/reread.py 9ee3938
+
+Loads ``processors/turns/syntax.py`` as it was at the given revision and as it is now, applies
+``unfinished()`` of each to every distinct transcript in ``benchmarks/results`` (the pause and end
+points of ``bench turns`` results, the whole heard question of ``bench conversation`` results),
+and prints each transcript whose verdict differs, then the counts.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from presence.processors.turns.syntax import unfinished
+
+RESULTS = Path("benchmarks/results")
+
+
+def old_unfinished(revision: str):
+    source = subprocess.run(
+        ["git", "show", f"{revision}:processors/turns/syntax.py"],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    path = Path(tempfile.mkdtemp()) / "old_syntax.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("old_syntax", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.unfinished
+
+
+def transcripts():
+    for path in sorted(RESULTS.rglob("*.json")):
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict):
+            continue
+        for row in data.get("rows") or []:
+            for point in row.get("points", []):
+                yield point["final"], point["heard"]
+        for question in data.get("questions") or []:
+            if isinstance(question, dict) and question.get("heard"):
+                yield True, question["heard"]
+
+
+def main() -> None:
+    before = old_unfinished(sys.argv[1])
+    seen: set[tuple[bool, str]] = set()
+    changed = {True: 0, False: 0}
+    for final, text in transcripts():
+        if (final, text) in seen:
+            continue
+        seen.add((final, text))
+        a, b = before(text), unfinished(text)
+        if a != b:
+            changed[final] += 1
+            print(f"{'end  ' if final else 'pause'} {a!r} -> {b!r} | {text}")
+    print(f"{len(seen)} distinct transcripts; verdict changed at {changed[True]} question ends "
+          f"and {changed[False]} pauses")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
