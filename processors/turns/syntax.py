@@ -46,8 +46,8 @@ HANGING_WORDS = frozenset(
     + "to of in on at for with from by about into onto over under through between than".split()
     # conjunctions
     + "and or but so because if when while whether nor".split()
-    # fillers
-    + "um uh umm uhm er erm ah hmm mm".split()
+    # fillers, and "just" ("... and not just")
+    + "um uh umm uhm em er erm ah hmm mm just".split()
 )
 # Prepositions a wh-question may end on ("what is it for", "which one do I plug in").
 STRANDABLE = frozenset(
@@ -98,6 +98,9 @@ COMMON_VERBS = OBJECT_VERBS | frozenset(
     transcribe generate produce output input read stop count measure compute process mix time
     cover test check""".split()
 )
+_SET_PHRASES = (["over", "and", "over"], ["again", "and", "again"], ["in", "between"])
+# Verbs that end a sentence with their particle ("phone in", "sign up", "hook it up").
+_PHRASAL_VERBS = frozenset("phone call dial sign log plug hook check drop opt tune zoom".split())
 # Phrasal verbs that need an object ("how does it figure out" what?).
 PHRASAL_OBJECT_VERBS = frozenset(
     {("figure", "out"), ("point", "out"), ("find", "out"), ("look", "up"), ("fill", "in"),
@@ -164,6 +167,24 @@ def _stranded(words: list[str]) -> bool:
     return any(w in DO_MODALS or w in BE_HAVE for w in middle) or len(middle) >= 3
 
 
+def _set_phrase(words: list[str]) -> bool:
+    """The last words are a phrase that ends a sentence.
+
+    "over and over", "in between", or a phrasal verb's particle ("so people can phone in", "how
+    do I plug it in").
+    """
+    if any(words[-len(p) :] == p for p in _SET_PHRASES):
+        return True
+    if words[-1] not in _PARTICLES or len(words) < 2:
+        return False
+    at = len(words) - 2
+    if words[at] in {"it", "them", "this", "that"}:
+        at -= 1  # "plug it in"
+    if at < 0 or words[at] not in _PHRASAL_VERBS:
+        return False
+    return at == 0 or words[at - 1] not in DETERMINERS  # "the plug in" is a noun
+
+
 def _relative_stranded(words: list[str]) -> bool:
     """A relative clause may end on its preposition: "is there a voice I can switch to".
 
@@ -207,7 +228,9 @@ def unfinished(text: str) -> str | None:
     last = words[-1]
     compound = text.lower().rstrip(" ?.!,").endswith(_COMPOUNDS)  # "my add-on": not "on"
     sentence = words_of(_SENTENCES.split(text.strip())[-1]) or words
-    if last in HANGING_WORDS and not (compound or _stranded(words) or _relative_stranded(sentence)):
+    tail = words_of(re.split(r"[,;:.?!]", text.strip().rstrip(",;:.?! "))[-1]) or words
+    ends_well = _stranded(words) or _stranded(tail) or _relative_stranded(sentence)
+    if last in HANGING_WORDS and not (compound or ends_well or _set_phrase(words)):
         return f"hanging '{last}'"
     if all(w in _LEAD_INS for w in words):
         return "only a greeting"
@@ -216,12 +239,48 @@ def unfinished(text: str) -> str | None:
     clause = _subordinate_only(text)
     if clause:
         return clause
+    reason = _question_unfinished(words, asked=text.rstrip().endswith("?"))
+    if reason is None and len(tail) < len(words):
+        # a question after a lead clause: "once my class is written, how do people"
+        reason = _tail_unfinished(tail)
+    return reason
+
+
+def _tail_unfinished(words: list[str]) -> str | None:
+    """Why a question begun after a lead clause is cut short, or None.
+
+    Only plain forms count (a recogniser's commas also cut whole questions: "how many stages,
+    does a pipeline, have"): a wh-word or modal, a pronoun or determiner subject and no more
+    ("..., how do people", "..., can the agent"); a lone wh-word after "and" ("..., and what").
+    A negated tag closes a statement ("it runs offline, doesn't it").
+    """
     start = _question_start(words)
     if start is None:
         return None
     opener, rest = words[start], words[start + 1 :]
-    if not rest and opener in WH_WORDS and text.rstrip().endswith("?"):
-        return None  # "Why?" on its own is a whole question
+    after_and = words[start - 1 : start] == ["and"]
+    if not rest:
+        return f"no verb after '{opener}'" if after_and and opener in WH_WORDS else None
+    if after_and:
+        return None  # "and do that": a verb phrase, not a question
+    wh = opener if opener in WH_WORDS else None
+    if wh:
+        opener, rest = rest[0], rest[1:]
+    if opener not in DO_MODALS or not rest or rest[0] not in PRONOUNS | DETERMINERS:
+        return None
+    if len(rest) == 1 and opener.endswith("n't"):
+        return None
+    return _after_auxiliary(opener, rest, wh=wh)
+
+
+def _question_unfinished(words: list[str], *, asked: bool) -> str | None:
+    """Why the question ``words`` open lacks its verb or object, or None (also when no question)."""
+    start = _question_start(words)
+    if start is None:
+        return None
+    opener, rest = words[start], words[start + 1 :]
+    if not rest and opener in WH_WORDS and asked and words[start - 1 : start] != ["and"]:
+        return None  # "Why?" on its own is a whole question; "... and what?" is not
     if opener in WH_WORDS:
         aux = next((i for i, w in enumerate(rest) if w in DO_MODALS or w in BE_HAVE), None)
         if aux is None:
@@ -321,11 +380,22 @@ def sets_context(text: str) -> bool:
     got our own speech recognizer"; False for a question, a request ("I want to change the voice",
     "I'm wondering how it works") and any sentence not opened by "I", "we", "my" or "our".
     """
-    if text.rstrip().endswith("?"):
-        return False
+    if "?" in text:
+        return False  # the question was asked (what follows it explains it) or is being asked
     last = _SENTENCES.split(text.strip())[-1]
     words = [w for w in words_of(last) if w not in _LEAD_INS]
     if len(words) < 3 or words[0] not in _SELF:
         return False
     rest = [w for w in words[1:] if w not in _ADVERBS and w not in {"am", "was", "are"}]
-    return bool(rest) and rest[0] not in _WANTING and not any(w in WH_WORDS for w in rest[:2])
+    if not rest or rest[0] in _WANTING or any(w in WH_WORDS for w in rest[:2]):
+        return False
+    return not any(_asks_in_clause(words_of(c)) for c in re.split(r"[,;:]", last)[1:])
+
+
+def _asks_in_clause(words: list[str]) -> bool:
+    """A clause that opens a question: "..., which setup should I launch".
+
+    A wh-word, then a modal within three words; not a relative clause ("..., which means ...").
+    """
+    words = [w for w in words if w not in _LEAD_INS]
+    return bool(words) and words[0] in WH_WORDS and any(w in DO_MODALS for w in words[1:4])

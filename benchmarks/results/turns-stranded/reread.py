@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from presence.processors.turns.syntax import unfinished
+from presence.processors.turns import syntax
 
 RESULTS = Path("benchmarks/results")
 
@@ -34,7 +34,16 @@ def old_unfinished(revision: str):
     spec = importlib.util.spec_from_file_location("old_syntax", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.unfinished
+    return _verdict(module)
+
+
+def _verdict(module):
+    """The floor's reason to hold from the text alone: unfinished, else context first."""
+
+    def verdict(text: str) -> str | None:
+        return module.unfinished(text) or ("context first" if module.sets_context(text) else None)
+
+    return verdict
 
 
 def transcripts():
@@ -58,7 +67,7 @@ def main() -> None:
         if (final, text) in seen:
             continue
         seen.add((final, text))
-        a, b = before(text), unfinished(text)
+        a, b = before(text), _verdict(syntax)(text)
         if a != b:
             changed[final] += 1
             print(f"{'end  ' if final else 'pause'} {a!r} -> {b!r} | {text}")

@@ -43,6 +43,18 @@ FINISHED = [
     "How do I log in?",
     "When it runs offline, where do its answers come from?",
     "How should I test my add-on?",
+    # a question after a lead clause that is whole, a negated tag, and commas a recogniser put in
+    "Once my provider class is written, how do people choose it?",
+    "It runs offline, doesn't it?",
+    "How many stages, does a pipeline, have?",
+    "Is there a way for my app to hear about it? When a call finishes.",
+    "Is it fast, or what?",
+    "If I swap the voice, what do I change it in?",
+    # set phrases and a phrasal verb's particle end a sentence
+    "Can my app find out when a call has ended without having to ask over and over?",
+    "What's going on in between?",
+    "Could I wire it into a call center? So people can phone in.",
+    "I've got my own speech recognizer. How do I plug it in?",
 ]
 UNFINISHED = [
     ("so how do I", "hanging"),
@@ -74,6 +86,14 @@ UNFINISHED = [
     # the relative clause is in the sentence before: the question still lacks its object
     ("We'd like to bundle it into something we sell. Is there anything about", "hanging 'about'"),
     ("Is there a plan we pay for, and is there anything about", "hanging 'about'"),
+    # a question begun after a lead clause and cut short
+    ("Once my provider class is written, how do people?", "no verb after 'do people'"),
+    ("We already use Daily for our calls, can the agent.", "no verb after 'can the agent'"),
+    ("If I have my own voice, how do I change?", "'change' without its object"),
+    ("What are my options, and what?", "no verb after 'what'"),
+    ("How do I kick off a call with a face, and em.", "hanging 'em'"),
+    ("How does it know I'm done talking, and not just", "hanging 'just'"),
+    ("I want to talk about the plug in", "hanging 'in'"),
 ]
 
 
@@ -97,7 +117,7 @@ def test_empty_text_has_nothing_to_hold():
     ["I run a small law office, and client chats can't leave our building.",
      "Hey there, I run a bakery and want my own character on screen.",
      "so we've got our own speech recognizer", "I am building a kiosk for a museum.",
-     "What is presence? Our team is small."],
+     "Hello there. Our team is small.", "We run a clinic, which means patient audio stays here."],
 )  # fmt: skip
 def test_a_sentence_about_the_user_sets_context(text):
     assert sets_context(text)
@@ -107,7 +127,11 @@ def test_a_sentence_about_the_user_sets_context(text):
     "text",
     ["I've got my own speech recognizer. How do I plug it in?", "I want to change the voice",
      "I'm wondering how it works", "I'd like to swap the voice", "I was hoping to run it offline",
-     "we run a shop?", "what is presence", "the mouth looks cartoony", "I see"],
+     "we run a shop?", "what is presence", "the mouth looks cartoony", "I see",
+     # the question came first: what follows explains it
+     "Do I need a graphics card for this? My laptop only has integrated graphics.",
+     # the question comes after a comma
+     "I'm on a train with no signal, which setup should I launch."],
 )  # fmt: skip
 def test_questions_requests_and_other_sentences_set_no_context(text):
     assert not sets_context(text)
