@@ -10,10 +10,10 @@ words so far:
   ``syntax.unfinished``): the user is mid-sentence, so the floor is held until ``hold_s`` of
   silence even when smart-turn says complete;
 * **neither a question nor a request** ("well done", "good night, Logan" — with a guide, most
-  often the misheard start of a question, see ``syntax.asks``): the floor is held up to ``hold_s``
+  often the misheard start of a question, see ``intent.asks``): the floor is held up to ``hold_s``
   as for unfinished words, unless the user has said ``statement_words`` words or more;
 * **context first** — the last sentence tells about the user and asks nothing yet ("I run a small
-  law office, and client chats can't leave our building", see ``syntax.sets_context``): the
+  law office, and client chats can't leave our building", see ``intent.sets_context``): the
   question usually follows, so the floor is held up to ``hold_s`` whatever its length;
 * **smart-turn complete**, no hanging word: the turn ends at once (plus the adaptive extra hold);
 * **smart-turn incomplete** but the words read as a finished sentence (at least ``min_words``, or
@@ -56,13 +56,8 @@ from pipecat.turns.user_stop import BaseUserTurnStopStrategy
 from pipecat.turns.user_stop.base_user_turn_stop_strategy import UserTurnStoppedParams
 
 from presence.framework.frames import VoiceHintFrame, revise_text
-from presence.processors.turns.syntax import (
-    HANGING_WORDS,
-    asks,
-    sets_context,
-    unfinished,
-    words_of,
-)
+from presence.processors.turns.intent import asks, sets_context
+from presence.processors.turns.syntax import HANGING_WORDS, unfinished, words_of
 from presence.processors.turns.wrapping import WrappingUserTurnStopStrategy
 
 __all__ = ["HANGING_WORDS", "FloorDecision", "FloorEngine", "FloorUserTurnStopStrategy", "words_of"]

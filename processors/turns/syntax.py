@@ -29,9 +29,11 @@ Rules, in order:
   main clause follows: "without a cloud model", "if I have no internet" (but "if I have no internet,
   what do I get" is finished).
 
-``sets_context(text)`` is a separate, softer signal: the user's last sentence tells about
-themselves ("I run a small law office.", "we've got our own speech recognizer") and asks nothing
-yet. With a guide, the question usually follows after a breath.
+A question may also open after a lead clause: "once my class is written, how do people" lacks its
+verb too, and "what are my options, and what" its rest. Set phrases ("over and over", "in
+between") and a phrasal verb's particle ("so people can phone in") end a sentence.
+
+Whether the words ask anything or set context for a question to come is ``intent``'s.
 """
 
 from __future__ import annotations
@@ -96,7 +98,7 @@ COMMON_VERBS = OBJECT_VERBS | frozenset(
     update upgrade integrate communicate decide figure think feel seem look appear handle deal
     react wait sleep idle stream play behave fail break crash recover retry log stop pause
     transcribe generate produce output input read stop count measure compute process mix time
-    cover test check""".split()
+    cover test check expose accept return emit print allow""".split()
 )
 _SET_PHRASES = (["over", "and", "over"], ["again", "and", "again"], ["in", "between"])
 # Verbs that end a sentence with their particle ("phone in", "sign up", "hook it up").
@@ -115,7 +117,7 @@ SUBORDINATORS = frozenset(
     "if unless because although though without after before since until once whenever "
     "whereas besides except instead".split()
 )
-_LEAD_INS = frozenset(
+LEAD_INS = frozenset(
     "so and ok okay well hey hi hello hiya there now then yes yeah right alright good morning "
     "afternoon evening um uh".split()
 )
@@ -127,6 +129,7 @@ _COMPOUNDS = tuple(
 # Words after which a pronoun starts a reported clause, not a relative one ("I think I ...").
 _REPORTING = frozenset("that think know guess mean say said hope sure wonder suppose".split())
 _WORD = re.compile(r"[a-z']+")
+SENTENCES = re.compile(r"(?<=[.?!])\s+")
 _TRAILING = re.compile(r"(\.\.\.|…|--|—|-)\s*$")
 
 
@@ -140,7 +143,7 @@ def _question_start(words: list[str]) -> int | None:
     for i, word in enumerate(words[:3]):
         if word in WH_WORDS or word in DO_MODALS or word in BE_HAVE:
             return i
-        if word not in _LEAD_INS:
+        if word not in LEAD_INS:
             return None
     return None
 
@@ -200,7 +203,7 @@ def _relative_stranded(words: list[str]) -> bool:
         return False
     if last == "to" and words[-2] not in TO_VERBS:
         return False
-    not_nouns = DO_MODALS | BE_HAVE | HANGING_WORDS | WH_WORDS | _LEAD_INS | SUBORDINATORS
+    not_nouns = DO_MODALS | BE_HAVE | HANGING_WORDS | WH_WORDS | LEAD_INS | SUBORDINATORS
     for k in range(max(1, len(words) - 8), len(words) - 2):
         if words[k] in CLAUSE_SUBJECTS:
             before, clause = words[k - 1], words[k + 2 : -1]
@@ -227,12 +230,12 @@ def unfinished(text: str) -> str | None:
         return "trailing off"
     last = words[-1]
     compound = text.lower().rstrip(" ?.!,").endswith(_COMPOUNDS)  # "my add-on": not "on"
-    sentence = words_of(_SENTENCES.split(text.strip())[-1]) or words
+    sentence = words_of(SENTENCES.split(text.strip())[-1]) or words
     tail = words_of(re.split(r"[,;:.?!]", text.strip().rstrip(",;:.?! "))[-1]) or words
     ends_well = _stranded(words) or _stranded(tail) or _relative_stranded(sentence)
     if last in HANGING_WORDS and not (compound or ends_well or _set_phrase(words)):
         return f"hanging '{last}'"
-    if all(w in _LEAD_INS for w in words):
+    if all(w in LEAD_INS for w in words):
         return "only a greeting"
     if len(words) >= 2 and words[-1] in {"me", "us"} and words[-2] in TELLING_VERBS:
         return f"'{words[-2]} {words[-1]}' without what"
@@ -327,75 +330,12 @@ def _after_auxiliary(aux: str, after: list[str], *, wh: str | None) -> str | Non
 def _subordinate_only(text: str) -> str | None:
     """The text is one subordinate clause or adverbial phrase, with no main clause after it."""
     clauses = [words_of(c) for c in re.split(r"[,;:.?!]", text)]
-    clauses = [c for c in clauses if c and not all(w in _LEAD_INS for w in c)]
+    clauses = [c for c in clauses if c and not all(w in LEAD_INS for w in c)]
     if len(clauses) != 1:
         return None
-    words = [w for w in clauses[0] if w not in _LEAD_INS] or clauses[0]
+    words = [w for w in clauses[0] if w not in LEAD_INS] or clauses[0]
     if words[0] not in SUBORDINATORS:
         return None
     if any(w in WH_WORDS or w in DO_MODALS for w in words[1:]):
         return None  # "if I have no internet can I still use it": the main clause follows
     return f"only a clause opened by '{words[0]}'"
-
-
-# Words that open a request rather than a question: "tell me about ...", "I'd like to know ...".
-_REQUEST_OPENERS = frozenset(
-    """tell show explain describe give let help please compare list walk teach i i'd id i'm im
-    can't""".split()
-)
-
-
-def asks(text: str) -> bool:
-    """Whether ``text`` reads as a question or a request (what a user ends a turn with).
-
-    True when it ends in a question mark, or opens (after "so", "ok", "hi" and the like) with a
-    wh-word, an auxiliary ("can", "does", "is") or a request ("tell me", "explain", "I'd like").
-    A statement such as "well done" or "good night" is not: in a conversation with a guide it is
-    more often a misheard start of a question, or the user is not finished.
-    """
-    if text.rstrip().endswith("?"):
-        return True
-    words = [w for w in words_of(text) if w not in _LEAD_INS]
-    if not words:
-        return False
-    first = words[0]
-    return first in WH_WORDS or first in DO_MODALS or first in BE_HAVE or first in _REQUEST_OPENERS
-
-
-# First-person openers of a sentence that tells about the user ("I run ...", "we've got ...").
-_SELF = frozenset("i i'm im i've ive we we're were we've weve my our".split())
-# What follows the opener when the sentence is a request after all ("I want ...", "I'm wondering").
-_WANTING = frozenset(
-    """want wanna would i'd id need like love wonder wondering curious interested looking hoping
-    hope trying try wish""".split()
-)
-_ADVERBS = frozenset("just really also still actually kind of sort basically".split())
-_SENTENCES = re.compile(r"(?<=[.?!])\s+")
-
-
-def sets_context(text: str) -> bool:
-    """Whether the last sentence of ``text`` tells about the user and asks nothing yet.
-
-    True for "I run a small law office, and client chats can't leave our building." or "so we've
-    got our own speech recognizer"; False for a question, a request ("I want to change the voice",
-    "I'm wondering how it works") and any sentence not opened by "I", "we", "my" or "our".
-    """
-    if "?" in text:
-        return False  # the question was asked (what follows it explains it) or is being asked
-    last = _SENTENCES.split(text.strip())[-1]
-    words = [w for w in words_of(last) if w not in _LEAD_INS]
-    if len(words) < 3 or words[0] not in _SELF:
-        return False
-    rest = [w for w in words[1:] if w not in _ADVERBS and w not in {"am", "was", "are"}]
-    if not rest or rest[0] in _WANTING or any(w in WH_WORDS for w in rest[:2]):
-        return False
-    return not any(_asks_in_clause(words_of(c)) for c in re.split(r"[,;:]", last)[1:])
-
-
-def _asks_in_clause(words: list[str]) -> bool:
-    """A clause that opens a question: "..., which setup should I launch".
-
-    A wh-word, then a modal within three words; not a relative clause ("..., which means ...").
-    """
-    words = [w for w in words if w not in _LEAD_INS]
-    return bool(words) and words[0] in WH_WORDS and any(w in DO_MODALS for w in words[1:4])

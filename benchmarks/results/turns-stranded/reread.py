@@ -19,29 +19,46 @@ import sys
 import tempfile
 from pathlib import Path
 
-from presence.processors.turns import syntax
+from presence.processors.turns.syntax import unfinished
+
+try:
+    from presence.processors.turns.intent import sets_context
+except ImportError:  # before the intent module was split out
+    from presence.processors.turns.syntax import sets_context
 
 RESULTS = Path("benchmarks/results")
 
 
-def old_unfinished(revision: str):
+def _load(revision: str, file: str, name: str, replace: tuple[str, str] | None = None):
     source = subprocess.run(
-        ["git", "show", f"{revision}:processors/turns/syntax.py"],
+        ["git", "show", f"{revision}:processors/turns/{file}"],
         check=True, capture_output=True, text=True,
     ).stdout  # fmt: skip
-    path = Path(tempfile.mkdtemp()) / "old_syntax.py"
+    if replace:
+        source = source.replace(*replace)
+    path = Path(tempfile.mkdtemp()) / f"{name}.py"
     path.write_text(source)
-    spec = importlib.util.spec_from_file_location("old_syntax", path)
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
     spec.loader.exec_module(module)
-    return _verdict(module)
+    return module
 
 
-def _verdict(module):
+def old_unfinished(revision: str):
+    module = _load(revision, "syntax.py", "old_syntax")
+    if hasattr(module, "sets_context"):
+        return _verdict(module.unfinished, module.sets_context)
+    intent = _load(revision, "intent.py", "old_intent",
+                   ("presence.processors.turns.syntax", "old_syntax"))  # fmt: skip
+    return _verdict(module.unfinished, intent.sets_context)
+
+
+def _verdict(unfinished, sets_context):
     """The floor's reason to hold from the text alone: unfinished, else context first."""
 
     def verdict(text: str) -> str | None:
-        return module.unfinished(text) or ("context first" if module.sets_context(text) else None)
+        return unfinished(text) or ("context first" if sets_context(text) else None)
 
     return verdict
 
@@ -67,7 +84,7 @@ def main() -> None:
         if (final, text) in seen:
             continue
         seen.add((final, text))
-        a, b = before(text), _verdict(syntax)(text)
+        a, b = before(text), _verdict(unfinished, sets_context)(text)
         if a != b:
             changed[final] += 1
             print(f"{'end  ' if final else 'pause'} {a!r} -> {b!r} | {text}")

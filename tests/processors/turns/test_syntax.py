@@ -1,6 +1,6 @@
 import pytest
 
-from presence.processors.turns.syntax import sets_context, unfinished
+from presence.processors.turns.syntax import unfinished
 
 FINISHED = [
     "What is presence?",
@@ -110,28 +110,3 @@ def test_unfinished_sentences_name_why(text, why):
 
 def test_empty_text_has_nothing_to_hold():
     assert unfinished("") is None and unfinished("...") is None
-
-
-@pytest.mark.parametrize(
-    "text",
-    ["I run a small law office, and client chats can't leave our building.",
-     "Hey there, I run a bakery and want my own character on screen.",
-     "so we've got our own speech recognizer", "I am building a kiosk for a museum.",
-     "Hello there. Our team is small.", "We run a clinic, which means patient audio stays here."],
-)  # fmt: skip
-def test_a_sentence_about_the_user_sets_context(text):
-    assert sets_context(text)
-
-
-@pytest.mark.parametrize(
-    "text",
-    ["I've got my own speech recognizer. How do I plug it in?", "I want to change the voice",
-     "I'm wondering how it works", "I'd like to swap the voice", "I was hoping to run it offline",
-     "we run a shop?", "what is presence", "the mouth looks cartoony", "I see",
-     # the question came first: what follows explains it
-     "Do I need a graphics card for this? My laptop only has integrated graphics.",
-     # the question comes after a comma
-     "I'm on a train with no signal, which setup should I launch."],
-)  # fmt: skip
-def test_questions_requests_and_other_sentences_set_no_context(text):
-    assert not sets_context(text)

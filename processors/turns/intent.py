@@ -1,0 +1,84 @@
+"""Does a transcript ask something, or tell about the user before a question? Text rules, no model.
+
+``asks(text)``: the words read as a question or a request, what a user ends a turn with.
+``sets_context(text)``: a softer signal, the user's last sentence tells about themselves ("I run a
+small law office.", "we've got our own speech recognizer") and asks nothing yet; with a guide, the
+question usually follows after a breath.
+"""
+
+from __future__ import annotations
+
+import re
+
+from presence.processors.turns.syntax import (
+    BE_HAVE,
+    DO_MODALS,
+    LEAD_INS,
+    SENTENCES,
+    WH_WORDS,
+    words_of,
+)
+
+# Words that open a request rather than a question: "tell me about ...", "I'd like to know ...".
+_REQUEST_OPENERS = frozenset(
+    """tell show explain describe give let let's lets help please compare list walk teach i i'd
+    id i'm im can't""".split()
+)
+
+
+def asks(text: str) -> bool:
+    """Whether ``text`` reads as a question or a request (what a user ends a turn with).
+
+    True when it ends in a question mark, or opens (after "so", "ok", "hi" and the like) with a
+    wh-word, an auxiliary ("can", "does", "is") or a request ("tell me", "explain", "I'd like").
+    A statement such as "well done" or "good night" is not: in a conversation with a guide it is
+    more often a misheard start of a question, or the user is not finished.
+    """
+    if text.rstrip().endswith("?"):
+        return True
+    words = [w for w in words_of(text) if w not in LEAD_INS]
+    if not words:
+        return False
+    first = words[0]
+    if first in WH_WORDS or first in DO_MODALS or first in BE_HAVE or first in _REQUEST_OPENERS:
+        return True
+    # "roughly, how many seconds until it answers": the question opens after a comma
+    return any(words_of(c)[:1] and words_of(c)[0] in WH_WORDS for c in re.split(r"[,;:]", text))
+
+
+# First-person openers of a sentence that tells about the user ("I run ...", "we've got ...").
+_SELF = frozenset("i i'm im i've ive we we're were we've weve my our".split())
+# What follows the opener when the sentence is a request after all ("I want ...", "I'm wondering").
+_WANTING = frozenset(
+    """want wanna would i'd id need like love wonder wondering curious interested looking hoping
+    hope trying try wish""".split()
+)
+_ADVERBS = frozenset("just really also still actually kind of sort basically".split())
+
+
+def sets_context(text: str) -> bool:
+    """Whether the last sentence of ``text`` tells about the user and asks nothing yet.
+
+    True for "I run a small law office, and client chats can't leave our building." or "so we've
+    got our own speech recognizer"; False for a question, a request ("I want to change the voice",
+    "I'm wondering how it works") and any sentence not opened by "I", "we", "my" or "our".
+    """
+    if "?" in text:
+        return False  # the question was asked (what follows it explains it) or is being asked
+    last = SENTENCES.split(text.strip())[-1]
+    words = [w for w in words_of(last) if w not in LEAD_INS]
+    if len(words) < 3 or words[0] not in _SELF:
+        return False
+    rest = [w for w in words[1:] if w not in _ADVERBS and w not in {"am", "was", "are"}]
+    if not rest or rest[0] in _WANTING or any(w in WH_WORDS for w in rest[:2]):
+        return False
+    return not any(_asks_in_clause(words_of(c)) for c in re.split(r"[,;:]", last)[1:])
+
+
+def _asks_in_clause(words: list[str]) -> bool:
+    """A clause that opens a question: "..., which setup should I launch".
+
+    A wh-word, then a modal within three words; not a relative clause ("..., which means ...").
+    """
+    words = [w for w in words if w not in LEAD_INS]
+    return bool(words) and words[0] in WH_WORDS and any(w in DO_MODALS for w in words[1:4])
