@@ -225,7 +225,7 @@ class KnowledgeBaseParams(StageParams):
 
     knowledge_base: Path | None = None
     min_score: float = Field(0.3, ge=0.0, le=1.0)
-    guess_score: float = Field(0.25, ge=0.0, le=1.0)
+    guess_score: float = Field(0.22, ge=0.0, le=1.0)
     max_sentences: int = Field(2, ge=1, le=5)
     words_per_chunk: int = Field(4, ge=1, le=50)
     greet_on_empty_context: bool = True
