@@ -148,11 +148,12 @@ def _question_start(words: list[str]) -> int | None:
     return None
 
 
-def _stranded(words: list[str]) -> bool:
+def _stranded(words: list[str], *, particles: bool = True) -> bool:
     """A wh-question may end on its preposition: "which services does it rely on", "what is it for".
 
     True when the last word is such a preposition, a wh-word that can be its object opens the
-    question and a verb or auxiliary stands between them.
+    question and a verb or auxiliary stands between them. ``particles``: after "how" or "why", a
+    verb's particle may end it ("how do I log in").
     """
     if words[-1] not in STRANDABLE or len(words) < 3:
         return False
@@ -164,7 +165,7 @@ def _stranded(words: list[str]) -> bool:
     # after a wh-word a preposition cannot take ("how", "why"), only a verb's particle ends
     # the question: "how do I log in" is finished, "how do I plug it into" is not
     wh = max(i for i, w in enumerate(words[:-1]) if w in WH_WORDS)
-    if words[wh] not in _OBJECT_WH and words[-1] not in _PARTICLES:
+    if words[wh] not in _OBJECT_WH and (not particles or words[-1] not in _PARTICLES):
         return False
     middle = words[start + 1 : -1]
     return any(w in DO_MODALS or w in BE_HAVE for w in middle) or len(middle) >= 3
@@ -232,7 +233,10 @@ def unfinished(text: str) -> str | None:
     compound = text.lower().rstrip(" ?.!,").endswith(_COMPOUNDS)  # "my add-on": not "on"
     sentence = words_of(SENTENCES.split(text.strip())[-1]) or words
     tail = words_of(re.split(r"[,;:.?!]", text.strip().rstrip(",;:.?! "))[-1]) or words
-    ends_well = _stranded(words) or _stranded(tail) or _relative_stranded(sentence)
+    # after a lead clause only what/which... may strand: "please, how ... my last word in" is
+    # more often a garbled hanging word than "how do I log in" (a phrasal verb: see _set_phrase)
+    stranded = _stranded(words) or _stranded(tail, particles=False)
+    ends_well = stranded or _relative_stranded(sentence)
     if last in HANGING_WORDS and not (compound or ends_well or _set_phrase(words)):
         return f"hanging '{last}'"
     if all(w in LEAD_INS for w in words):

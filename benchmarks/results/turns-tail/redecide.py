@@ -55,7 +55,9 @@ def main() -> None:
                     kind = "end  " if point["final"] else f"pause {row['pause_ms']:.0f}"
                     print(f"{path.stem} {row['id']} {kind}: {point['ends_at_ms']} -> {ms} ms "
                           f"({decision.reason}) | {point['heard']}")  # fmt: skip
-        print(f"{path.stem}: split {split[0]} -> {split[1]}, held past 800 ms {held[0]} -> {held[1]}")
+        print(
+            f"{path.stem}: split {split[0]} -> {split[1]}, held past 800 ms {held[0]} -> {held[1]}"
+        )
         for key, pair in (("split", split), ("held", held)):
             total[key] = [total[key][0] + pair[0], total[key][1] + pair[1]]
     print(f"total: {total['points']} pauses split {total['split'][0]} -> {total['split'][1]}; "
