@@ -205,6 +205,7 @@ def test_every_answer_starts_with_a_sentence_the_voice_can_make_ahead(responder,
     """``openings()`` covers the first sentence of every answer: knowledge, guess and fallback."""
     openings = set(responder.openings())
     questions = [c.question for c in cases] + ["hello", "thanks a lot", "bye", "what can you do"]
+    questions.append("if I wanted to bundle the scene to a bin app, there are any licensed trees")
     kinds = set()
     for question in questions:
         answer = responder.answer(question)
