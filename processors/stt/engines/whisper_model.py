@@ -193,6 +193,9 @@ def folder_is_english_only(folder: Path) -> bool:
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9'-]{2,}")
 
 
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+
+
 def domain_words(
     name: str,
     texts: Iterable[str],
@@ -206,7 +209,8 @@ def domain_words(
     The ``extra`` phrases and the persona's name come first, as given. Then the knowledge base's
     distinctive terms, most frequent first: words that the recognizer's tokenizer splits into two or
     more pieces (``pieces``; product names such as ``pipecat`` or ``webrtc``) used at least twice,
-    and words written capitalised mid-sentence or holding a digit.
+    and words written capitalised mid-sentence or holding a digit; in the prose only, not in HTML
+    comments (a knowledge base's ``<!-- questions: -->`` lists are visitors' words).
 
     Args:
         name: The persona's display name.
@@ -221,6 +225,7 @@ def domain_words(
     counts: Counter[str] = Counter()
     marked: set[str] = set()
     for text in texts:
+        text = _COMMENT.sub(" ", text)  # visitors' phrasings ("we're", "what's") are not terms
         for sentence in re.split(r"(?<=[.!?:])\s+|\n", text):
             for i, word in enumerate(_WORD.findall(sentence)):
                 counts[word.lower()] += 1

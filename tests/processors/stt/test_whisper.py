@@ -128,6 +128,8 @@ def test_the_prompt_is_written_from_the_persona_and_its_knowledge_base(guide):
     assert len(terms) <= 12
     plain = domain_words("Ada", ["Plain words only. Plain words only."], extra=["Zed"])
     assert plain == ["Zed", "Ada"]
+    asked = "Pipecat runs it. Pipecat again.\n<!-- questions:\n- we're new, what's Zoom\n- what's Zoom -->"
+    assert domain_words("Ada", [asked], pieces=lambda w: 2) == ["Ada", "pipecat"]
     bare = build(guide, hotwords=["Zed"], domain_words=False)
     assert bare._fixed_prompt == "Terms: Zed."
 
