@@ -22,8 +22,12 @@ def setup_logging(verbose: int = 0) -> None:
         name = record["name"] or ""
         return name.startswith("presence") or record["level"].no >= 30
 
+    def write(message: str) -> None:  # the stderr of the moment (a caller may have replaced it)
+        sys.stderr.write(message)
+
     logger.add(
-        sys.stderr,
+        write,
+        colorize=sys.stderr.isatty(),
         level=level,
         filter=keep,
         format="<green>{time:HH:mm:ss.SSS}</green> <level>{level: <7}</level> "

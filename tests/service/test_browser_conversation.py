@@ -43,7 +43,7 @@ GREETING = "Hi! I'm the presence guide. Ask me anything."
 GREETING_S = 12.0  # the mic stays silent while the call starts and the greeting plays
 ECHO_TEXT = "The sky is green on Tuesdays."
 RESPOND_TEXT = "What does the renderer do?"
-CONNECTS = 2  # conversations joined once their session is prepared (after one joined at once)
+CONNECTS = 1  # a conversation joined once its session is prepared (after one joined at once)
 
 
 def mic_wav(path: Path) -> Path:

@@ -113,7 +113,8 @@ sys.path.insert(0, {tests!r})
 from helpers.service import PipecatLauncher, make_settings
 from pathlib import Path
 from presence.service.app import create_app
-app = create_app(make_settings(Path({tmp!r}), database_url={db!r}), launcher=PipecatLauncher())
+settings = make_settings(Path({tmp!r}), database_url={db!r}, webhook_timeout=2.0)
+app = create_app(settings, launcher=PipecatLauncher())
 uvicorn.run(app, host="127.0.0.1", port={port}, log_level="warning")
 """
 
@@ -142,8 +143,13 @@ def test_killed_service_loses_no_transcript_or_webhook(tmp_path, launcher, recei
         headers={"x-api-key": KEY_A},
     ) as c:
         state = c.get(f"/v2/conversations/{cid}").json()
-        # a claim the killed service held lapses after the outbox's claim time (2 × timeout + 5 s)
-        wait_for(lambda: len(receiver.events(cid)) == 3, timeout=45.0)
+        # a claim the killed service held lapses after the outbox's claim time (2 × 2 s + 5 s)
+        try:
+            wait_for(lambda: len(receiver.events(cid)) == 3, timeout=45.0)
+        except AssertionError as exc:
+            raise AssertionError(
+                f"webhooks still pending: {_outbox(tmp_path, database_url)}"
+            ) from exc
     assert state["status"] == "ended" and state["shutdown_reason"] == "service_restart"
     assert state["transcript"][0]["content"] == "Hello from before the crash"
     events = receiver.events(cid)
@@ -153,6 +159,20 @@ def test_killed_service_loses_no_transcript_or_webhook(tmp_path, launcher, recei
         "application.transcription_ready",
     ]
     assert events[2]["properties"]["transcript"][0]["content"] == "Hello from before the crash"
+
+
+def _outbox(tmp_path: Path, database_url: str | None) -> list[tuple]:
+    """The outbox's rows (what a failure needs to be understood)."""
+    from sqlalchemy import select
+
+    from presence.service.db import WebhookEvent, init_db, make_engine
+
+    url = database_url or f"sqlite:///{tmp_path / 'data' / 'presence.db'}"
+    with init_db(make_engine(url)).begin() as db:
+        return [
+            (e.id, e.event_type, e.status, e.attempts, str(e.next_attempt_at), e.last_error)
+            for e in db.scalars(select(WebhookEvent).order_by(WebhookEvent.id))
+        ]
 
 
 def _up(client: httpx.Client) -> bool:
