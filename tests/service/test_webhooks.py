@@ -147,9 +147,9 @@ def test_killed_service_loses_no_transcript_or_webhook(tmp_path, launcher, recei
         try:
             wait_for(lambda: len(receiver.events(cid)) == 3, timeout=45.0)
         except AssertionError as exc:
-            raise AssertionError(
-                f"webhooks still pending: {_outbox(tmp_path, database_url)}"
-            ) from exc
+            got = [e["event_type"] for e in receiver.events(cid)]
+            rows = _outbox(tmp_path, database_url)
+            raise AssertionError(f"received {got}; the outbox: {rows}") from exc
     assert state["status"] == "ended" and state["shutdown_reason"] == "service_restart"
     assert state["transcript"][0]["content"] == "Hello from before the crash"
     events = receiver.events(cid)
