@@ -14,7 +14,7 @@ def test_the_judge_costs_one_verdict_when_it_judges_the_turn_beside_the_llm_and_
     # the timeout leaves the 150 ms judge a wide margin on a loaded machine: a verdict that timed
     # out would not be counted as a request, nor cost what this test expects of a verdict
     timeout, ttft = 600, 200
-    argv = ["--judge-ms", "150", "--turns", "2", "--timeout-ms", str(timeout),
+    argv = ["--judge-ms", "150", "--turns", "1", "--timeout-ms", str(timeout),
             "--llm-ttft-ms", str(ttft)]  # fmt: skip
     report = main([*argv, "--json", str(out)])
     assert json.loads(out.read_text())["results"] == report["results"]
@@ -22,7 +22,7 @@ def test_the_judge_costs_one_verdict_when_it_judges_the_turn_beside_the_llm_and_
     assert rules["judge_ms"] is None and rules["judge_requests"] == 0
     assert [r["input"] for r in report["results"][1:]] == ["parallel", "before_llm"] * 2
     for judged in (parallel, before):
-        assert judged["judge_requests"] == 2 * 4  # per turn: the input and three sentences
+        assert judged["judge_requests"] == 4  # the turn's input and its three sentences
     # before the LLM: the input verdict, the LLM, then the first sentence's verdict
     assert before["first_sentence_p50_ms"] >= rules["first_sentence_p50_ms"] + 2 * 150
     # beside the LLM: the input verdict is hidden behind the LLM's first token
