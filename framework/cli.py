@@ -111,10 +111,14 @@ def run(
     """Run a pipeline: serve the browser page, join a room, or process files with --input."""
     setup_logging(verbose)
     try:
+        if (input_ is None) != (output is None):
+            raise typer.BadParameter("--input and --output go together")
+        if input_ is not None:  # a wrong file is refused before any model loads
+            from presence.transports.file.media import load_wav_info
+
+            load_wav_info(input_)
         loaded = _load(pipeline, set_)
-        if input_ is not None or output is not None:
-            if input_ is None or output is None:
-                raise typer.BadParameter("--input and --output go together")
+        if input_ is not None and output is not None:
             report = loaded.run_file(input_, output, camera=camera, fast=fast)
             _print_file_report(report, output)
             return

@@ -190,7 +190,9 @@ def test_noise_and_silence_make_no_turn_and_no_crash(tmp_path):
     audio = np.concatenate([np.zeros(rate), hiss, np.zeros(rate), hum, np.zeros(rate)])
     wav = write_wav(tmp_path / "noise.wav", np.clip(audio, -32768, 32767).astype(np.int16), rate)
     out = tmp_path / "noise.mp4"
-    result = presence("run", "pipelines/local.yaml", "--input", str(wav), "--output", str(out))
+    result = presence(
+        "run", "pipelines/local.yaml", "--input", str(wav), "--output", str(out), "--fast"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(out.with_suffix(".json").read_text())
     assert [t for t in report["turns"] if t["role"] == "user"] == []
