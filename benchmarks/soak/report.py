@@ -40,6 +40,10 @@ METHOD = {
     "clock re-phases at each speech onset (< 1 frame per turn)",
     "client_missing_frames": "frames pushed since time zero that the user never received, less "
     "half a second in flight",
+    "trims/trim_ms_max": "the session's idle memory trims so far and the longest since the "
+    "previous sample",
+    "gc_full/gc_ms_max": "Python's full garbage collections so far and the longest collection of "
+    "any generation since the previous sample (gc.callbacks; a collection holds the GIL)",
     "warm-up": "time zero is the user's first video frame; the first sample is one second later",
 }
 

@@ -155,6 +155,7 @@ async def _hold(call, chosen, speech, minutes, sample_s, gap_s, on_sample) -> di
         with contextlib.suppress(asyncio.CancelledError):
             await sampling
     samples.append(sampler.sample(quiet=quiet.is_set()))
+    sampler.close()
     if on_sample:
         on_sample(samples[-1])
     engine = renderer.engine

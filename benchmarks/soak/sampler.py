@@ -9,7 +9,10 @@ A ``Sampler`` reads, without touching the pipeline, at each ``sample()``:
   the samples the pushed frames span, in frames (0 means each frame carried exactly its period);
 * the user (``WebRTCUser.received``): video frames and 20 ms audio windows that arrived;
 * the session's idle memory trim (``IdleMemoryTrim``), when it has one: trims so far and the
-  longest since the previous sample (a trim holds the allocator's locks while it runs).
+  longest since the previous sample (a trim holds the allocator's locks while it runs);
+* Python's cyclic garbage collector (``gc.callbacks``): full (oldest-generation) collections so
+  far and the longest collection of any generation since the previous sample (a collection holds
+  the GIL, so neither the event loop nor the render thread runs meanwhile).
 
 ``frames_short`` is the frames the wall clock called for since time zero minus those pushed
 (repeats count as pushed); ``client_missing_frames`` the frames pushed since time zero that never
@@ -21,6 +24,7 @@ Counters are cumulative; ``Sample`` also holds what changed since the previous s
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -53,6 +57,8 @@ class Sample:
     answers: int
     trims: int = 0
     trim_ms_max: float | None = None
+    gc_full: int = 0
+    gc_ms_max: float | None = None
     quiet: bool = False  # taken between turns (see the runner's ``QUIET_WAIT_S``)
 
     def as_dict(self) -> dict[str, Any]:
@@ -87,6 +93,7 @@ class Sampler:
         self.answers = 0
         self._trim = trim
         self._trims_seen = 0
+        self._gc = GcPauses()
 
     def drift_frames(self) -> float:
         """Audio pushed by the renderer minus the span of its frames, in frames."""
@@ -131,8 +138,13 @@ class Sampler:
             questions=self.questions,
             answers=self.answers,
             **self._trims(),
+            **self._gc.read(),
             quiet=quiet,
         )
+
+    def close(self) -> None:
+        """Stop timing garbage collections."""
+        self._gc.close()
 
     def _trims(self) -> dict[str, Any]:
         if self._trim is None:
@@ -142,3 +154,32 @@ class Sampler:
         recent = self._trim.trim_ms[-new:] if new > 0 else []
         return {"trims": self._trim.trims,
                 "trim_ms_max": round(max(recent), 2) if recent else None}  # fmt: skip
+
+
+class GcPauses:
+    """Times the cyclic garbage collector's collections from now until ``close``."""
+
+    def __init__(self) -> None:
+        self.full = 0
+        self._longest_ms = 0.0
+        self._began: float | None = None
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+            return
+        if self._began is not None:
+            self._longest_ms = max(self._longest_ms, (time.perf_counter() - self._began) * 1000)
+            self._began = None
+        self.full += info.get("generation") == 2
+
+    def read(self) -> dict[str, Any]:
+        """Full collections so far and the longest collection since the last read (or None)."""
+        longest, self._longest_ms = self._longest_ms, 0.0
+        return {"gc_full": self.full, "gc_ms_max": round(longest, 2) if longest else None}
+
+    def close(self) -> None:
+        """Remove the callback (idempotent)."""
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)

@@ -127,3 +127,28 @@ def test_a_short_soak_call_samples_the_process_and_the_call(tmp_path):
     assert v["flat"] is None or set(v["flat"]) == {"rss_mb", "fds", "threads", "tasks"}
     assert isinstance(v["drift"]["ok"], bool) and isinstance(v["frames"]["ok"], bool)
     assert v["drift"]["max_abs_frames"] == max(abs(s["drift_frames"]) for s in samples)
+
+
+def test_gc_pauses_count_full_collections_and_time_the_longest_once():
+    import gc
+
+    from presence.benchmarks.soak.sampler import GcPauses
+
+    pauses = GcPauses()
+    gc.disable()  # only the collections asked for here
+    try:
+        junk = [[i] for i in range(200_000)]  # something for the collector to walk
+        gc.collect()
+        gc.collect(0)
+        first = pauses.read()
+        assert first["gc_full"] >= 1 and first["gc_ms_max"] > 0
+        assert pauses.read()["gc_ms_max"] is None  # the longest is per interval
+        del junk
+    finally:
+        gc.enable()
+        pauses.close()
+    pauses.close()
+    assert pauses._on_gc not in gc.callbacks
+    full = pauses.full
+    gc.collect()
+    assert pauses.full == full  # closed: nothing counted any more
