@@ -36,7 +36,7 @@ from presence.framework.aggregators import PresenceContextAggregatorPair
 from presence.framework.config import LoadedPipeline, StageConfig
 from presence.framework.custom import INSERT_ALIASES, INSERT_POINTS, InsertConfig
 from presence.framework.errors import ConfigError, PresenceError
-from presence.framework.memory import can_release_freed_memory
+from presence.framework.memory import can_release_freed_memory, freeze_loaded_objects
 from presence.framework.observers.idle_trim import IdleMemoryTrim
 from presence.framework.observers.latency import attach_turn_latency
 from presence.framework.observers.revisions import attach_transcript_revisions
@@ -222,6 +222,7 @@ def prepare_stages(
                     warm()
                 except Exception as exc:  # a cold start is slower, not broken
                     logger.warning(f"stage {name}: warm-up failed, it starts cold: {exc}")
+    freeze_loaded_objects()  # the first session's models: no full collection walks them again
     return PreparedStages(ctx, stages, points)
 
 

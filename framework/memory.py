@@ -13,6 +13,12 @@ turn ends, but glibc keeps most of them mapped, so an idle session held whatever
 happened to leave; ``IdleMemoryTrim`` (``framework/observers/idle_trim.py``) calls it once a
 session has gone quiet after an answer.
 
+``freeze_loaded_objects`` takes the objects alive once a session's models are loaded (hundreds of
+thousands: torch, pipecat, the runtimes' Python wrappers) out of Python's cyclic garbage
+collector, so its full collections walk only what the call itself creates. A full collection
+holds the GIL; over everything loaded it took 30-60 ms here, longer than a video frame's 40 ms,
+so neither the event loop nor the render thread ran meanwhile and a frame could be repeated.
+
 It also sets ``MALLOC_ARENA_MAX`` in the environment, so the processes this one starts (session
 processes, Ray nodes) are capped from their start. It is a no-op where the C library is not
 glibc, and when ``MALLOC_ARENA_MAX`` is already set (the operator's setting wins, and glibc read
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import os
 import sys
 
@@ -30,6 +37,7 @@ from loguru import logger
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter (malloc.h)
 DEFAULT_ARENAS = 2
+_frozen = False
 
 
 def _libc():
@@ -80,4 +88,22 @@ def limit_malloc_arenas(count: int = DEFAULT_ARENAS) -> bool:
         logger.debug("mallopt(M_ARENA_MAX) was refused; malloc arenas are not capped")
         return False
     os.environ["MALLOC_ARENA_MAX"] = str(count)
+    return True
+
+
+def freeze_loaded_objects() -> bool:
+    """Move every object alive now to the collector's permanent generation, once per process.
+
+    Call it when a session's stages are loaded: what is frozen is never walked (nor collected)
+    again, so it should be what lives as long as the process — the models and their wrappers.
+    Later calls do nothing, so the objects of sessions that come and go stay collectable. The
+    garbage the loading left is collected first. True when this call froze.
+    """
+    global _frozen
+    if _frozen:
+        return False
+    _frozen = True
+    gc.collect()
+    gc.freeze()
+    logger.debug(f"{gc.get_freeze_count()} loaded objects left out of garbage collection")
     return True

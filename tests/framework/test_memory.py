@@ -59,3 +59,35 @@ def test_the_operators_setting_wins_and_a_bad_count_is_refused(monkeypatch):
     assert os.environ["MALLOC_ARENA_MAX"] == "8"
     with pytest.raises(ValueError, match="at least 1"):
         limit_malloc_arenas(0)
+
+
+FREEZE = textwrap.dedent(
+    """
+    import gc, time
+    from presence.framework.memory import freeze_loaded_objects
+
+    models = [[i, str(i)] for i in range(300_000)]  # what a session's load leaves alive
+    def full_ms():
+        t = time.perf_counter(); gc.collect(); return (time.perf_counter() - t) * 1000
+    before = min(full_ms() for _ in range(3))
+    assert freeze_loaded_objects() is True
+    frozen = gc.get_freeze_count()
+    assert freeze_loaded_objects() is False and gc.get_freeze_count() == frozen
+    after = min(full_ms() for _ in range(3))
+    import weakref
+    class Node: pass
+    node = Node(); node.me = node; alive = weakref.ref(node); del node  # a cycle made later
+    gc.collect()
+    print(frozen, before, after, alive() is None)
+    """
+)
+
+
+def test_loaded_objects_leave_full_collections_once_and_later_garbage_is_still_collected():
+    out = subprocess.run(
+        [sys.executable, "-c", FREEZE], capture_output=True, text=True, timeout=60, check=True
+    ).stdout.split()
+    frozen, before, after, later_collected = int(out[0]), float(out[1]), float(out[2]), out[3]
+    assert frozen > 300_000
+    assert after < before / 5  # a full collection no longer walks the loaded objects
+    assert later_collected == "True"  # garbage made after the freeze is still collected
