@@ -16,8 +16,8 @@ session has gone quiet after an answer.
 ``freeze_loaded_objects`` takes the objects alive once a session's models are loaded (hundreds of
 thousands: torch, pipecat, the runtimes' Python wrappers) out of Python's cyclic garbage
 collector, so its full collections walk only what the call itself creates. A full collection
-holds the GIL; over everything loaded it took 30-60 ms here, longer than a video frame's 40 ms,
-so neither the event loop nor the render thread ran meanwhile and a frame could be repeated.
+holds the GIL, so neither the event loop nor the render thread runs meanwhile; over a loaded
+pipeline it can outlast a 40 ms video frame, which is then repeated.
 
 It also sets ``MALLOC_ARENA_MAX`` in the environment, so the processes this one starts (session
 processes, Ray nodes) are capped from their start. It is a no-op where the C library is not
