@@ -17,7 +17,10 @@ words so far:
   question usually follows, so the floor is held up to ``hold_s`` whatever its length;
 * **smart-turn complete**, no hanging word: the turn ends at once (plus the adaptive extra hold);
 * **smart-turn incomplete** but the words read as a finished sentence (at least ``min_words``, or
-  ending in sentence punctuation, and not unfinished as above): the turn ends after ``grace_s`` of silence instead of smart-turn's silence fallback;
+  ending in sentence punctuation, and not unfinished as above): the turn ends after ``grace_s`` of
+  silence instead of smart-turn's silence fallback, or after ``doubt_s`` when smart-turn's
+  probability is below ``doubt_p`` (the audio says "goes on" although the words read finished:
+  Whisper drops the "uh" a user pauses on, and closes the clause before it with "?");
 * otherwise nothing is decided here: smart-turn's fallback (``stop_secs``) ends the turn.
 
 A user who starts speaking again within ``resume_window_s`` of the turn ending (a false end of turn:
@@ -98,17 +101,26 @@ class FloorEngine:
             the floor like unfinished words; 0 turns the rule off.
         context_first: Hold the floor like unfinished words after a sentence that tells about
             the user and asks nothing yet.
+        doubt_p: smart-turn probability below which a finished-looking sentence waits
+            ``doubt_s`` instead of ``grace_s``; 0 turns the rule off.
+        doubt_s: That wait (between ``grace_s`` and ``hold_s``).
     """
 
     def __init__(self, *, complete_s: float = 0.0, grace_s: float = 0.35, hold_s: float = 1.0,
                  min_words: int = 3,
                  adapt: bool = False, adapt_step_s: float = 0.2, adapt_max_s: float = 0.6,
                  resume_window_s: float = 1.0, statement_words: int = 8, context_first: bool = True,
+                 doubt_p: float = 0.0, doubt_s: float | None = None,
                  hanging_words: frozenset[str] = HANGING_WORDS):  # fmt: skip
-        if not 0 <= complete_s <= grace_s <= hold_s:
+        doubt_s = grace_s if doubt_s is None else doubt_s
+        if not 0 <= complete_s <= grace_s <= doubt_s <= hold_s:
             raise ValueError(
-                f"need 0 <= complete_s ({complete_s}) <= grace_s ({grace_s}) <= hold_s ({hold_s})"
+                f"need 0 <= complete_s ({complete_s}) <= grace_s ({grace_s}) <= doubt_s "
+                f"({doubt_s}) <= hold_s ({hold_s})"
             )
+        if not 0 <= doubt_p <= 0.5:
+            raise ValueError(f"doubt_p must be within [0, 0.5], got {doubt_p}")
+        self.doubt_p, self.doubt_s = doubt_p, doubt_s
         self.complete_s = complete_s
         self.grace_s, self.hold_s, self.min_words = grace_s, hold_s, min_words
         self.adapt, self.adapt_step_s, self.adapt_max_s = adapt, adapt_step_s, adapt_max_s
@@ -126,8 +138,8 @@ class FloorEngine:
 
         Args:
             complete: smart-turn's verdict on the last silence; None when it has not run.
-            probability: smart-turn's probability that the turn is complete, when known (unused
-                by the rules above; logged).
+            probability: smart-turn's probability that the turn is complete, when known (read
+                only by the ``doubt_p`` rule).
             silence_s: Seconds since VAD stop.
             transcript: The user's words so far this turn (finals and the latest interim).
 
@@ -153,6 +165,8 @@ class FloorEngine:
         if complete is False and (
             finished or len(words_of(self._carried)) + len(words) >= self.min_words
         ):
+            if probability is not None and probability < self.doubt_p:
+                return self._after(self.doubt_s + self.extra_s, silence_s, "finished, audio unsure")
             return self._after(self.grace_s + self.extra_s, silence_s, "finished sentence")
         return FloorDecision(False, None, "left to smart-turn")
 

@@ -69,6 +69,11 @@ class FloorParams(StageParams):
             done", often a misheard start) holds the floor like unfinished words; 0: off.
         context_first: A sentence that tells about the user and asks nothing yet ("I run a small
             law office.") holds the floor like unfinished words, whatever its length.
+        doubt_p: smart-turn probability below which a finished-looking sentence waits
+            ``doubt_s`` rather than ``grace_s``: at a pause after "uh" Whisper writes no "uh" and
+            often closes the clause with "?", while smart-turn still hears the user going on;
+            0 turns the rule off.
+        doubt_s: That wait; between ``grace_s`` and ``hold_s``.
         resume_hold_s: Hold the start of an answer up to this long when the user's voice comes
             back within a second of the turn's end, and drop it if the user goes on speaking (see
             ``presence.processors.turns.resume_gate``); 0 turns the gate off.
@@ -84,6 +89,8 @@ class FloorParams(StageParams):
     statement_words: int = Field(8, ge=0, le=50)
     context_first: bool = True
     resume_hold_s: float = Field(0.35, ge=0.0, le=2.0)
+    doubt_p: float = Field(0.0, ge=0.0, le=0.5)
+    doubt_s: float | None = Field(None, ge=0.0, le=5.0)
 
     @model_validator(mode="after")
     def _complete_within_grace(self) -> FloorParams:
@@ -92,6 +99,11 @@ class FloorParams(StageParams):
                 f"complete_s ({self.complete_s}) cannot exceed grace_s ({self.grace_s}): a "
                 "sentence smart-turn judged complete would wait longer than one it judged "
                 "incomplete; raise grace_s too"
+            )
+        if self.doubt_s is not None and self.doubt_s < self.grace_s:
+            raise ValueError(
+                f"doubt_s ({self.doubt_s}) cannot be below grace_s ({self.grace_s}): it is the "
+                "longer wait of a finished sentence smart-turn doubts; raise it or lower grace_s"
             )
         return self
 
@@ -129,6 +141,8 @@ def floor_engine(params: SmartTurnStageParams) -> FloorEngine | None:
         adapt=floor.adapt, adapt_step_s=floor.adapt_step_s, adapt_max_s=floor.adapt_max_s,
         statement_words=floor.statement_words,
         context_first=floor.context_first,
+        doubt_p=floor.doubt_p,
+        doubt_s=None if floor.doubt_s is None else min(max(floor.doubt_s, grace_s), hold_s),
     )  # fmt: skip
 
 

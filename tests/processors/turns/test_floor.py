@@ -66,6 +66,23 @@ def test_finished_sentence_ends_after_the_grace_not_the_fallback():
     assert engine.decide(False, 0.2, 0.35, "how do I run the latency benchmark").end
 
 
+def test_a_finished_sentence_smart_turn_is_sure_goes_on_waits_longer():
+    # "Can my app get notified when a session ends, uh, | without polling?": Whisper writes no
+    # "uh" and closes the clause with "?", smart-turn hears the user going on (p 0.01)
+    engine = FloorEngine(grace_s=0.35, hold_s=0.65, doubt_p=0.02, doubt_s=0.55)
+    text = "Can my app get notified when a session ends?"
+    doubted = engine.decide(False, 0.01, 0.4, text)
+    assert not doubted.end and doubted.recheck_s == pytest.approx(0.55)
+    assert engine.decide(False, 0.01, 0.55, text).end  # still bounded, below hold_s
+    assert engine.decide(False, 0.3, 0.4, text).end  # an ordinary doubt keeps the grace
+    assert engine.decide(False, None, 0.4, text).end  # no probability: no rule
+    assert FloorEngine(grace_s=0.35, hold_s=0.65).decide(False, 0.01, 0.4, text).end  # off
+    with pytest.raises(ValueError, match="doubt_s"):
+        FloorEngine(grace_s=0.35, hold_s=0.65, doubt_s=0.3)
+    with pytest.raises(ValueError, match="doubt_s"):
+        SmartTurnStageParams(floor={"grace_s": 0.35, "doubt_s": 0.2})
+
+
 def test_short_or_hanging_incomplete_text_is_held():
     engine = FloorEngine(grace_s=0.35, hold_s=1.0, min_words=3)
     short = engine.decide(False, 0.2, 0.5, "presence transports")
@@ -193,6 +210,21 @@ async def test_finished_sentence_ends_the_turn_before_the_fallback():
     assert floor.early == 1
     assert len(stops) == 1 and len(inferences) == 1
     assert users == ["what does the knowledge base do"]
+
+
+async def test_a_pause_smart_turn_is_sure_of_keeps_one_turn_across_a_finished_clause():
+    # the first half reads finished and the grace alone would end it inside the pause
+    frames = _utterance("can my app get notified when a session ends", pause_s=0.3) + _utterance(
+        "without polling", pause_s=0.3
+    )
+    verdicts = [(False, 0.01), (False, 0.3)]
+    graced = FloorEngine(grace_s=0.05, hold_s=5.0)
+    _, stops, _, _ = await _converse(frames, verdicts, graced)
+    assert len(stops) == 2
+    doubting = FloorEngine(grace_s=0.05, hold_s=5.0, doubt_p=0.02, doubt_s=1.0)
+    _, stops, inferences, users = await _converse(frames, verdicts, doubting)
+    assert len(stops) == 1 and len(inferences) == 1
+    assert users == ["can my app get notified when a session ends without polling"]
 
 
 async def test_incomplete_short_phrase_is_not_ended_early():
