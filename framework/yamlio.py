@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -109,22 +111,25 @@ def _shown(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
+_UNION_MEMBER = re.compile(r"^(?:function-\w+\[.*\]|[A-Z]\w*|bool|int|float|str)$")
+
+
 def field_path(loc: tuple[Any, ...], data: Any) -> list[Any]:
     """The keys of ``loc`` a user can find in ``data``.
 
-    pydantic puts a tagged union's tag in the error location (``transport.webrtc.video``); the
-    file has no such key (it says ``kind: webrtc``), so tags are left out.
+    pydantic puts a tagged union's tag in the error location (``transport.webrtc.video``), and
+    the member of a plain union it tried (``floor.function-after[_check(), FloorParams]``); the
+    file has no such key (it says ``kind: webrtc``, or nothing), so both are left out.
     """
     out: list[Any] = []
     node = data
     for part in loc:
-        if (
-            isinstance(node, dict)
-            and isinstance(part, str)
-            and part not in node
-            and part in [v for v in node.values() if isinstance(v, str)]
-        ):
-            continue
+        if isinstance(part, str) and not (isinstance(node, dict) and part in node):
+            tags = (
+                [v for v in node.values() if isinstance(v, str)] if isinstance(node, dict) else []
+            )
+            if part in tags or _UNION_MEMBER.match(part):
+                continue
         out.append(part)
         if isinstance(node, dict):
             node = node.get(part)

@@ -196,3 +196,21 @@ def test_recover_after_s_goes_beside_a_fallback_list(tmp_path, repo):
     llm["recover_after_s"] = -1
     with pytest.raises(ConfigError, match=r"recover_after_s.*a number ≥ 0\) or 'never', got -1"):
         load_pipeline(_with_llm(tmp_path, repo, llm))
+
+
+@pytest.mark.parametrize(
+    ("floor", "says"),
+    [({"grace_s": 0.35, "doubt_s": 0.2}, "doubt_s"), ("maybe", "valid dictionary")],
+)
+def test_an_error_inside_a_union_names_the_key_in_the_file_not_pydantics_member(
+    tmp_path, repo, floor, says
+):
+    stages = {
+        "turn": {"provider": "smart-turn", "floor": floor},
+        "stt": {"provider": "pocketsphinx"},
+        "llm": {"provider": "knowledge-base"},
+        "tts": {"provider": "espeak"},
+    }
+    with pytest.raises(ConfigError, match=says) as err:
+        load_pipeline(write(tmp_path, repo, stages))
+    assert err.value.field == "stages.turn.floor"
