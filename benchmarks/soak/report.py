@@ -45,7 +45,35 @@ METHOD = {
     "gc_full/gc_ms_max": "Python's full garbage collections so far and the longest collection of "
     "any generation since the previous sample (gc.callbacks; a collection holds the GIL)",
     "warm-up": "time zero is the user's first video frame; the first sample is one second later",
+    "repeats_by_phase": "each repeated frame after the warm-up second, by where it fell: while "
+    "the user speaks, at the turn's end (the first TURN_END_S after the user's last word: the "
+    "decode, the decision and the answer's start), in the rest of the answer, or between turns",
 }
+
+TURN_END_S = 1.5
+
+
+def repeat_phases(result: dict[str, Any]) -> dict[str, int] | None:
+    """Repeated frames after the warm-up second by phase of the conversation (None without them)."""
+    if "repeats" not in result:
+        return None
+    asked = [a for a in result.get("asked", []) if "spoke_s" in a]
+    out = {"user speaking": 0, "turn end": 0, "answer": 0, "between turns": 0}
+    for r in result["repeats"]:
+        phase = "between turns"
+        for a in asked:
+            spoke_until = a["t"] + a["spoke_s"]
+            if a["t"] <= r["t"] < spoke_until:
+                phase = "user speaking"
+            elif spoke_until <= r["t"] < spoke_until + TURN_END_S:
+                phase = "turn end"
+            elif spoke_until + TURN_END_S <= r["t"] < a["t"] + a["seconds"]:
+                phase = "answer"
+            else:
+                continue
+            break
+        out[phase] += 1
+    return out
 
 
 def _flat(rows: list[dict[str, Any]], key: str) -> dict[str, Any]:
@@ -94,6 +122,9 @@ def verdicts(result: dict[str, Any], warmup_s: float) -> dict[str, Any]:
             "client_missing": missing,
             "ok": repeated == 0 and short == 0 and missing == 0,
         }
+        phases = repeat_phases(result)
+        if phases is not None:
+            out["repeats_by_phase"] = phases
     else:
         out["frames"] = {"ok": None}
     parts = [flat_ok, out["drift"]["ok"], out["frames"]["ok"]]
@@ -203,6 +234,10 @@ def print_table(result: dict[str, Any], console=None) -> None:
     frames = v["frames"]
     table.add_row("no repeated/dropped frames", ", ".join(f"{k} {frames[k]}" for k in frames if k != "ok"),
                   str(frames["ok"]))  # fmt: skip
+    if v.get("repeats_by_phase"):
+        phases = v["repeats_by_phase"]
+        table.add_row("repeated frames by phase", ", ".join(f"{k} {n}" for k, n in phases.items()),
+                      "")  # fmt: skip
     answered = sum(a["answered"] for a in result["asked"])
     table.add_row("questions answered", f"{answered}/{len(result['asked'])}", "")
     console.print(table)

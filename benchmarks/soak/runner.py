@@ -52,7 +52,8 @@ async def _ask(call: Any, pcm: Any, gap_s: float, quiet: asyncio.Event) -> dict[
     quiet.clear()
     mark = len(call.user.received.messages)
     started = time.monotonic()
-    await asyncio.sleep(call.user.say(pcm))
+    spoke = call.user.say(pcm)
+    await asyncio.sleep(spoke)
     deadline = time.monotonic() + ANSWER_TIMEOUT_S
     quiet_since: float | None = None
     while time.monotonic() < deadline:
@@ -70,6 +71,7 @@ async def _ask(call: Any, pcm: Any, gap_s: float, quiet: asyncio.Event) -> dict[
     said = " ".join(m.get("data", {}).get("text", "") for m in call.messages("bot-output", mark))
     return {
         "t": round(started, 2),
+        "spoke_s": round(spoke, 2),
         "answered": bool(said.strip()),
         "seconds": round(time.monotonic() - started, 2),
         "replies": len(call.messages("bot-started-speaking", mark)),
@@ -162,6 +164,11 @@ async def _hold(call, chosen, speech, minutes, sample_s, gap_s, on_sample) -> di
     return {
         "samples": [s.as_dict() for s in samples],
         "asked": asked,
+        "repeats": [
+            {"t": round(t - start, 2), "speaking": speaking}
+            for t, speaking in renderer.stats.repeats
+            if t - start >= 1.0
+        ],
         "seconds": round(time.monotonic() - start, 1),
         "fps": engine.fps,
         "size": [engine.width, engine.height],

@@ -255,6 +255,7 @@ class RendererProcessor(RendererClock, FrameProcessor):
             self.stats.rendered += 1
         elif self._last_image is not None:
             self.stats.repeated += 1
+            self.stats.repeats.append((time.monotonic(), rendered.speaking))
         else:  # cannot happen: the clock never skips before the first drawn frame
             self._last_image = bytes(self._engine.width * self._engine.height * 3)
         await self._flush_idle()  # the previous idle frame's last pieces go before this image

@@ -31,6 +31,8 @@ class RendererStats:
             (see ``clock.py``); ``audio_samples`` counts them, as the output's timeline does.
         fills: ``(frame, samples)`` per fill, the frame 0-based in push order; the last
             ``LATENESS_KEPT``.
+        repeats: ``(time.monotonic(), speaking)`` per repeated frame, when it was pushed and
+            whether it was a speaking frame; the last ``LATENESS_KEPT``.
     """
 
     frames: int = 0
@@ -44,6 +46,7 @@ class RendererStats:
     cut: int = 0
     filled: int = 0
     fills: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=LATENESS_KEPT))
+    repeats: deque[tuple[float, bool]] = field(default_factory=lambda: deque(maxlen=LATENESS_KEPT))
 
     def add_fill(self, frame: int, samples: int) -> None:
         """Record ``samples`` of frame ``frame``'s silence that the sink filled in a dry gap."""

@@ -81,6 +81,17 @@ def test_flatness_is_also_judged_from_the_second_pass_through_the_questions():
     )
 
 
+def test_repeated_frames_are_placed_in_the_phase_of_the_turn_they_fell_in():
+    # a question said from 10 s to 13 s, answered by 20 s; the next from 30 s
+    asked = [{"t": 10.0, "spoke_s": 3.0, "seconds": 10.0, "answered": True},
+             {"t": 30.0, "spoke_s": 2.0, "seconds": 8.0, "answered": True}]  # fmt: skip
+    repeats = [{"t": t, "speaking": False} for t in (5.0, 11.0, 13.2, 14.4, 16.0, 25.0, 32.5)]
+    result = {"samples": [row(1), row(60, repeated=7)], "asked": asked, "repeats": repeats}
+    phases = report.verdicts(result, 60)["repeats_by_phase"]
+    assert phases == {"user speaking": 1, "turn end": 3, "answer": 1, "between turns": 2}
+    assert report.repeat_phases({"asked": asked}) is None  # an older result without the record
+
+
 def test_a_file_transport_pipeline_is_refused_naming_the_fix(tmp_path):
     with pytest.raises(SoakError, match="transport.kind=webrtc"):
         run_soak_benchmark(REPO / "pipelines/local.yaml", ["transport.kind=file"], minutes=0.1)
@@ -120,6 +131,10 @@ def test_a_short_soak_call_samples_the_process_and_the_call(tmp_path):
     assert any(s["lateness_ms_p50"] is not None for s in samples)
     assert saved["asked"] and saved["asked"][0]["id"] == "q01" and saved["asked"][0]["answered"]
     assert last["questions"] == len(saved["asked"])
+    assert 0 < saved["asked"][0]["spoke_s"] < saved["asked"][0]["seconds"]
+    # every repeated frame after the warm-up second is recorded and placed in a phase
+    assert len(saved["repeats"]) <= last["repeated"]
+    assert sum(saved["verdicts"]["repeats_by_phase"].values()) == len(saved["repeats"])
     v = saved["verdicts"]
     # flatness is judged over the samples taken between turns after the warm-up, when two exist
     quiet = [s for s in samples if s["t_s"] >= 5 and s["quiet"]]
