@@ -13,7 +13,8 @@ Each later sample is taken at the first quiet moment at or after its due time (t
 answered and ``QUIET_S`` of silence passed; the next question not yet begun), at most
 ``QUIET_WAIT_S`` late: memory, threads and tasks are then compared at the same point of the
 conversation, so a turn's buffers, decoder threads and tasks in flight are not read as growth or
-loss. ``Sample.quiet`` says whether a sample found that moment.
+loss. ``Sample.quiet`` says whether a sample found that moment. One sample per quiet moment: a
+sample due while the moment its predecessor used still lasts waits for the next one.
 """
 
 from __future__ import annotations
@@ -132,6 +133,8 @@ async def _hold(call, chosen, speech, minutes, sample_s, gap_s, on_sample) -> di
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(quiet.wait(), QUIET_WAIT_S)
             samples.append(sampler.sample(quiet=quiet.is_set()))
+            while quiet.is_set():  # one sample per quiet moment: the next waits for a new one
+                await asyncio.sleep(0.05)
 
     sampling = asyncio.create_task(sample_loop())
     with contextlib.suppress(TimeoutError):  # wait out the greeting
