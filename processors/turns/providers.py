@@ -73,7 +73,9 @@ class FloorParams(StageParams):
             ``doubt_s`` rather than ``grace_s``: at a pause after "uh" Whisper writes no "uh" and
             often closes the clause with "?", while smart-turn still hears the user going on;
             0 turns the rule off.
-        doubt_s: That wait; between ``grace_s`` and ``hold_s``.
+        doubt_s: That wait; at least ``grace_s``, at most ``hold_s`` (a longer one is cut to
+            it); unset, ``hold_s``: a sentence smart-turn is sure goes on holds like unfinished
+            words.
         resume_hold_s: Hold the start of an answer up to this long when the user's voice comes
             back within a second of the turn's end, and drop it if the user goes on speaking (see
             ``presence.processors.turns.resume_gate``); 0 turns the gate off.
@@ -142,7 +144,7 @@ def floor_engine(params: SmartTurnStageParams) -> FloorEngine | None:
         statement_words=floor.statement_words,
         context_first=floor.context_first,
         doubt_p=floor.doubt_p,
-        doubt_s=None if floor.doubt_s is None else min(max(floor.doubt_s, grace_s), hold_s),
+        doubt_s=hold_s if floor.doubt_s is None else min(max(floor.doubt_s, grace_s), hold_s),
     )  # fmt: skip
 
 

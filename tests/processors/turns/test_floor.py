@@ -259,6 +259,15 @@ def test_floor_option_wraps_the_smart_turn_strategy():
     assert strategy.engine.grace_s == 0.3 and strategy.engine.adapt
     with pytest.raises(ValueError, match="gras_s"):
         SmartTurnStageParams.model_validate({"floor": {"gras_s": 0.3}})
+    # doubt_p alone holds a doubted sentence like unfinished words; doubt_s is kept within hold_s
+    doubting = SmartTurnStageParams.model_validate({"floor": {"doubt_p": 0.02, "hold_s": 0.7}})
+    engine = build_smart_turn(doubting, ctx).stop[0].engine
+    assert engine.doubt_p == 0.02 and engine.doubt_s == 0.7
+    capped = {"floor": {"doubt_p": 0.02, "doubt_s": 3.0, "hold_s": 0.7}}
+    assert (
+        build_smart_turn(SmartTurnStageParams.model_validate(capped), ctx).stop[0].engine.doubt_s
+        == 0.7
+    )
 
 
 def test_fragment_after_a_resumed_turn_counts_the_ended_words():
