@@ -47,11 +47,13 @@ def asks(text: str) -> bool:
 
 
 # First-person openers of a sentence that tells about the user ("I run ...", "we've got ...").
-_SELF = frozenset("i i'm im i've ive we we're were we've weve my our".split())
-# What follows the opener when the sentence is a request after all ("I want ...", "I'm wondering").
-_WANTING = frozenset(
-    """want wanna would i'd id need like love wonder wondering curious interested looking hoping
-    hope trying try wish""".split()
+_SELF = frozenset("i i'm im i've ive i'd id we we're were we've weve we'd my our".split())
+# Words that make a first-person sentence a question after all: "I'm wondering how ...", "I'd like
+# to know ...", "we want to understand ...". A wish without them ("I want the mouth to look more
+# real.", "we'd like to hook it up to our phone system.") usually comes before its question.
+_ASKING = frozenset(
+    """wonder wondering wondered curious know understand learn ask asking hear see find figure
+    explain tell show""".split()
 )
 _ADVERBS = frozenset("just really also still actually kind of sort basically".split())
 
@@ -59,9 +61,10 @@ _ADVERBS = frozenset("just really also still actually kind of sort basically".sp
 def sets_context(text: str) -> bool:
     """Whether the last sentence of ``text`` tells about the user and asks nothing yet.
 
-    True for "I run a small law office, and client chats can't leave our building." or "so we've
-    got our own speech recognizer"; False for a question, a request ("I want to change the voice",
-    "I'm wondering how it works") and any sentence not opened by "I", "we", "my" or "our".
+    True for "I run a small law office, and client chats can't leave our building.", "so we've
+    got our own speech recognizer" or a wish ("I want the mouth to look more real."); False for a
+    question, a request to know ("I'm wondering how it works", "I'd like to know ...") and any
+    sentence not opened by "I", "we", "my" or "our".
     """
     if "?" in text:
         return False  # the question was asked (what follows it explains it) or is being asked
@@ -70,7 +73,7 @@ def sets_context(text: str) -> bool:
     if len(words) < 3 or words[0] not in _SELF:
         return False
     rest = [w for w in words[1:] if w not in _ADVERBS and w not in {"am", "was", "are"}]
-    if not rest or rest[0] in _WANTING or any(w in WH_WORDS for w in rest[:2]):
+    if not rest or any(w in _ASKING for w in rest[:4]) or any(w in WH_WORDS for w in rest[:2]):
         return False
     return not any(_asks_in_clause(words_of(c)) for c in re.split(r"[,;:]", last)[1:])
 

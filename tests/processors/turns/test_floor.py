@@ -377,8 +377,16 @@ def test_a_user_telling_about_themselves_keeps_the_floor_for_the_question_that_f
 
 @pytest.mark.parametrize(
     "text",
-    ["What is presence?", "tell me about the renderer", "I'd like to swap the voice",
+    ["What is presence?", "tell me about the renderer", "I'd like to know how to swap the voice",
      "can I run it offline", "I want to know whether it needs a GPU for the renderer"],
 )  # fmt: skip
 def test_questions_and_requests_end_the_turn_at_once(text):
     assert FloorEngine(hold_s=0.65).decide(True, 0.97, 0.25, text).end
+
+
+def test_a_wish_holds_the_floor_for_its_question_but_not_past_hold_s():
+    engine = FloorEngine(complete_s=0.2, hold_s=0.65)
+    wish = "I'd like to keep everything local but use Deepgram for transcription."
+    assert not engine.decide(True, 0.97, 0.45, wish).end  # a breath before "how do I swap it?"
+    assert engine.decide(True, 0.97, 0.66, wish).end  # a request said alone is still answered
+    assert engine.decide(True, 0.97, 0.25, wish + " How do I swap just that?").end

@@ -16,8 +16,18 @@ def test_a_sentence_about_the_user_sets_context(text):
 
 @pytest.mark.parametrize(
     "text",
-    ["I've got my own speech recognizer. How do I plug it in?", "I want to change the voice",
-     "I'm wondering how it works", "I'd like to swap the voice", "I was hoping to run it offline",
+    ["I want the mouth movements to look more realistic.", "I'd like to swap the voice",
+     "We'd like to hook it up to our phone system.", "I was hoping to run it offline",
+     "I need numbers that don't wobble from one run to the next."],
+)  # fmt: skip
+def test_a_wish_sets_context_for_the_question_that_follows(text):
+    assert sets_context(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["I've got my own speech recognizer. How do I plug it in?", "I'd like to know how it works",
+     "I'm wondering how it works", "I want to understand the turn model", "I don't know if it runs offline",
      "we run a shop?", "what is presence", "the mouth looks cartoony", "I see",
      # the question came first: what follows explains it
      "Do I need a graphics card for this? My laptop only has integrated graphics.",
