@@ -4,6 +4,11 @@
 confirms it (the VAD waits ``start_secs``/``stop_secs``); it pushes this hint downstream so that
 turn-taking can hold a decision while the voice is back. Stages that do not know it pass it on.
 
+``SpeechPauseFrame`` — turn-taking heard the user's voice come back while the persona has just
+begun an answer (the turn was ended at a pause inside the user's sentence): the renderer stops the
+speech where it is and shows the listening face, keeping the rest queued, until the frame comes
+again with ``paused`` False (the voice was a cough) or an interruption drops the answer.
+
 ``SpeechPreviewFrame`` — an LLM stage knows how its answer starts before the answer may be spoken
 (a speculative answer is held until the turn is decided); it sends the first sentence ahead so
 that a TTS stage can prepare its audio. Nothing is spoken or shown from it: a preview whose answer
@@ -36,6 +41,17 @@ class VoiceHintFrame(SystemFrame):
 
     voiced: bool = False
     quiet_s: float = 0.0
+
+
+@dataclass
+class SpeechPauseFrame(SystemFrame):
+    """Pause (or resume) the persona's speech where it is, keeping what is queued.
+
+    Parameters:
+        paused: True to stop speaking now; False to go on from where it stopped.
+    """
+
+    paused: bool = True
 
 
 @dataclass

@@ -59,6 +59,8 @@ class RendererClock:
 
     def _should_hold(self) -> bool:
         """Wait (at most the engine's look-ahead plus a period) for speech to fill a frame."""
+        if self._paused:  # the user may be going on: speech waits in the queue
+            return True
         engine = self._engine
         need = engine.samples_in_frame(engine.frame_index) + int(engine.look_ahead_s * self._rate)
         queued = self._received - self._sent
@@ -111,7 +113,7 @@ class RendererClock:
     def _speech_ready(self) -> bool:
         """Whether queued speech fills the next frame (and the engine's look-ahead)."""
         queued = self._received - self._sent
-        if self._speaking or queued <= 0 or self._last_image is None:
+        if self._paused or self._speaking or queued <= 0 or self._last_image is None:
             return False
         engine = self._engine
         need = engine.samples_in_frame(engine.frame_index) + int(engine.look_ahead_s * self._rate)

@@ -15,7 +15,9 @@ rendering falls behind and sending idle silence just in time between turns; spee
 an idle period starts at once with a speaking image, cutting that idle frame short (see
 ``clock.py``): no speech sample is ever pushed after an idle image. ``UserStartedSpeakingFrame``/
 ``UserStoppedSpeakingFrame`` switch the face to listening nods; ``InterruptionFrame`` drops queued
-speech at once, so the next tick (within one frame period) is a listening frame. In offline mode (``realtime=False``, the file transport's
+speech at once, so the next tick (within one frame period) is a listening frame.
+``SpeechPauseFrame`` stops speech where it is (listening frames and silence follow, the rest stays
+queued) until it comes again with ``paused`` False or an interruption drops the queue. In offline mode (``realtime=False``, the file transport's
 ``--fast``) frames are made as soon as audio arrives and idle frames are not generated.
 
 Rendering runs on one worker thread; the event loop only moves frames. An engine that fails to
@@ -51,6 +53,7 @@ from pipecat.frames.frames import (
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
+from presence.framework.frames import SpeechPauseFrame
 from presence.processors.renderer.clock import IDLE_PIECE_S, RendererClock
 from presence.processors.renderer.engines.base import RenderedFrame, RendererEngine
 from presence.processors.renderer.stats import RendererStats
@@ -93,6 +96,7 @@ class RendererProcessor(RendererClock, FrameProcessor):
         self._lock = threading.Lock()  # guards _inbox and _interrupt (never held while drawing)
         self._inbox: deque[tuple[bytes, list | None]] = deque()
         self._interrupt = False
+        self._paused = False  # SpeechPauseFrame: speech waits in the queue
         self._epoch = 0
         self._pending: deque[tuple[int, Frame]] = deque()  # (audio position, frame) held in order
         self._received = 0  # speech samples received (after resampling)
@@ -130,6 +134,7 @@ class RendererProcessor(RendererClock, FrameProcessor):
             if self._realtime and not self._clock_task:
                 self._clock_task = self.create_task(self._clock(), "renderer_clock")
         elif isinstance(frame, (EndFrame, CancelFrame)):
+            self._paused = False
             if isinstance(frame, EndFrame):
                 await self._drain()
             await self._stop()
@@ -138,6 +143,9 @@ class RendererProcessor(RendererClock, FrameProcessor):
             await self.push_frame(frame, direction)
         elif isinstance(frame, InterruptionFrame):
             self._interrupt_now()
+            await self.push_frame(frame, direction)
+        elif isinstance(frame, SpeechPauseFrame):
+            self._pause(frame.paused)
             await self.push_frame(frame, direction)
         elif isinstance(frame, UserStartedSpeakingFrame):
             self._engine.set_listening(True)
@@ -188,7 +196,17 @@ class RendererProcessor(RendererClock, FrameProcessor):
         if not self._realtime:
             await self._offline_render(final=False)
 
+    def _pause(self, paused: bool) -> None:
+        """Real time only: stop speech at the next frame (the face listens), or go on at once."""
+        if not self._realtime or paused == self._paused:
+            return
+        self._paused = paused
+        self.stats.pauses += paused
+        self._engine.set_listening(paused)
+        self._wake.set()
+
     def _interrupt_now(self) -> None:
+        self._paused = False
         with self._lock:
             self._inbox.clear()
             self._interrupt = True

@@ -33,6 +33,7 @@ class RendererStats:
             ``LATENESS_KEPT``.
         repeats: ``(time.monotonic(), speaking)`` per repeated frame, when it was pushed and
             whether it was a speaking frame; the last ``LATENESS_KEPT``.
+        pauses: Times speech was paused by a ``SpeechPauseFrame``.
     """
 
     frames: int = 0
@@ -47,6 +48,7 @@ class RendererStats:
     filled: int = 0
     fills: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=LATENESS_KEPT))
     repeats: deque[tuple[float, bool]] = field(default_factory=lambda: deque(maxlen=LATENESS_KEPT))
+    pauses: int = 0
 
     def add_fill(self, frame: int, samples: int) -> None:
         """Record ``samples`` of frame ``frame``'s silence that the sink filled in a dry gap."""

@@ -19,6 +19,7 @@ from pipecat.frames.frames import (
 )
 from pipecat.tests.utils import SleepFrame, run_test
 
+from presence.framework.frames import SpeechPauseFrame
 from presence.processors.renderer.engines.still import StillEngine
 from presence.processors.renderer.engines.warp import WarpEngine
 from presence.processors.renderer.processor import RendererProcessor
@@ -206,6 +207,49 @@ async def test_interruption_stops_speech_within_one_frame(replica):
     assert (
         len([f for f in down[cut:] if isinstance(f, OutputImageRawFrame)]) >= 6
     )  # face still live
+
+
+async def test_a_pause_silences_speech_within_one_frame_and_it_goes_on_where_it_stopped(replica):
+    engine = StillEngine(32, 25, 24000)
+    engine.prepare(replica)
+    proc = RendererProcessor(engine)
+    speech = speech_like(2.0, 24000)
+    sent = [
+        *tts_frames(speech, 24000),
+        SleepFrame(0.3),
+        SpeechPauseFrame(paused=True),
+        SleepFrame(0.5),
+        SpeechPauseFrame(paused=False),
+    ]
+    down, _ = await run_test(proc, frames_to_send=sent)  # EndFrame: the rest plays out
+    start, end = (i for i, f in enumerate(down) if isinstance(f, SpeechPauseFrame))
+    pause = periods(down[start:end])
+    assert sum(speaks(audio) for _, audio in pause) <= 1  # the frame drawn when it came
+    assert len(pause) >= 8  # the face stays live, listening, with silence
+    assert not audio_of([a for _, audio in pause[1:] for a in audio]).any()
+    assert audio_of(down[:start], TTSAudioRawFrame).size > 0.1 * 24000  # it had been speaking
+    heard = audio_of(down, TTSAudioRawFrame)
+    assert np.array_equal(heard[: speech.size], speech)  # nothing lost or said twice
+    assert not heard[speech.size :].any()
+    assert_paired(down, engine, proc.stats)
+    assert proc.stats.pauses == 1
+
+
+async def test_an_interruption_during_a_pause_drops_the_rest(replica):
+    engine = StillEngine(32, 25, 24000)
+    engine.prepare(replica)
+    proc = RendererProcessor(engine)
+    sent = [
+        *tts_frames(speech_like(2.0, 24000), 24000),
+        SleepFrame(0.3),
+        SpeechPauseFrame(paused=True),
+        SleepFrame(0.2),
+        InterruptionFrame(),
+        SleepFrame(0.3),
+    ]
+    down, _ = await run_test(proc, frames_to_send=sent)
+    start = next(i for i, f in enumerate(down) if isinstance(f, SpeechPauseFrame))
+    assert len([f for f in down[start:] if isinstance(f, TTSAudioRawFrame)]) <= 1
 
 
 async def test_zero_drift_over_ten_minutes_at_16k_30fps(replica):
