@@ -11,8 +11,10 @@ Images: every downstream ``OutputImageRawFrame`` is routed through the audio que
 that preceded it was placed; it becomes current at that point of the timeline. A renderer that
 pushes one image per ``1/fps`` of audio, each image *before* the audio of its period
 (``image_k, audio_k, image_k+1, ...``), therefore gets image ``k`` at the start of audio period
-``k``: exactly at 25 fps (40 ms = four 10 ms chunks), within 10 ms otherwise. A stretch of speech
-that begins within ``CONTINUE_WITHIN_S`` of the image just before it starts with that image.
+``k``: exactly at 25 fps (40 ms = four 10 ms chunks), within 10 ms otherwise. The audio right
+after an image starts where that image landed (the later of the audio's end and the clock), so an
+image pushed after a stall of the output keeps its audio: the stall becomes silence before both,
+as a listener heard it, instead of the audio moving up to ``CONTINUE_WITHIN_S`` ahead of its image.
 Video frames are emitted at a constant fps by ``Mp4Writer``; see ``writer.py`` for how frames pick images.
 
 Speech starts: a stretch of persona speech is a run of ``TTSAudioRawFrame`` chunks (the renderer
@@ -224,8 +226,8 @@ class FileOutputTransport(BaseOutputTransport):
         # in between.
         start = self._cursor if now - self._cursor <= within else now
         anchor, self._image_anchor = self._image_anchor, None
-        if start == now and anchor is not None and 0 <= now - anchor * rate <= within:
-            start = max(self._cursor, round(anchor * rate))
+        if anchor is not None and 0 <= now - anchor * rate <= within:
+            start = max(self._cursor, round(anchor * rate))  # the image's period starts with it
         self._note_speech(frame, start, rate)
         self._cursor = start + len(pcm)
         end_s = self._cursor / rate

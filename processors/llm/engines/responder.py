@@ -37,8 +37,11 @@ THANKS_REPLY = ["Glad I could help!", "Anything else you'd like to know?"]
 # "Who are you?": answered with the persona's introduction, not from the knowledge base.
 _IDENTITY = re.compile(
     r"^(?:who|what) (?:are|r) (?:you|u)(?: exactly)?$|^whats your name$|^what is your name$"
-    r"|^who (?:am i|is this|are we) talking (?:to|with)$"
+    r"|^(?:who|what) (?:exactly )?(?:am i|are we) (?:talking|speaking) (?:to|with)(?: exactly)?$"
+    r"|^(?:who|what) (?:exactly )?(?:is|s) (?:this|that|it)(?: thing| voice| face)?"
+    r"(?: exactly)? (?:im|i am|were|we are|i was) (?:talking|speaking) (?:to|with)$"
 )
+_LEADING_AND = re.compile(r"^(?:(?:and|but|so|then|well|ok|okay) )+")
 
 AnswerKind = Literal[
     "knowledge", "guess", "greeting", "thanks", "farewell", "help", "fallback", "empty"
@@ -180,13 +183,26 @@ class Responder:
         intro = f"Hi, I'm {self.name}!" if self.name else "Hi there!"
         return [intro, self._offer()]
 
+    def _introduce(self) -> Answer:
+        """Who the persona is: its name, then what the knowledge base opens with, then topics.
+
+        The first passage of a knowledge base says what it is about ("Presence is an open-source
+        framework ..."), which is what "what exactly is this thing I'm talking to" asks.
+        """
+        if not len(self.index):
+            return Answer(self.greeting_reply(), "greeting")
+        first = self.index.passages[0]
+        about = split_sentences(first.text)[: self.max_sentences]
+        intro = self.greeting_reply()[0]
+        return Answer([intro, *about], "greeting", [ScoredPassage(first, 1.0, 1.0)])
+
     def _small_talk(self, ws: list[str]) -> Answer | None:
         content = [w for w in ws if w not in STOPWORDS]
         if not ws:
             return Answer([], "empty")
         pool = set(content)
-        if _IDENTITY.match(" ".join(clean_words(" ".join(ws)))):
-            return Answer(self.greeting_reply(), "greeting")
+        if _IDENTITY.match(_LEADING_AND.sub("", " ".join(clean_words(" ".join(ws))))):
+            return self._introduce()
         if not pool:
             return None  # "what is this?": retrieval decides, else the offer of topics
         talk = GREETINGS | THANKS | FAREWELLS | _FILLER

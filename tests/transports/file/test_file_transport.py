@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import wave
@@ -16,6 +17,7 @@ from pipecat.frames.frames import (
     LLMFullResponseEndFrame,
     LLMFullResponseStartFrame,
     LLMTextFrame,
+    OutputAudioRawFrame,
     OutputImageRawFrame,
     TranscriptionFrame,
     TTSAudioRawFrame,
@@ -259,3 +261,29 @@ async def test_fast_and_real_time_runs_put_the_reply_at_the_same_place(tmp_path)
     assert len_f == pytest.approx(len_r, abs=0.04)
     assert t_f["voice_to_voice_ms"] == pytest.approx(t_r["voice_to_voice_ms"], abs=80)
     assert wall_f < 0.7 * wall_r
+
+
+class StallingResponder(Responder):
+    """Like ``Responder``, but its output goes dry for ~60 ms right before the answer's first image
+    (an event loop busy at the turn's end), after idle frames of image + silence."""
+
+    async def _answer(self):
+        per = OUT_RATE // FPS
+        for _ in range(5):  # 0.2 s of idle frames, queued at once
+            await self.push_frame(OutputImageRawFrame(bytes(64 * 64 * 3), (64, 64), "RGB"))
+            await self.push_frame(OutputAudioRawFrame(bytes(2 * per), OUT_RATE, 1))
+        await asyncio.sleep(0.2 + 0.06)
+        await super()._answer()
+
+
+async def test_speech_after_a_stall_starts_with_its_image_not_ahead_of_it(tmp_path):
+    out = tmp_path / "stall.mp4"
+    transport = FileTransport(question_wav(tmp_path / "q.wav"), out, width=32, height=32,
+                              end_grace_s=0.2)  # fmt: skip
+    await run_session(transport, StallingResponder())
+    start = json.loads(out.with_suffix(".json").read_text())["output"]["speech_starts"][0]
+    assert start["audio_s"] == pytest.approx(start["image_s"], abs=0.011)  # one 10 ms chunk
+    audio, frames, fps = read_mp4(out)
+    onset = np.argmax(rms_track(audio, OUT_RATE, 0.01) > 0.05 * np.abs(audio).max()) * 0.01
+    first_bright = next(i for i, f in enumerate(frames) if f.mean() > 20) / fps
+    assert abs(onset - first_bright) <= 1 / fps + 0.011  # lips and voice start together
