@@ -48,6 +48,7 @@ def asks(text: str) -> bool:
 
 # First-person openers of a sentence that tells about the user ("I run ...", "we've got ...").
 _SELF = frozenset("i i'm im i've ive i'd id we we're were we've weve we'd my our".split())
+_POSSESSIVE = frozenset({"my", "our"})  # "our backend needs to know ...": a thing, not a request
 # Words that make a first-person sentence a question after all: "I'm wondering how ...", "I'd like
 # to know ...", "we want to understand ...". A wish without them ("I want the mouth to look more
 # real.", "we'd like to hook it up to our phone system.") usually comes before its question.
@@ -73,7 +74,8 @@ def sets_context(text: str) -> bool:
     if len(words) < 3 or words[0] not in _SELF:
         return False
     rest = [w for w in words[1:] if w not in _ADVERBS and w not in {"am", "was", "are"}]
-    if not rest or any(w in _ASKING for w in rest[:4]) or any(w in WH_WORDS for w in rest[:2]):
+    asking = words[0] not in _POSSESSIVE and any(w in _ASKING for w in rest[:4])
+    if not rest or asking or any(w in WH_WORDS for w in rest[:2]):
         return False
     return not any(_asks_in_clause(words_of(c)) for c in re.split(r"[,;:]", last)[1:])
 

@@ -18,7 +18,8 @@ def test_a_sentence_about_the_user_sets_context(text):
     "text",
     ["I want the mouth movements to look more realistic.", "I'd like to swap the voice",
      "We'd like to hook it up to our phone system.", "I was hoping to run it offline",
-     "I need numbers that don't wobble from one run to the next."],
+     "I need numbers that don't wobble from one run to the next.",
+     "Our backend needs to know when a call finishes."],
 )  # fmt: skip
 def test_a_wish_sets_context_for_the_question_that_follows(text):
     assert sets_context(text)
