@@ -4,6 +4,9 @@ A ``Sampler`` reads, without touching the pipeline, at each ``sample()``:
 
 * the process (``psutil``): resident memory, open file descriptors, OS threads, and the event
   loop's asyncio tasks (the WebRTC user runs in the same process and loop: its share is constant);
+  of the OS threads, ``thread_groups`` counts the Python ones by name (a pool's workers share one:
+  ``ThreadPoolExecutor-0``) and ``native`` the rest (the runtimes' own: CTranslate2, onnxruntime,
+  codecs), so a count that moves says whose threads moved;
 * the renderer (``RendererProcessor.stats``): frames pushed, frames repeated because drawing fell
   behind, lateness of each push against its due time, and A/V drift — audio samples pushed minus
   the samples the pushed frames span, in frames (0 means each frame carried exactly its period);
@@ -25,7 +28,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import re
+import threading
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -60,6 +66,7 @@ class Sample:
     gc_full: int = 0
     gc_ms_max: float | None = None
     quiet: bool = False  # taken between turns (see the runner's ``QUIET_WAIT_S``)
+    thread_groups: dict[str, int] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -115,6 +122,8 @@ class Sampler:
             rss = self._process.memory_info().rss / 2**20
             fds = self._process.num_fds()
             threads = self._process.num_threads()
+        groups = thread_groups()
+        groups["native"] = max(0, threads - sum(groups.values()))  # one may end between reads
 
         def pct(q: float) -> float | None:
             return round(float(np.percentile(late, q)), 2) if late.size else None
@@ -140,6 +149,7 @@ class Sampler:
             **self._trims(),
             **self._gc.read(),
             quiet=quiet,
+            thread_groups=groups,
         )
 
     def close(self) -> None:
@@ -154,6 +164,12 @@ class Sampler:
         recent = self._trim.trim_ms[-new:] if new > 0 else []
         return {"trims": self._trim.trims,
                 "trim_ms_max": round(max(recent), 2) if recent else None}  # fmt: skip
+
+
+def thread_groups() -> dict[str, int]:
+    """This process's Python threads, counted by name without a worker's number, sorted."""
+    names = Counter(re.sub(r"[_-]\d+$", "", t.name) for t in threading.enumerate())
+    return dict(sorted(names.items()))
 
 
 class GcPauses:

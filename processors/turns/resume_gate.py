@@ -14,7 +14,8 @@ the turn's end:
 * once the answer is playing, it sends ``SpeechPauseFrame(paused=True)``: the renderer stops the
   speech where it is and shows the listening face, keeping the rest queued. The persona falls
   silent as soon as the user goes on, as a person would, instead of talking on until the VAD
-  confirms the speech.
+  confirms the speech. (A pipeline without a renderer has nothing to pause: its answer stops at
+  pipecat's interruption.)
 
 Then:
 

@@ -122,6 +122,9 @@ def test_a_short_soak_call_samples_the_process_and_the_call(tmp_path):
     assert len({s["questions"] for s in samples[1:-1]}) == len(samples[1:-1])
     for s in samples:
         assert s["rss_mb"] > 50 and s["fds"] > 3 and s["threads"] > 2 and s["tasks"] > 5
+        groups = s["thread_groups"]  # the Python threads by name, the runtimes' as "native"
+        assert groups["MainThread"] == 1 and groups["native"] >= 0
+        assert any(name.startswith("renderer") for name in groups)  # the render thread
     first, last = samples[0], samples[-1]
     elapsed = last["t_s"] - first["t_s"]
     # frames really flowed at about 15 fps, and the user really received them
