@@ -160,7 +160,7 @@ class KnowledgeBaseLLMService(LLMService):
         question = last_user_question(context)
         if question is None:
             if self._greet_on_empty_context and self._greeting and not _has_conversation(context):
-                return Answer([self._greeting], "greeting")
+                return Answer(split_sentences(self._greeting) or [self._greeting], "greeting")
             return Answer([], "empty")
         return self._responder.answer(question)
 

@@ -31,7 +31,7 @@ GREETINGS = frozenset("hello hi hey hiya howdy greetings morning afternoon eveni
 THANKS = frozenset("thanks thank thx cheers great cool nice awesome perfect wonderful".split())
 FAREWELLS = frozenset("bye goodbye farewell cya later night".split())
 _FILLER = frozenset("good there see ya lot".split())  # only small talk next to the words above
-FAREWELL = ["Goodbye! It was nice talking to you."]
+FAREWELL = ["Goodbye!", "It was nice talking to you."]
 THANKS_REPLY = ["Glad I could help!", "Anything else you'd like to know?"]
 
 # "Who are you?": answered with the persona's introduction, not from the knowledge base.
@@ -223,7 +223,7 @@ class Responder:
         the small-talk replies: a voice can make these ahead of the call.
         """
         first: list[str] = [self.greeting_reply()[0], self._offer(), FAREWELL[0], THANKS_REPLY[0]]
-        first.append(self.fallback_answer)
+        first += split_sentences(self.fallback_answer)[:1] or [self.fallback_answer]
         for p in self.index.passages:
             sentences = split_sentences(p.text)
             if sentences:
@@ -257,6 +257,7 @@ class Responder:
                 sentences = split_sentences(best.passage.text)[: self.max_sentences]
                 topic = _mid_sentence(best.passage.title)
                 return Answer([f"I think you're asking about {topic}.", *sentences], "guess", found)
-            return Answer([self.fallback_answer], "fallback", found)
+            return Answer(split_sentences(self.fallback_answer) or [self.fallback_answer],
+                          "fallback", found)  # fmt: skip
         sentences = split_sentences(found[0].passage.text)[: self.max_sentences]
         return Answer(sentences, "knowledge", found)

@@ -30,6 +30,7 @@ from presence.framework.persona import load_persona
 from presence.processors.llm.engines.responder import Responder
 from presence.processors.llm.engines.retrieval import KnowledgeIndex
 from presence.processors.llm.engines.semantic import load_semantic
+from presence.processors.llm.engines.text import split_sentences
 
 GUIDE = Path(presence.pipelines.__file__).parent / "personas" / "guide"
 QUESTIONS = Path(__file__).parent / "data" / "kb_questions.yaml"
@@ -212,5 +213,7 @@ def test_every_answer_starts_with_a_sentence_the_voice_can_make_ahead(responder,
         kinds.add(answer.kind)
         if answer.sentences:
             assert answer.sentences[0] in openings, (question, answer.sentences[0])
+        # one sentence per item, as the voice receives them: the opening made ahead is the one said
+        assert all(split_sentences(s) == [s] for s in answer.sentences), answer.sentences
     assert {"knowledge", "guess", "fallback", "greeting", "thanks", "farewell"} <= kinds
     assert len(openings) <= 2 * len(responder.index.passages) + 5
