@@ -97,6 +97,7 @@ class RendererProcessor(RendererClock, FrameProcessor):
         self._inbox: deque[tuple[bytes, list | None]] = deque()
         self._interrupt = False
         self._paused = False  # SpeechPauseFrame: speech waits in the queue
+        self._user_speaking = False
         self._epoch = 0
         self._pending: deque[tuple[int, Frame]] = deque()  # (audio position, frame) held in order
         self._received = 0  # speech samples received (after resampling)
@@ -148,9 +149,11 @@ class RendererProcessor(RendererClock, FrameProcessor):
             self._pause(frame.paused)
             await self.push_frame(frame, direction)
         elif isinstance(frame, UserStartedSpeakingFrame):
+            self._user_speaking = True
             self._engine.set_listening(True)
             await self.push_frame(frame, direction)
         elif isinstance(frame, UserStoppedSpeakingFrame):
+            self._user_speaking = False
             self._engine.set_listening(False)
             await self.push_frame(frame, direction)
         elif direction == FrameDirection.DOWNSTREAM and self._is_ours(frame):
@@ -202,7 +205,7 @@ class RendererProcessor(RendererClock, FrameProcessor):
             return
         self._paused = paused
         self.stats.pauses += paused
-        self._engine.set_listening(paused)
+        self._engine.set_listening(paused or self._user_speaking)  # listens while the user talks
         self._wake.set()
 
     def _interrupt_now(self) -> None:
