@@ -35,33 +35,56 @@ class IndexEngine(RendererEngine):
 
     def _draw(self, state: FrameState) -> np.ndarray:
         image = np.zeros((self.height, self.width, 3), np.uint8)
-        image[0, 0] = (state.index % 256, state.index // 256, 0)
+        image[0, 0] = (state.index % 256, state.index // 256, 255 * state.speaking)
         return image
 
 
 class PacedOutput(BaseOutputTransport):
-    """An output transport whose audio writes take real time, like a WebRTC track's playout."""
+    """An output transport that plays like pipecat's WebRTC audio track.
+
+    The track sends a 10 ms chunk on each tick of a fixed clock, silence when nothing is queued;
+    a write returns once its last chunk has been sent. A chunk is heard at its tick.
+    """
+
+    TICK = 0.01
 
     def __init__(self, params: TransportParams):
         super().__init__(params)
-        self.played = 0
-        self.t0: float | None = None
-        self.video: list[tuple[int, float]] = []  # (frame index shown, audio seconds played)
+        self.t0 = time.monotonic()
+        self.next_free = 0.0  # the first tick not taken by audio already written
+        self.written = 0
+        self.audio: list[tuple[int, float]] = []  # (first sample's index, when it is heard)
+        self.speech_from: int | None = None  # index of the first voiced sample written
+        self.video: list[tuple[int, bool, float]] = []  # (frame index, speaking, when shown)
 
     async def start(self, frame):
         await super().start(frame)
         await self.set_transport_ready(frame)
 
     async def write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
-        self.t0 = self.t0 or time.monotonic()
-        self.played += frame.num_frames
-        await asyncio.sleep(max(0.0, self.t0 + self.played / frame.sample_rate - time.monotonic()))
+        samples = np.frombuffer(frame.audio, np.int16)
+        now = time.monotonic()
+        tick = self.t0 + np.ceil((now - self.t0) / self.TICK) * self.TICK
+        start = max(tick, self.next_free)
+        self.audio.append((self.written, start))
+        voiced = np.flatnonzero(samples)
+        if self.speech_from is None and voiced.size:
+            self.speech_from = self.written + int(voiced[0])
+        self.written += samples.size
+        chunks = int(np.ceil(samples.size / (self.TICK * frame.sample_rate)))
+        self.next_free = start + chunks * self.TICK
+        await asyncio.sleep(max(0.0, self.next_free - self.TICK - time.monotonic()))
         return True
 
     async def write_video_frame(self, frame: OutputImageRawFrame) -> bool:
-        px = np.frombuffer(frame.image, np.uint8)[:2]
-        self.video.append((int(px[0]) + 256 * int(px[1]), self.played / RATE))
+        px = np.frombuffer(frame.image, np.uint8)[:3]
+        self.video.append((int(px[0]) + 256 * int(px[1]), bool(px[2]), time.monotonic()))
         return True
+
+    def heard_at(self, index: int) -> float:
+        """When the sample ``index`` of the written audio is heard."""
+        first, start = max(w for w in self.audio if w[0] <= index)
+        return start + (index - first) / RATE
 
 
 async def test_client_video_follows_client_audio_and_stays_alive():
@@ -92,15 +115,24 @@ async def test_client_video_follows_client_audio_and_stays_alive():
             SleepFrame(3.5),  # ~1.5 s of idle after the speech, so a loaded machine still has some
         ],
     )
-    shown = [(k, a) for k, a in output.video if a > 0.2]
-    offsets = np.array([k / FPS - a for k, a in shown])
-    # each image is on screen with its own audio: never behind, at most ~2 periods ahead of the
-    # audio position counted when the write happened (chunking + the video loop's sampling)
-    assert offsets.max() <= 2.5 / FPS and offsets.min() >= -2.5 / FPS
-    first, last = offsets[: len(offsets) // 3].mean(), offsets[-len(offsets) // 3 :].mean()
-    assert abs(last - first) < 1.0 / FPS  # no drift across speech and idle
-    idle = [k for k, a in shown if a > 2.5]
-    assert len(set(idle)) > 0.6 * len(idle)  # the idle face keeps changing, not one repeated image
+    speaking = [(k, t) for k, talking, t in output.video if talking]
+    assert speaking and output.speech_from is not None
+    # each speaking image is on screen while its own audio is heard: the first carries the first
+    # voiced sample (its frame starts at most a frame before it), the rest follow at 1/fps of audio
+    k0 = speaking[0][0]
+    lag = np.array(
+        [t - output.heard_at(output.speech_from + (k - k0) * RATE // FPS) for k, t in speaking]
+    )
+    assert np.abs(lag).max() <= 2.5 / FPS
+    third = len(lag) // 3
+    assert abs(np.median(lag[-third:]) - np.median(lag[:third])) < 1.0 / FPS  # no drift in speech
+    # idle images go on after the speech on the wall clock's grid, each a new image
+    t_end = output.heard_at(output.speech_from + speech.size)
+    idle = [(k, t) for k, talking, t in output.video if not talking and t > t_end + 0.3]
+    assert len(idle) > FPS  # over a second of idle face after the speech
+    (k_a, t_a), (k_b, t_b) = idle[0], idle[-1]
+    assert abs((t_b - t_a) - (k_b - k_a) / FPS) < 2.5 / FPS  # no drift in idle either
+    assert len({k for k, _ in idle}) > 0.6 * len(idle)  # the idle face keeps changing
 
 
 def test_live_video_with_synced_images_is_refused():

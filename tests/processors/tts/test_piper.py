@@ -79,8 +79,10 @@ async def test_an_answer_starts_with_its_voice_not_the_voices_leading_quiet():
     down, _ = await run_test(tts, frames_to_send=[TTSSpeakFrame("Presence is open source.")])
     audio = b"".join(f.audio for f in down if isinstance(f, TTSAudioRawFrame))
     samples = np.abs(np.frombuffer(audio, np.int16).astype(np.int32))
-    first_loud = int(np.flatnonzero(samples >= 32768 * 10 ** (-34 / 20))[0])
-    assert first_loud / OUT_RATE < 0.03  # the voice itself leads with ~60 ms of quiet
+    first_audible = int(np.flatnonzero(samples >= 32768 * 10 ** (-40 / 20))[0])
+    # the voice itself leads with ~60 ms of quiet; what is kept is a 10 ms lead-in (how soft the
+    # onset then rises varies with Piper's sampling noise, so the cut's own -40 dBFS is measured)
+    assert first_audible / OUT_RATE < 0.015
 
 
 async def test_the_bundled_voice_speaks_24k_audio_with_visemes_from_its_durations():
