@@ -196,7 +196,11 @@ def test_a_browser_call_through_the_service(served, tmp_path):
             assert state["remoteVideoSize"] == [SIZE, SIZE]
 
             # conversation events reach the page over the data channel (Tavus CVI shapes)
-            state = wait_for_page(driver, replica_said(GREETING), timeout=30)
+            user_said = (
+                "p.interactions.some(e => e.event_type === 'conversation.utterance' && "
+                "e.properties.role === 'user')"
+            )  # the user's utterance event comes when their turn is aggregated, maybe after
+            state = wait_for_page(driver, f"{replica_said(GREETING)} && {user_said}", timeout=30)
             kinds = {e["event_type"] for e in state["interactions"]}
             assert {
                 "conversation.replica.started_speaking",

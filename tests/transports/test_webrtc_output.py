@@ -1,0 +1,83 @@
+"""The WebRTC audio output against pipecat's own ``RawAudioTrack``: the track always holds the
+next chunk, catches up with audio rather than silence, and an interruption finds little in it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import numpy as np
+import pytest
+from pipecat.frames.frames import OutputAudioRawFrame
+from pipecat.transports.base_transport import TransportParams
+from pipecat.transports.smallwebrtc.transport import RawAudioTrack
+
+from presence.transports.webrtc.output import (
+    CATCH_UP_MAX,
+    WINDOW,
+    WebRTCTransport,
+    WindowedWebRTCOutputTransport,
+)
+
+RATE = 24000
+VOICE = OutputAudioRawFrame(np.full(RATE // 100, 3000, np.int16).tobytes(), RATE, 1)  # 10 ms
+
+
+class Client:
+    """pipecat's ``SmallWebRTCClient`` as its output uses it: the audio track, and can it send."""
+
+    def __init__(self, track: RawAudioTrack):
+        self._audio_output_track = track
+
+    def _can_send(self) -> bool:
+        return True
+
+
+def output_for(track: RawAudioTrack, window: int = WINDOW) -> WindowedWebRTCOutputTransport:
+    params = TransportParams(audio_out_sample_rate=RATE)
+    return WindowedWebRTCOutputTransport(Client(track), params, window=window)
+
+
+async def writes_before_waiting(output: WindowedWebRTCOutputTransport, most: int = 60) -> int:
+    """How many 10 ms writes return before one waits for the track to send."""
+    for n in range(most):
+        try:
+            await asyncio.wait_for(output.write_audio_frame(VOICE), timeout=0.005)
+        except TimeoutError:
+            return n
+    return most
+
+
+async def test_the_track_holds_the_next_chunks_so_a_late_hand_over_misses_no_tick():
+    # pipecat's output waits for each chunk to be sent before it writes the next (a window of
+    # one): the track is empty at its next tick whenever that write comes late, and sends
+    # silence in that slot, so everything after it is heard 10 ms later
+    assert await writes_before_waiting(output_for(RawAudioTrack(RATE), window=1)) == 1
+    track = RawAudioTrack(RATE)
+    assert await writes_before_waiting(output_for(track)) == WINDOW
+    # as the track sends, each write waits only for the oldest: the rest stay queued
+    for _ in range(3):
+        frame = await track.recv()
+        assert frame.to_ndarray().any()  # the track sends the voice, not its own silence
+    assert len(track._chunk_queue) == WINDOW + 1 - 3  # the waiting write had queued its chunk
+
+
+async def test_a_track_behind_its_clock_catches_up_with_the_voice_not_silence():
+    track = RawAudioTrack(RATE)
+    output = output_for(track)
+    await track.recv()  # the track has started its clock...
+    track._start -= 0.5  # ...and a stalled loop left it half a second behind
+    assert await writes_before_waiting(output) == CATCH_UP_MAX  # at most this much queued
+    started = time.monotonic()
+    voiced = [bool((await track.recv()).to_ndarray().any()) for _ in range(CATCH_UP_MAX)]
+    assert all(voiced) and time.monotonic() - started < 0.2  # sent at once, all of it voice
+
+
+def test_the_transport_uses_the_windowed_output_and_refuses_no_window():
+    from pipecat.transports.smallwebrtc.connection import SmallWebRTCConnection
+
+    transport = WebRTCTransport(SmallWebRTCConnection(), params=TransportParams())
+    assert isinstance(transport.output(), WindowedWebRTCOutputTransport)
+    assert transport.output() is transport.output()
+    with pytest.raises(ValueError, match="window"):
+        output_for(RawAudioTrack(RATE), window=0)

@@ -1,0 +1,106 @@
+"""pipecat's SmallWebRTC transport with an audio output that never falls behind its track.
+
+pipecat's ``SmallWebRTCOutputTransport`` hands each audio chunk to the ``RawAudioTrack`` and waits
+until the track has sent it before writing the next. The track sends one 10 ms chunk per tick of
+its own clock and sends silence when its queue is empty at a tick. With one chunk in flight, the
+next write has to arrive between two ticks; whenever the event loop is a little late, the track
+sends silence in that slot and the chunk waits for the next one. Each miss delays everything still
+queued in the transport by 10 ms, for good: measured over a one-minute browser call on two cores,
+the transport's queue grew to ~1,450 frames and the persona's voice and face reached the user
+seconds after the renderer played them (and its "stopped speaking" as late).
+
+``WebRTCTransport`` is ``SmallWebRTCTransport`` with an output that keeps up to ``window`` writes
+in the track's queue and waits only for the oldest: the track always has the next chunk when it
+ticks, and at most ``window`` chunks (40 ms with the renderer's 10 ms chunks) wait in it. When a
+stalled event loop has left the track behind its clock (it then sends at once what it holds, and
+silence for the rest), the output hands it up to ``CATCH_UP_MAX`` writes, so it catches up with
+the audio that waited rather than with silence. A track replaced by a renegotiation starts a new
+window (the old track's chunks are never sent); a peer that stops reading still ends at pipecat's
+``audio_out_write_timeout_secs``. What a stall longer than the catch-up leaves behind stays late
+until the renderer's idle silence absorbs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import Any
+
+from pipecat.frames.frames import OutputAudioRawFrame
+from pipecat.transports.smallwebrtc.transport import (
+    SmallWebRTCOutputTransport,
+    SmallWebRTCTransport,
+)
+
+WINDOW = 4
+"""Audio writes queued in the track at most (each ``audio_out_10ms_chunks`` × 10 ms), unless the
+track is catching up."""
+CATCH_UP_S = 0.02
+"""The track counts as catching up once its clock is this far behind the wall clock."""
+CATCH_UP_MAX = 25
+"""Writes queued in the track at most while it catches up (what an interruption leaves)."""
+
+
+class WindowedWebRTCOutputTransport(SmallWebRTCOutputTransport):
+    """``SmallWebRTCOutputTransport`` whose audio writes wait for the oldest of ``window``.
+
+    Args:
+        client: The transport's ``SmallWebRTCClient``.
+        params: Transport parameters.
+        window: Writes queued in the track at most (at least 1; 1 is pipecat's behaviour).
+        **kwargs: Passed to ``SmallWebRTCOutputTransport``.
+    """
+
+    def __init__(self, client: Any, params: Any, *, window: int = WINDOW, **kwargs):
+        super().__init__(client, params, **kwargs)
+        if window < 1:
+            raise ValueError("window must be at least 1")
+        self._window = window
+        self._track: Any = None
+        self._sent: deque[asyncio.Future] = deque()
+
+    async def write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
+        """Queue the audio in the track; wait only while ``window`` writes are still unsent."""
+        track = self._client._audio_output_track
+        if track is None or not self._client._can_send():
+            return False
+        if track is not self._track:  # a new track (renegotiated): the old one's sends are moot
+            self._track, self._sent = track, deque()
+        self._sent.append(track.add_audio_bytes(frame.audio))
+        while self._sent and self._sent[0].done():
+            self._sent.popleft()
+        while len(self._sent) > self._window and (
+            len(self._sent) > CATCH_UP_MAX or not _behind(track)
+        ):
+            await self._sent[0]
+            self._sent.popleft()
+        return True
+
+
+def _behind(track: Any) -> bool:
+    """Whether the track is catching up on its clock (it sends without waiting, silence if empty).
+
+    A stalled event loop leaves the track behind; it then sends at once whatever it holds and
+    silence for the rest, so audio written meanwhile would wait behind that silence for good.
+    """
+    try:
+        due = time.time() - track._start  # the track's own clock (``RawAudioTrack.recv``)
+        return track._timestamp / track._sample_rate < due - CATCH_UP_S
+    except AttributeError:  # another pipecat's track: only the window applies
+        return False
+
+
+class WebRTCTransport(SmallWebRTCTransport):
+    """``SmallWebRTCTransport`` with ``WindowedWebRTCOutputTransport`` as its output.
+
+    Takes the same arguments as ``SmallWebRTCTransport``.
+    """
+
+    def output(self) -> SmallWebRTCOutputTransport:
+        """The output processor (made once)."""
+        if not self._output:
+            self._output = WindowedWebRTCOutputTransport(
+                self._client, self._params, name=self._output_name
+            )
+        return self._output
