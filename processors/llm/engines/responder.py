@@ -35,11 +35,15 @@ FAREWELL = ["Goodbye!", "It was nice talking to you."]
 THANKS_REPLY = ["Glad I could help!", "Anything else you'd like to know?"]
 
 # "Who are you?": answered with the persona's introduction, not from the knowledge base.
+_TALK = r"(?:talking|speaking|chatting|conversing)"
 _IDENTITY = re.compile(
     r"^(?:who|what) (?:are|r) (?:you|u)(?: exactly)?$|^whats your name$|^what is your name$"
-    r"|^(?:who|what) (?:exactly )?(?:am i|are we) (?:talking|speaking) (?:to|with)(?: exactly)?$"
+    rf"|^(?:who|what) (?:exactly )?(?:am i|are we) {_TALK} (?:to|with)(?: exactly| here| now)?$"
     r"|^(?:who|what) (?:exactly )?(?:is|s) (?:this|that|it)(?: thing| voice| face)?"
-    r"(?: exactly)? (?:im|i am|were|we are|i was) (?:talking|speaking) (?:to|with)$"
+    rf"(?: exactly)? (?:im|i am|were|we are|i was) {_TALK} (?:to|with)(?: here| now)?$"
+    r"|^who (?:exactly )?(?:is|s) (?:this|that)(?: exactly)?$"
+    r"|^(?:are you|is this|am i talking to) (?:a |an )?(?:real )?(?:person|human|robot|bot|ai)$"
+    r"|^(?:(?:tell me )?about|introduce) yourself$"
 )
 _LEADING_AND = re.compile(r"^(?:(?:and|but|so|then|well|ok|okay) )+")
 

@@ -142,9 +142,11 @@ def test_everyday_words_alone_never_make_a_match():
 def test_identity_questions_get_the_introduction(guide):
     assert guide.answer("who are you?").kind == "greeting"
     for asked in ["Hi there. So what exactly is this thing I'm talking to?",
-                  "And who am I speaking with?"]:  # fmt: skip
+                  "And who am I speaking with?", "Who am I chatting with here?", "Who is this?",
+                  "Are you a real person?", "Okay, tell me about yourself."]:  # fmt: skip
         answer = guide.answer(asked)
         assert answer.kind == "greeting", asked
         assert "open-source" in answer.text  # what the knowledge base opens with
     assert guide.answer("what is this?").kind == "knowledge"
+    assert guide.answer("who is this for?").kind != "greeting"  # a question about the project
     assert guide.answer("what can you do?").kind == "help"
