@@ -6,7 +6,8 @@ A ``Sampler`` reads, without touching the pipeline, at each ``sample()``:
   loop's asyncio tasks (the WebRTC user runs in the same process and loop: its share is constant);
   of the OS threads, ``thread_groups`` counts the Python ones by name (a pool's workers share one:
   ``ThreadPoolExecutor-0``) and ``native`` the rest (the runtimes' own: CTranslate2, onnxruntime,
-  codecs), so a count that moves says whose threads moved;
+  codecs), so a count that moves says whose threads moved; ``native_threads`` names those by
+  their OS name (``/proc/self/task/*/comm``, Linux only);
 * the renderer (``RendererProcessor.stats``): frames pushed, frames repeated because drawing fell
   behind, lateness of each push against its due time, and A/V drift — audio samples pushed minus
   the samples the pushed frames span, in frames (0 means each frame carried exactly its period);
@@ -33,6 +34,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -67,6 +69,7 @@ class Sample:
     gc_ms_max: float | None = None
     quiet: bool = False  # taken between turns (see the runner's ``QUIET_WAIT_S``)
     thread_groups: dict[str, int] | None = None
+    native_threads: dict[str, int] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -150,6 +153,7 @@ class Sampler:
             **self._gc.read(),
             quiet=quiet,
             thread_groups=groups,
+            native_threads=native_thread_names(),
         )
 
     def close(self) -> None:
@@ -169,6 +173,24 @@ class Sampler:
 def thread_groups() -> dict[str, int]:
     """This process's Python threads, counted by name without a worker's number, sorted."""
     names = Counter(re.sub(r"[_-]\d+$", "", t.name) for t in threading.enumerate())
+    return dict(sorted(names.items()))
+
+
+def native_thread_names() -> dict[str, int]:
+    """The other threads (the runtimes' own), counted by their OS name without a number.
+
+    Read from ``/proc/self/task/*/comm`` (Linux; empty elsewhere). A runtime names its threads
+    (``ort``/onnxruntime pools, the video codec's workers), so a moving count says whose moved.
+    """
+    python = {t.native_id for t in threading.enumerate()}
+    names: Counter[str] = Counter()
+    for task in Path("/proc/self/task").glob("*"):
+        try:
+            if int(task.name) in python:
+                continue
+            names[re.sub(r"[_:-]?\d+$", "", (task / "comm").read_text().strip())] += 1
+        except (OSError, ValueError):  # the thread ended between the listing and the read
+            continue
     return dict(sorted(names.items()))
 
 

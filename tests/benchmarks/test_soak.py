@@ -125,6 +125,11 @@ def test_a_short_soak_call_samples_the_process_and_the_call(tmp_path):
         groups = s["thread_groups"]  # the Python threads by name, the runtimes' as "native"
         assert groups["MainThread"] == 1 and groups["native"] >= 0
         assert any(name.startswith("renderer") for name in groups)  # the render thread
+        # the runtimes' threads by their OS names, counted apart from the Python ones
+        native = s["native_threads"]
+        assert native and sum(native.values()) + sum(groups.values()) - groups["native"] <= (
+            s["threads"] + 2
+        )
     first, last = samples[0], samples[-1]
     elapsed = last["t_s"] - first["t_s"]
     # frames really flowed at about 15 fps, and the user really received them
