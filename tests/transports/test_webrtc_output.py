@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from pipecat.frames.frames import OutputAudioRawFrame
+from pipecat.frames.frames import OutputAudioRawFrame, TTSAudioRawFrame
 from pipecat.transports.base_transport import TransportParams
 from pipecat.transports.smallwebrtc.transport import RawAudioTrack
 
@@ -18,6 +18,8 @@ from presence.transports.webrtc.output import (
     WebRTCTransport,
     WindowedWebRTCOutputTransport,
 )
+
+pytestmark = pytest.mark.timeout(30)
 
 RATE = 24000
 VOICE = OutputAudioRawFrame(np.full(RATE // 100, 3000, np.int16).tobytes(), RATE, 1)  # 10 ms
@@ -38,11 +40,13 @@ def output_for(track: RawAudioTrack, window: int = WINDOW) -> WindowedWebRTCOutp
     return WindowedWebRTCOutputTransport(Client(track), params, window=window)
 
 
-async def writes_before_waiting(output: WindowedWebRTCOutputTransport, most: int = 60) -> int:
-    """How many 10 ms writes return before one waits for the track to send."""
+async def writes_before_waiting(
+    output: WindowedWebRTCOutputTransport, most: int = 60, frame: OutputAudioRawFrame = VOICE
+) -> int:
+    """How many 10 ms writes of ``frame`` return before one waits for the track to send."""
     for n in range(most):
         try:
-            await asyncio.wait_for(output.write_audio_frame(VOICE), timeout=0.005)
+            await asyncio.wait_for(output.write_audio_frame(frame), timeout=0.005)
         except TimeoutError:
             return n
     return most
@@ -71,6 +75,24 @@ async def test_a_track_behind_its_clock_catches_up_with_the_voice_not_silence():
     started = time.monotonic()
     voiced = [bool((await track.recv()).to_ndarray().any()) for _ in range(CATCH_UP_MAX)]
     assert all(voiced) and time.monotonic() - started < 0.2  # sent at once, all of it voice
+
+
+async def test_audio_that_fell_behind_catches_up_on_idle_silence_never_on_speech():
+    track = RawAudioTrack(RATE)
+    output = output_for(track)
+    silence = bytes(len(VOICE.audio))
+    for _ in range(WINDOW):  # the track holds a full window: the audio is ahead of its playout
+        await output.write_audio_frame(VOICE)
+    assert await output.write_audio_frame(OutputAudioRawFrame(silence, RATE, 1))  # idle: dropped
+    assert len(track._chunk_queue) == WINDOW and output.silence_dropped_s == pytest.approx(0.01)
+    # a quiet moment inside speech is speech: it waits its turn instead
+    speech_pause = TTSAudioRawFrame(silence, RATE, 1)
+    assert await writes_before_waiting(output, frame=speech_pause) == 0
+    assert len(track._chunk_queue) == WINDOW + 1
+    await track.recv()
+    await track.recv()  # once the track has room, silence goes out again
+    assert await output.write_audio_frame(OutputAudioRawFrame(silence, RATE, 1))
+    assert output.silence_dropped_s == pytest.approx(0.01)
 
 
 def test_the_transport_uses_the_windowed_output_and_refuses_no_window():

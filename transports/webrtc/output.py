@@ -5,9 +5,8 @@ until the track has sent it before writing the next. The track sends one 10 ms c
 its own clock and sends silence when its queue is empty at a tick. With one chunk in flight, the
 next write has to arrive between two ticks; whenever the event loop is a little late, the track
 sends silence in that slot and the chunk waits for the next one. Each miss delays everything still
-queued in the transport by 10 ms, for good: measured over a one-minute browser call on two cores,
-the transport's queue grew to ~1,450 frames and the persona's voice and face reached the user
-seconds after the renderer played them (and its "stopped speaking" as late).
+queued in the transport by 10 ms, for good: on a busy machine the persona's voice and face reach
+the user further behind the renderer as the call goes on (and its "stopped speaking" as late).
 
 ``WebRTCTransport`` is ``SmallWebRTCTransport`` with an output that keeps up to ``window`` writes
 in the track's queue and waits only for the oldest: the track always has the next chunk when it
@@ -16,8 +15,9 @@ stalled event loop has left the track behind its clock (it then sends at once wh
 silence for the rest), the output hands it up to ``CATCH_UP_MAX`` writes, so it catches up with
 the audio that waited rather than with silence. A track replaced by a renegotiation starts a new
 window (the old track's chunks are never sent); a peer that stops reading still ends at pipecat's
-``audio_out_write_timeout_secs``. What a stall longer than the catch-up leaves behind stays late
-until the renderer's idle silence absorbs it.
+``audio_out_write_timeout_secs``. Whatever still leaves the audio behind (a stall longer than
+the catch-up) is made up between turns: idle silence written while ``window`` writes are still
+queued is dropped (``silence_dropped_s`` counts it), never speech.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import time
 from collections import deque
 from typing import Any
 
-from pipecat.frames.frames import OutputAudioRawFrame
+from pipecat.frames.frames import OutputAudioRawFrame, TTSAudioRawFrame
 from pipecat.transports.smallwebrtc.transport import (
     SmallWebRTCOutputTransport,
     SmallWebRTCTransport,
@@ -45,6 +45,9 @@ CATCH_UP_MAX = 25
 class WindowedWebRTCOutputTransport(SmallWebRTCOutputTransport):
     """``SmallWebRTCOutputTransport`` whose audio writes wait for the oldest of ``window``.
 
+    Attributes:
+        silence_dropped_s: Idle silence dropped to catch up, in seconds.
+
     Args:
         client: The transport's ``SmallWebRTCClient``.
         params: Transport parameters.
@@ -59,6 +62,7 @@ class WindowedWebRTCOutputTransport(SmallWebRTCOutputTransport):
         self._window = window
         self._track: Any = None
         self._sent: deque[asyncio.Future] = deque()
+        self.silence_dropped_s = 0.0
 
     async def write_audio_frame(self, frame: OutputAudioRawFrame) -> bool:
         """Queue the audio in the track; wait only while ``window`` writes are still unsent."""
@@ -67,15 +71,23 @@ class WindowedWebRTCOutputTransport(SmallWebRTCOutputTransport):
             return False
         if track is not self._track:  # a new track (renegotiated): the old one's sends are moot
             self._track, self._sent = track, deque()
-        self._sent.append(track.add_audio_bytes(frame.audio))
         while self._sent and self._sent[0].done():
             self._sent.popleft()
+        if len(self._sent) >= self._window and _idle_silence(frame):
+            self.silence_dropped_s += frame.num_frames / frame.sample_rate
+            return True  # the audio is behind its clock: catch up on the silence between turns
+        self._sent.append(track.add_audio_bytes(frame.audio))
         while len(self._sent) > self._window and (
             len(self._sent) > CATCH_UP_MAX or not _behind(track)
         ):
             await self._sent[0]
             self._sent.popleft()
         return True
+
+
+def _idle_silence(frame: OutputAudioRawFrame) -> bool:
+    """Silence between turns (the renderer's idle audio), not a quiet moment of speech."""
+    return not isinstance(frame, TTSAudioRawFrame) and not any(frame.audio)
 
 
 def _behind(track: Any) -> bool:
