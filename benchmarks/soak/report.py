@@ -45,6 +45,9 @@ METHOD = {
     "gc_full/gc_ms_max": "Python's full garbage collections so far and the longest collection of "
     "any generation since the previous sample (gc.callbacks; a collection holds the GIL)",
     "warm-up": "time zero is the user's first video frame; the first sample is one second later",
+    "output_backlog": "audio queued in the WebRTC output transport and its track at each sample "
+    "after the warm-up (how late the user hears what the renderer pushed), and the idle silence "
+    "the output dropped to catch up",
     "repeats_by_phase": "each repeated frame after the warm-up second, by where it fell: while "
     "the user speaks, at the turn's end (the first TURN_END_S after the user's last word: the "
     "decode, the decision and the answer's start), in the rest of the answer, or between turns",
@@ -127,6 +130,13 @@ def verdicts(result: dict[str, Any], warmup_s: float) -> dict[str, Any]:
             out["repeats_by_phase"] = phases
     else:
         out["frames"] = {"ok": None}
+    backlog = [s["output_backlog_s"] for s in after if s.get("output_backlog_s") is not None]
+    if backlog:  # how late the user hears what the renderer pushed: must not grow through a call
+        out["output_backlog"] = {
+            "max_s": max(backlog),
+            "last_s": backlog[-1],
+            "silence_dropped_s": after[-1].get("silence_dropped_s"),
+        }
     parts = [flat_ok, out["drift"]["ok"], out["frames"]["ok"]]
     out["ok"] = None if None in parts else all(parts)
     out["flat_after_first_pass"] = _flat_after_first_pass(result)
@@ -238,6 +248,11 @@ def print_table(result: dict[str, Any], console=None) -> None:
         phases = v["repeats_by_phase"]
         table.add_row("repeated frames by phase", ", ".join(f"{k} {n}" for k, n in phases.items()),
                       "")  # fmt: skip
+    if v.get("output_backlog"):
+        b = v["output_backlog"]
+        table.add_row("audio waiting in the WebRTC output",
+                      f"max {b['max_s']} s, last {b['last_s']} s; idle silence dropped "
+                      f"{b['silence_dropped_s']} s", "")  # fmt: skip
     answered = sum(a["answered"] for a in result["asked"])
     table.add_row("questions answered", f"{answered}/{len(result['asked'])}", "")
     console.print(table)

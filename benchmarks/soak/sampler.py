@@ -12,6 +12,9 @@ A ``Sampler`` reads, without touching the pipeline, at each ``sample()``:
   behind, lateness of each push against its due time, and A/V drift — audio samples pushed minus
   the samples the pushed frames span, in frames (0 means each frame carried exactly its period);
 * the user (``WebRTCUser.received``): video frames and 20 ms audio windows that arrived;
+* the WebRTC output (``presence.transports.webrtc.output``), when given: the audio waiting in the
+  output transport's queue and in its track (``output_backlog_s``: how late the user hears what
+  the renderer pushed; read from pipecat's internals) and the idle silence it dropped to catch up;
 * the session's idle memory trim (``IdleMemoryTrim``), when it has one: trims so far and the
   longest since the previous sample (a trim holds the allocator's locks while it runs);
 * Python's cyclic garbage collector (``gc.callbacks``): full (oldest-generation) collections so
@@ -38,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pipecat.frames.frames import OutputAudioRawFrame
 
 from presence.framework.optional import require
 
@@ -70,6 +74,8 @@ class Sample:
     quiet: bool = False  # taken between turns (see the runner's ``QUIET_WAIT_S``)
     thread_groups: dict[str, int] | None = None
     native_threads: dict[str, int] | None = None
+    output_backlog_s: float | None = None
+    silence_dropped_s: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -86,12 +92,15 @@ class Sampler:
         trim: The session's ``IdleMemoryTrim`` (None: not sampled).
     """
 
-    def __init__(self, renderer: Any, received: Any, start: float, trim: Any = None):
+    def __init__(
+        self, renderer: Any, received: Any, start: float, trim: Any = None, output: Any = None
+    ):
         require("psutil", extra="bench")
         import psutil
 
         self._process = psutil.Process()
         self._renderer = renderer
+        self._output = output
         self._received = received
         self._start = start
         self._fps = renderer.engine.fps
@@ -154,6 +163,8 @@ class Sampler:
             quiet=quiet,
             thread_groups=groups,
             native_threads=native_thread_names(),
+            output_backlog_s=output_backlog_s(self._output, self._rate),
+            silence_dropped_s=getattr(self._output, "silence_dropped_s", None),
         )
 
     def close(self) -> None:
@@ -174,6 +185,28 @@ def thread_groups() -> dict[str, int]:
     """This process's Python threads, counted by name without a worker's number, sorted."""
     names = Counter(re.sub(r"[_-]\d+$", "", t.name) for t in threading.enumerate())
     return dict(sorted(names.items()))
+
+
+def output_backlog_s(output: Any, rate: int) -> float | None:
+    """Audio queued in a pipecat output transport and its WebRTC track, in seconds.
+
+    Reads pipecat 1.14's internals (the media senders' audio queues, ``RawAudioTrack``'s chunk
+    queue); ``None`` when there is no output or they are not where this expects them.
+    """
+    if output is None:
+        return None
+    try:
+        queued = sum(
+            len(f.audio)
+            for sender in output._media_senders.values()
+            for f in list(sender._audio_queue._queue)
+            if isinstance(f, OutputAudioRawFrame)
+        )
+        track = output._client._audio_output_track
+        in_track = sum(len(chunk) for chunk, _ in list(track._chunk_queue)) if track else 0
+    except AttributeError:
+        return None
+    return round((queued + in_track) / 2 / rate, 3)
 
 
 def native_thread_names() -> dict[str, int]:
