@@ -45,6 +45,7 @@ QUESTION = "what is the weather in paris".split()
 FOLLOW_UP = "thank you very much".split()
 ANSWER = ["It is sunny ", "in Paris today."]
 THANKS = ["You are welcome."]
+SETTLE_S = 1.0
 
 
 @pytest.fixture
@@ -90,7 +91,12 @@ def texts(call: LocalCall, kind: str, start: int) -> list[str]:
 
 
 async def ask(call: LocalCall, words: list[str], timeout: float = 40.0) -> tuple[int, str]:
-    """Speak ``words``; wait for the reply to end. Returns (message mark, what the bot said)."""
+    """Speak ``words``; wait for the reply to end. Returns (message mark, what the bot said).
+
+    A user speaks once the face has been up for a moment (``SETTLE_S``), not in the first
+    milliseconds: the session's first VAD and turn-model inferences run on the silence before.
+    """
+    await asyncio.sleep(max(0.0, call.started + SETTLE_S - time.monotonic()))
     mark = len(call.user.received.messages)
     await asyncio.sleep(call.user.say(at_48k(spoken_words(words))))
     await call.wait_for("bot-stopped-speaking", start=mark, timeout=timeout)
