@@ -23,6 +23,8 @@ Names:
 - ``stage(stage, provider, **params)``: a registered provider (or ``module:factory``) as a
   ready pipecat object; ``providers(stage)`` lists them.
 - ``transport_params(renderer, kind=...)``: ``TransportParams``/``DailyParams`` for the face.
+- ``WebRTCTransport``: pipecat's ``SmallWebRTCTransport`` with an audio output that keeps up with
+  its track (``presence.transports.webrtc.output``).
 - ``bot``, ``make_bot``, ``runner_main``: pipecat's runner conventions (``presence.framework.
   runner_bot``).
 - ``register``, ``StageParams``, ``BuildContext``: add a named provider from your own code.
@@ -54,6 +56,7 @@ _EXPORTS = {
     "Session": "presence.framework.builder",
     "stage": "presence.framework.stages",
     "transport_params": "presence.framework.stages",
+    "WebRTCTransport": "presence.transports.webrtc.output",
     "bot": "presence.framework.runner_bot",
     "make_bot": "presence.framework.runner_bot",
     "runner_main": "presence.framework.runner_bot",
@@ -99,6 +102,7 @@ __all__ = [
     "runner_main",
     "stage",
     "transport_params",
+    "WebRTCTransport",
     "__version__",
 ]
 
@@ -122,6 +126,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the names load
     from presence.framework.registry import BuildContext, StageParams, providers, register
     from presence.framework.runner_bot import bot, make_bot, runner_main
     from presence.framework.stages import stage, transport_params
+    from presence.transports.webrtc.output import WebRTCTransport
 
 
 def __getattr__(name: str) -> Any:

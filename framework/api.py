@@ -159,7 +159,7 @@ class PresencePipeline:
 
         Example::
 
-            transport = SmallWebRTCTransport(connection, pipeline.transport_params("webrtc"))
+            transport = WebRTCTransport(connection, pipeline.transport_params("webrtc"))
         """
         from presence.framework.stages import transport_params
 

@@ -3,8 +3,9 @@
 pipecat's development runner (``pipecat.runner.run.main``) imports ``bot`` from the main module
 and calls it once per session with the arguments of the transport the client chose; Pipecat
 Cloud's base image does the same, one session per container. ``bot`` loads the pipeline named by
-``PRESENCE_PIPELINE``, builds the transport with ``pipecat.runner.utils.create_transport`` and
-runs one conversation::
+``PRESENCE_PIPELINE``, builds the transport with ``pipecat.runner.utils.create_transport`` (for
+SmallWebRTC, presence's ``WebRTCTransport``, whose audio output keeps up with the track) and runs
+one conversation::
 
     # bot.py (examples/bot.py)
     from presence import bot, runner_main  # noqa: F401  (the runner looks ``bot`` up here)
@@ -95,10 +96,19 @@ def make_bot(
         return load_pipeline(pipeline, overrides)
 
     async def bot(runner_args: Any) -> None:
+        from pipecat.runner.types import SmallWebRTCRunnerArguments
         from pipecat.runner.utils import create_transport
 
+        from presence.transports.webrtc.output import WebRTCTransport
+
         loaded = resolve()
-        transport = await create_transport(runner_args, runner_transport_params(loaded))
+        params = runner_transport_params(loaded)
+        if isinstance(runner_args, SmallWebRTCRunnerArguments):  # its output keeps up with playout
+            transport = WebRTCTransport(
+                params=params["webrtc"](), webrtc_connection=runner_args.webrtc_connection
+            )
+        else:
+            transport = await create_transport(runner_args, params)
         greets = greet if greet is not None else os.environ.get(GREET_ENV, "1") != "0"
         logger.info(f"presence bot: {loaded.name} over {type(transport).__name__}")
         await loaded.run(

@@ -6,7 +6,7 @@ transport the settings that carry the renderer's audio and video in step (see
 ``presence.processors.renderer.output_sync``)::
 
     face = presence.stage("renderer", "warp", portrait="face.png", size=512, fps=25)
-    transport = SmallWebRTCTransport(connection, params=presence.transport_params(face))
+    transport = WebRTCTransport(connection, params=presence.transport_params(face))
     pipeline = Pipeline([transport.input(), stt, user, llm, tts, face, transport.output(), assistant])
 """
 
@@ -183,7 +183,7 @@ def transport_params(
     Example::
 
         face = presence.stage("renderer", "warp", portrait="face.png")
-        transport = SmallWebRTCTransport(connection, params=presence.transport_params(face))
+        transport = WebRTCTransport(connection, params=presence.transport_params(face))
     """
     from presence.processors.renderer.output_sync import check_output_params, output_video_params
 

@@ -33,6 +33,7 @@ from presence.benchmarks.soak.sampler import Sample, Sampler
 from presence.framework.config import LoadedPipeline, load_pipeline
 from presence.framework.errors import PresenceError
 from presence.framework.observers.idle_trim import IdleMemoryTrim
+from presence.transports.webrtc.output import WindowedWebRTCOutputTransport
 
 ANSWER_TIMEOUT_S = 45.0
 QUIET_S = 1.0  # silence after an answer that makes a quiet moment to sample in
@@ -118,7 +119,15 @@ async def _hold(call, chosen, speech, minutes, sample_s, gap_s, on_sample) -> di
     renderer = call.session.stages["renderer"]
     await asyncio.sleep(1.0)  # the warm-up second
     trim = next((o for o in call.session.observers if isinstance(o, IdleMemoryTrim)), None)
-    sampler = Sampler(renderer, user.received, start, trim)
+    output = next(
+        (
+            p
+            for p in call.session.pipeline.processors
+            if isinstance(p, WindowedWebRTCOutputTransport)
+        ),
+        None,
+    )
+    sampler = Sampler(renderer, user.received, start, trim, output)
     quiet = asyncio.Event()
 
     async def sample_loop() -> None:

@@ -60,6 +60,7 @@ from pipecat.transports.smallwebrtc.transport import SmallWebRTCTransport
 
 from presence.framework.errors import ConfigError
 from presence.transports.webrtc.keyframes import CameraKeyframes
+from presence.transports.webrtc.output import WebRTCTransport
 from presence.transports.webrtc.params import (
     IceServerLike,
     limit_ice_host_addresses,
@@ -201,7 +202,7 @@ class WebRTCServer:
 
     def _start_session(self, connection: SmallWebRTCConnection) -> None:
         session_id = uuid.uuid4().hex[:12]
-        transport = SmallWebRTCTransport(webrtc_connection=connection, params=self._params())
+        transport = WebRTCTransport(webrtc_connection=connection, params=self._params())
         task = asyncio.create_task(self._run_session(transport, connection, session_id))
         self.sessions[session_id] = task
         logger.info(f"browser session {session_id} started")
