@@ -27,13 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from loguru import logger
+from pipecat.transports.smallwebrtc.transport import SmallWebRTCOutputTransport
 
 from presence.benchmarks.conversation.questions import load_questions, render, select
 from presence.benchmarks.soak.sampler import Sample, Sampler
 from presence.framework.config import LoadedPipeline, load_pipeline
 from presence.framework.errors import PresenceError
 from presence.framework.observers.idle_trim import IdleMemoryTrim
-from presence.transports.webrtc.output import WindowedWebRTCOutputTransport
 
 ANSWER_TIMEOUT_S = 45.0
 QUIET_S = 1.0  # silence after an answer that makes a quiet moment to sample in
@@ -123,7 +123,7 @@ async def _hold(call, chosen, speech, minutes, sample_s, gap_s, on_sample) -> di
         (
             p
             for p in call.session.pipeline.processors
-            if isinstance(p, WindowedWebRTCOutputTransport)
+            if isinstance(p, SmallWebRTCOutputTransport)  # pipecat's, or presence's windowed
         ),
         None,
     )
