@@ -27,7 +27,9 @@ What this adds to pipecat's service:
   spoken from a preview. The last two previews are kept;
 * **openings made ahead** (``openings``): when the LLM stage knows the sentences its answers
   start with (the knowledge-base responder does), warm-up makes the first piece of each once and
-  keeps it on disk (``engines/openings``), so those answers start without waiting for Piper.
+  keeps it on disk (``engines/openings``), so those answers start without waiting for Piper. A
+  session that starts cold (not prepared ahead) loads the kept pieces, makes new ones for at most
+  ``_OPENINGS_AT_START_S`` and the rest in the background: its start never waits for them.
 
 Piper (``piper-tts``) is GPL-3.0; the bundled voice's dataset is CC0.
 """
@@ -35,7 +37,6 @@ Piper (``piper-tts``) is GPL-3.0; the bundled voice's dataset is CC0.
 from __future__ import annotations
 
 import asyncio
-import re
 import threading
 import time
 from collections import OrderedDict
@@ -44,7 +45,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 from loguru import logger
 from pipecat.audio.utils import create_stream_resampler
 from pipecat.frames.frames import ErrorFrame, Frame, TTSAudioRawFrame
@@ -57,6 +57,12 @@ from presence.framework.errors import ConfigError
 from presence.framework.frames import SpeechPreviewFrame
 from presence.framework.registry import BuildContext, StageParams, register
 from presence.processors.tts.engines.openings import OpeningAudio, folder_for
+from presence.processors.tts.engines.pieces import (
+    leading_quiet,
+    piece_key,
+    shapes_of,
+    split_first_clause,
+)
 from presence.processors.tts.engines.piper_voice import (
     BUNDLED_VOICE,
     ResolvedVoice,
@@ -67,19 +73,9 @@ from presence.processors.tts.engines.piper_voice import (
 )
 from presence.processors.tts.visemes import VisemeAligner
 
-# Piper reports stress and length marks and word gaps as phonemes of their own: they are not
-# mouth shapes, so the previous shape holds through them.
-_NOT_A_SHAPE = frozenset("ˈˌːˑ ")
-_REST = frozenset("^$_.,;:!?—-…\"'()")
-_CLAUSE = re.compile(r"(?<=[,;:—])\s+")
-# Words a phrase may start with: a long sentence without clause punctuation is split before one.
-_PHRASE_STARTS = frozenset(
-    "with without to for from in on at by about into through over under after before because "
-    "and but or so which that when while where if than as like".split()
-)
-_LONG_SENTENCE_WORDS = 8
 _PREPARED_SLOTS = 2  # previews whose audio is kept until their text is spoken
 _OPENINGS_S = 60.0  # at most this long making answer openings at one warm-up
+_OPENINGS_AT_START_S = 2.0  # ... before a cold session's StartFrame goes on (pipecat waits 20 s)
 
 
 _LOADING = threading.Lock()
@@ -107,10 +103,6 @@ def _quiet_loading():
             piper_tts.PiperVoice = original
 
 
-def _key(text: str) -> str:
-    return " ".join(text.split())
-
-
 class PiperParams(StageParams):
     """Parameters of the ``piper`` TTS stage (GPL-3 engine; bundled voice dataset CC0).
 
@@ -136,55 +128,6 @@ class PiperParams(StageParams):
     first_clause_words: int = Field(4, ge=0, le=50)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     openings: bool = True
-
-
-def split_first_clause(text: str, min_words: int) -> list[str]:
-    """``text`` as [first phrase, rest] when its first phrase has ``min_words`` or more words.
-
-    Clause punctuation (comma, semicolon, colon, dash) splits first. A long sentence (8 words or
-    more) without it splits before the first preposition or conjunction after ``min_words``
-    words, where a speaker could pause. Anything else stays whole; ``min_words`` 0 never splits.
-    """
-    if min_words <= 0:
-        return [text]
-    text = text.strip()
-    parts = _CLAUSE.split(text, maxsplit=1)
-    if len(parts) == 2 and len(parts[0].split()) >= min_words and parts[1].strip():
-        return parts
-    words = text.split()
-    if len(words) >= _LONG_SENTENCE_WORDS:
-        for i in range(min_words, len(words) - 2):
-            if words[i].lower() in _PHRASE_STARTS:
-                return [" ".join(words[:i]), " ".join(words[i:])]
-    return [text]
-
-
-def leading_quiet(pcm: bytes, rate: int, *, threshold_dbfs: float = -40.0,
-                  keep_s: float = 0.01) -> int:  # fmt: skip
-    """Samples of quiet before the voice starts in 16-bit ``pcm``, less ``keep_s`` of lead-in.
-
-    Returns 0 when nothing reaches ``threshold_dbfs`` (a silent chunk is left whole).
-    """
-    samples = np.frombuffer(pcm, dtype=np.int16)
-    loud = np.flatnonzero(np.abs(samples.astype(np.int32)) >= 32768 * 10 ** (threshold_dbfs / 20))
-    if not loud.size:
-        return 0
-    return max(0, int(loud[0]) - int(keep_s * rate))
-
-
-def shapes_of(alignments: Any) -> list[tuple[int, str]]:
-    """``(onset_sample, phoneme)`` per mouth shape from Piper's ``phoneme_alignments``.
-
-    Onsets count from the chunk's first sample; pauses and boundaries become ``""`` (rest).
-    """
-    out: list[tuple[int, str]] = []
-    position = 0
-    for item in alignments or []:
-        phoneme = str(item.phoneme)
-        if phoneme not in _NOT_A_SHAPE:
-            out.append((position, "" if phoneme in _REST else phoneme))
-        position += int(item.num_samples)
-    return out
 
 
 def onnx_cuda_available() -> bool:
@@ -241,32 +184,70 @@ class PresencePiperTTSService(PiperTTSService):
         self.previews = self.previews_spoken = 0
         self.openings = openings
         self._opening_source: Callable[[], list[str]] | None = None
+        self._stop_openings = threading.Event()
+        self._openings_task: asyncio.Task | None = None
 
     def speak_openings_of(self, source: Callable[[], list[str]]) -> None:
         """Take the sentences answers may start with from ``source`` (read at warm-up)."""
         self._opening_source = source
 
-    def warm_up(self) -> None:
-        """Synthesise a word once and make (or load) the answer openings (blocking)."""
+    def warm_up(self, budget_s: float = _OPENINGS_S) -> None:
+        """Synthesise a word once and load the answer openings (blocking).
+
+        Args:
+            budget_s: Seconds spent at most making openings not yet kept on disk; those left
+                are synthesised when spoken (or by ``make_openings``).
+        """
         if not self._warm:
             self._synthesize("Hello.")
-            if self.openings is not None and self._opening_source is not None:
-                started = time.monotonic()
-                pieces = [_key(split_first_clause(s, self._first_clause_words)[0])
-                          for s in self._opening_source()]  # fmt: skip
-                loaded, made = self.openings.fill(pieces, self._synthesize, budget_s=_OPENINGS_S)
-                took = time.monotonic() - started
-                (logger.info if made else logger.debug)(
-                    f"{self}: {len(self.openings)} answer openings ready ({loaded} kept, {made} "
-                    f"made once for this voice) in {took:.1f} s"
-                )
             self._warm = True
+            self.make_openings(budget_s)
+
+    def make_openings(self, budget_s: float = _OPENINGS_S) -> int:
+        """Load or make the answer openings not yet ready (blocking); returns how many are left.
+
+        Stops early once ``_stop_openings`` is set (the session ended).
+        """
+        if self.openings is None or self._opening_source is None:
+            return 0
+        started = time.monotonic()
+        pieces = [piece_key(split_first_clause(s, self._first_clause_words)[0])
+                  for s in self._opening_source()]  # fmt: skip
+        loaded, made = self.openings.fill(
+            pieces, self._synthesize, budget_s=budget_s, stop=self._stop_openings
+        )
+        left = len({p for p in pieces if p and p not in self.openings})
+        (logger.info if made else logger.debug)(
+            f"{self}: {len(self.openings)} answer openings ready ({loaded} kept, {made} made once "
+            f"for this voice, {left} left) in {time.monotonic() - started:.1f} s"
+        )
+        return left
 
     async def start(self, frame):
-        """Start, then warm up off the event loop unless the session was prepared warm."""
+        """Start; a cold session warms up off the event loop and makes its openings after."""
         await super().start(frame)
         if not self._warm:
-            await asyncio.to_thread(self.warm_up)
+            await asyncio.to_thread(self.warm_up, _OPENINGS_AT_START_S)
+            if self.openings is not None and self._opening_source is not None:
+                self._openings_task = self.create_task(asyncio.to_thread(self.make_openings))
+
+    async def stop(self, frame):
+        """Stop making openings, then stop as pipecat's service."""
+        await self._stop_making_openings()
+        await super().stop(frame)
+
+    async def cancel(self, frame):
+        """Stop making openings, then cancel as pipecat's service."""
+        await self._stop_making_openings()
+        await super().cancel(frame)
+
+    async def _stop_making_openings(self) -> None:
+        self._stop_openings.set()  # the thread ends after the piece it is making (well under 1 s)
+        if self._openings_task is not None:
+            await asyncio.wait({self._openings_task}, timeout=5.0)
+            if not self._openings_task.done():
+                await self.cancel_task(self._openings_task)
+            self._openings_task = None
 
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         """Prepare a previewed sentence's first piece; everything else as pipecat's service."""
@@ -276,7 +257,7 @@ class PresencePiperTTSService(PiperTTSService):
 
     def _prepare(self, sentence: str) -> None:
         piece = split_first_clause(sentence, self._first_clause_words)[0]
-        key = _key(piece)
+        key = piece_key(piece)
         if key in self._prepared or (self.openings is not None and key in self.openings):
             return
         future = asyncio.get_running_loop().run_in_executor(None, self._synthesize, piece)
@@ -289,10 +270,10 @@ class PresencePiperTTSService(PiperTTSService):
     async def _synthesized(self, piece: str) -> list[Any]:
         """``piece``'s audio chunks: an opening made ahead, the ones a preview made, or made now."""
         if self.openings is not None:
-            chunks = self.openings.take(_key(piece))
+            chunks = self.openings.take(piece_key(piece))
             if chunks is not None:
                 return chunks
-        future = self._prepared.pop(_key(piece), None)
+        future = self._prepared.pop(piece_key(piece), None)
         if future is not None:
             try:
                 chunks = await asyncio.shield(future)

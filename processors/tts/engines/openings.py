@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -119,8 +120,8 @@ class OpeningAudio:
         return chunks
 
     def fill(self, pieces: Iterable[str], synthesize: Callable[[str], list[Any]], *,
-             budget_s: float) -> tuple[int, int]:  # fmt: skip
-        """Load or make every piece; making new ones stops once ``budget_s`` is spent.
+             budget_s: float, stop: threading.Event | None = None) -> tuple[int, int]:  # fmt: skip
+        """Load or make every piece; making new ones stops at ``budget_s`` or once ``stop`` is set.
 
         Returns:
             ``(loaded from disk, made now)``. Pieces left unmade are synthesised when spoken.
@@ -138,7 +139,7 @@ class OpeningAudio:
                     continue
                 except (OSError, ValueError, KeyError) as exc:
                     logger.warning(f"openings: {path.name} is unreadable ({exc}); making it again")
-            if time.monotonic() - started > budget_s:
+            if time.monotonic() - started > budget_s or (stop is not None and stop.is_set()):
                 continue
             chunks = synthesize(text)
             self._audio[text] = chunks

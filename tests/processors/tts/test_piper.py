@@ -259,6 +259,40 @@ async def test_answer_openings_are_made_once_kept_on_disk_and_spoken_from_there(
     assert len(third.openings) == 2 and files[0].stat().st_size > 1000
 
 
+async def test_a_cold_session_starts_without_waiting_for_its_openings(tmp_path, monkeypatch):
+    """A session not prepared ahead makes its openings while it runs, never before its start.
+
+    pipecat gives a pipeline's start 20 s; making a persona's openings for the first time took
+    longer than that on a loaded 2-core machine, and the first call on a fresh machine failed.
+    """
+    from presence.processors.tts import piper
+
+    monkeypatch.setenv("PRESENCE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(piper, "_OPENINGS_AT_START_S", 0.0)
+    openings = [f"Answer number {n} starts here, and then goes on." for n in range(12)]
+    tts = build()
+    tts.speak_openings_of(lambda: openings)
+    synthesize = tts._synthesize
+
+    def slow(text: str):  # each opening takes a second: 12 s for all of them
+        if text.startswith("Answer number"):
+            tts._stop_openings.wait(1.0)
+        return synthesize(text)
+
+    tts._synthesize = slow
+    down, _ = await run_test(tts, frames_to_send=[TTSSpeakFrame(SENTENCE)])
+    assert sum(len(f.audio) for f in down if isinstance(f, TTSAudioRawFrame)) > 0  # it spoke
+    # the session ended long before 12 s of openings: making them stopped with it
+    made = len(tts.openings)
+    assert tts._stop_openings.is_set() and made < len(openings)
+
+    later = build()  # a later session loads what was made and makes the rest
+    later.speak_openings_of(lambda: openings)
+    later.warm_up(budget_s=0.0)
+    assert len(later.openings) == made
+    assert later.make_openings() == 0 and len(later.openings) == len(openings)
+
+
 def test_openings_off_or_for_other_settings_are_not_shared(tmp_path, monkeypatch):
     monkeypatch.setenv("PRESENCE_CACHE_DIR", str(tmp_path / "cache"))
     off = build(openings=False)
