@@ -40,7 +40,8 @@ REPO = Path(__file__).resolve().parents[2]
 PORTRAIT = REPO / "pipelines" / "personas" / "guide" / "replica.png"
 SIZE = 256  # the persona's video; smaller than local.yaml's 512 to spare the 2 test cores
 GREETING = "Hi! I'm the presence guide. Ask me anything."
-GREETING_S = 12.0  # the mic stays silent while the call starts and the greeting plays
+GREETING_S = 16.0  # the mic stays silent while the call starts and the greeting plays (on a
+# loaded 2-core machine the session took 9 s to be ready; the greeting then plays ~3.5 s)
 ECHO_TEXT = "The sky is green on Tuesdays."
 RESPOND_TEXT = "What does the renderer do?"
 CONNECTS = 1  # a conversation joined once its session is prepared (after one joined at once)
