@@ -213,9 +213,13 @@ class PresencePiperTTSService(PiperTTSService):
         started = time.monotonic()
         pieces = [piece_key(split_first_clause(s, self._first_clause_words)[0])
                   for s in self._opening_source()]  # fmt: skip
-        loaded, made = self.openings.fill(
-            pieces, self._synthesize, budget_s=budget_s, stop=self._stop_openings
-        )
+        try:
+            loaded, made = self.openings.fill(
+                pieces, self._synthesize, budget_s=budget_s, stop=self._stop_openings
+            )
+        except Exception as exc:  # noqa: BLE001 — an optimisation: answers are synthesised instead
+            logger.warning(f"{self}: answer openings not made ({exc}); answers synthesise them")
+            return len(set(pieces))
         left = len({p for p in pieces if p and p not in self.openings})
         (logger.info if made else logger.debug)(
             f"{self}: {len(self.openings)} answer openings ready ({loaded} kept, {made} made once "
