@@ -89,6 +89,13 @@ def bench_conversation(
         Path | None,
         typer.Option(help="A question set of your own (the schema of the bundled one)."),
     ] = None,
+    noise: Annotated[
+        str | None,
+        typer.Option(
+            help="Room noise under every question, KIND:SNR_DB (pink, brown, hum, babble), "
+            "e.g. pink:15."
+        ),
+    ] = None,
     set_: SetOption = None,
 ) -> None:
     """Spoken questions in real time: word error, answered right, splits, talk-over, latency."""
@@ -129,6 +136,7 @@ def bench_conversation(
             ids=split(ids),
             media_dir=str(media) if media else None,
             **({"questions_file": questions} if questions else {}),
+            noise=noise,
             command="presence " + shlex.join(sys.argv[1:]),
             on_row=progress,
             setup=setup,

@@ -4,7 +4,8 @@ Each question is spoken by its voice (see ``voices.py``), phrase by phrase: a ``
 a pause inside the sentence (``pause_ms`` of silence). The file then gets what a recording has:
 a short lead-in of silence (0.5–0.9 s, fixed per question), a faint noise floor (about −66 dBFS,
 seeded per question), the voice's level (``gain``) and the question's format — ``16k-mono`` or
-``44k-stereo`` (the right channel a little quieter than the left).
+``44k-stereo`` (the right channel a little quieter than the left). A question may add a room's
+noise (``noise: {kind: pink, snr_db: 15}``, see ``rooms.py``), mixed over the whole file.
 
 Constraints:
     * Deterministic: the audio depends only on the question, its voice and ``RENDER_VERSION``; it
@@ -30,6 +31,7 @@ import numpy as np
 import yaml
 from loguru import logger
 
+from presence.benchmarks.conversation.rooms import Noise, make_noise, noise_from
 from presence.benchmarks.conversation.voices import (
     Voice,
     resample,
@@ -59,6 +61,7 @@ class Question:
         format: ``16k-mono`` or ``44k-stereo``.
         expect: Passages that answer it, ``"<file stem>#<heading>"``.
         pause_ms: Silence at each ``|``.
+        noise: The room's noise under the question; None for a quiet room.
     """
 
     id: str
@@ -67,6 +70,12 @@ class Question:
     format: str
     expect: tuple[str, ...]
     pause_ms: float = 0.0
+    noise: Noise | None = None
+
+    @property
+    def room(self) -> str:
+        """The noise's label (``pink 15 dB``) or ``quiet``."""
+        return self.noise.label if self.noise else "quiet"
 
     @property
     def phrases(self) -> list[str]:
@@ -88,10 +97,12 @@ class Question:
         """Whether the user says "um", "uh" or the like."""
         return bool(set(re.findall(r"[a-z]+", self.say.lower())) & HESITATIONS)
 
-    def digest(self) -> str:
-        """A short hash of everything that changes the audio."""
+    def digest(self, *, room: bool = True) -> str:
+        """A short hash of everything that changes the audio (without the noise: ``room=False``)."""
         key = {"v": RENDER_VERSION, "say": self.say, "pause": self.pause_ms, "format": self.format,
                "voice": self.voice.key()}  # fmt: skip
+        if room and self.noise is not None:  # (a quiet question keeps its cached audio)
+            key["noise"] = [self.noise.kind, self.noise.snr_db]
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
 
 
@@ -119,14 +130,21 @@ class RenderedQuestion:
     meta: dict = field(default_factory=dict)
 
 
-def load_questions(path: str | Path = QUESTIONS_FILE) -> list[Question]:
+def load_questions(
+    path: str | Path = QUESTIONS_FILE, *, noise: str | None = None
+) -> list[Question]:
     """Read and check a questions file.
+
+    Args:
+        path: The questions file.
+        noise: ``KIND:SNR`` (``pink:15``) put under every question instead of its own noise.
 
     Raises:
         ConfigError: The file is missing, not YAML or has no questions; a field is missing or
-            wrong (unknown voice or format, a pause outside 400–800 ms, a duplicate id); the
-            message names the file and the question.
+            wrong (unknown voice or format, a pause outside 400–800 ms, a duplicate id, a noise
+            of unknown kind or level); the message names the file and the question.
     """
+    room = noise_from(noise, "--noise") if noise else None
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such questions file; give a YAML file in the schema of "
@@ -158,7 +176,8 @@ def load_questions(path: str | Path = QUESTIONS_FILE) -> list[Question]:
         if not expect or not all("#" in e for e in expect):
             raise ConfigError(f"{where}: expect needs at least one '<file stem>#<heading>'")
         q = Question(qid, str(item["say"]), voices[item["voice"]], item["format"], expect,
-                     float(item.get("pause_ms", 0)))  # fmt: skip
+                     float(item.get("pause_ms", 0)),
+                     room or noise_from(item.get("noise"), where))  # fmt: skip
         if q.has_pause and not PAUSE_RANGE_MS[0] <= q.pause_ms <= PAUSE_RANGE_MS[1]:
             raise ConfigError(f"{where}: pause_ms must be within {PAUSE_RANGE_MS} ms")
         out.append(q)
@@ -172,7 +191,8 @@ def cache_dir() -> Path:
 
 
 def _seed(question: Question) -> int:
-    return zlib.crc32(f"{question.id}:{question.digest()}".encode())
+    """The question's seed: the same with or without a room's noise, so their voices align."""
+    return zlib.crc32(f"{question.id}:{question.digest(room=False)}".encode())
 
 
 def speech_track(question: Question, rate: int) -> np.ndarray:
@@ -204,6 +224,9 @@ def render(question: Question, folder: Path | None = None) -> RenderedQuestion:
     n_lead, n_tail = round(lead * rate), round(TAIL_S * rate)
     clean = np.concatenate([np.zeros(n_lead, np.float32), speech, np.zeros(n_tail, np.float32)])
     noisy = clean + rng.normal(0.0, NOISE_RMS, clean.size).astype(np.float32)
+    if question.noise is not None and voiced.size:
+        speech_rms = float(np.sqrt(np.mean(speech[voiced[0] : voiced[-1] + 1] ** 2)))
+        noisy += make_noise(question.noise, clean.size, rate, speech_rms, _seed(question))
     pcm = np.clip(np.round(noisy * 32767), -32768, 32767).astype(np.int16)
     if channels == 2:
         right = np.clip(np.round(noisy * 0.85 * 32767), -32768, 32767).astype(np.int16)
@@ -218,6 +241,7 @@ def render(question: Question, folder: Path | None = None) -> RenderedQuestion:
         "id": question.id,
         "reference": question.reference,
         "voice": question.voice.name,
+        "noise": question.room,
         "sample_rate": rate,
         "channels": channels,
         "speech_start_s": round((n_lead + int(voiced[0])) / rate, 5) if voiced.size else None,

@@ -47,6 +47,7 @@ def question_set_info(path: str | Path, chosen: list) -> dict[str, Any]:
         "formats": sorted({q.format for q in chosen}),
         "with_pause": sum(q.has_pause for q in chosen),
         "with_hesitation": sum(q.has_hesitation for q in chosen),
+        "with_noise": sum(q.noise is not None for q in chosen),
     }
 
 
@@ -169,6 +170,10 @@ def print_table(result: dict[str, Any], console=None) -> None:
         add(f"voice {name}", g)
     for name, g in result.get("by_pause", {}).items():
         add("with pause" if name == "True" else "no pause", g)
+    by_noise = result.get("by_noise", {})
+    if len(by_noise) > 1 or "quiet" not in by_noise:
+        for name, g in by_noise.items():
+            add(f"room {name}", g)
     console.print(totals)
     stages = s.get("stages_ms") or {}
     if any(v.get("n") for v in stages.values()):

@@ -143,6 +143,7 @@ async def arun_conversation_benchmark(
     ids: list[str] | None = None,
     media_dir: str | Path | None = None,
     questions_file: str | Path = questions.QUESTIONS_FILE,
+    noise: str | None = None,
     command: str | None = None,
     on_row: Callable[[dict[str, Any]], None] | None = None,
     setup: QuestionSetup | None = None,
@@ -151,7 +152,7 @@ async def arun_conversation_benchmark(
     from presence.processors.llm.engines.retrieval import KnowledgeIndex
 
     loaded = load_pipeline(pipeline_path, overrides)
-    chosen = questions.select(questions.load_questions(questions_file), limit=limit,
+    chosen = questions.select(questions.load_questions(questions_file, noise=noise), limit=limit,
                               voices=voices, ids=ids)  # fmt: skip
     rendered = questions.render_all(chosen)
     kb = loaded.persona.knowledge_base
@@ -188,6 +189,7 @@ async def arun_conversation_benchmark(
         "summary": scoring.summarize(rows),
         "by_voice": scoring.by_group(rows, "voice"),
         "by_pause": scoring.by_group(rows, "pause"),
+        "by_noise": scoring.by_group(rows, "noise"),
         "questions": rows,
         "wall_s": round(time.monotonic() - started, 1),
         "method": report.METHOD,
@@ -209,14 +211,16 @@ def run_conversation_benchmark(pipeline_path: str | Path, overrides: list[str] |
         overrides: ``PATH=VALUE`` overrides, as ``--set``.
         **kwargs: ``json_path``, ``plot_path`` (needs matplotlib), ``limit`` (first N questions),
             ``voices`` (voice names), ``ids`` (question ids), ``media_dir`` (keep each MP4 and
-            JSON there; a temporary folder otherwise), ``questions_file``, ``command`` (recorded),
+            JSON there; a temporary folder otherwise), ``questions_file``, ``noise`` (``KIND:SNR``
+            under every question instead of its own), ``command`` (recorded),
             ``on_row`` (called with each row as it is scored), ``setup`` (per question: an async
             context yielding extra overrides, e.g. ``cloud.fakes_for``; the file is then loaded
             again for each question with them).
 
     Returns:
         The report: ``summary`` (corpus WER, answered right, splits, talked over, p50/p95 of
-        ``first_audio_ms`` and ``first_frame_ms``), ``by_voice``, ``by_pause``, ``questions``
+        ``first_audio_ms`` and ``first_frame_ms``), ``by_voice``, ``by_pause``, ``by_noise``
+        (``quiet`` or the room's label), ``questions``
         (one row each, with what was heard and replied), ``providers``, ``machine``, ``method``.
 
     Raises:

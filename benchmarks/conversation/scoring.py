@@ -93,6 +93,7 @@ def score_question(
         "id": q.id,
         "voice": q.voice.name,
         "format": q.format,
+        "noise": q.room,
         "pause": q.has_pause,
         "hesitation": q.has_hesitation,
         "reference": q.reference,

@@ -200,9 +200,11 @@ class PresenceWhisperSTTService(WhisperSTTService):
         voice comes back (and when it is quiet again), before the VAD confirms either.
         """
         await super().process_audio_frame(frame, direction)
-        if self._watch is None or not self._heard_voice:
+        if self._watch is None:
             return
-        event = self._watch.feed(frame.audio)
+        event = self._watch.feed(frame.audio)  # all of it: the watch learns the room's noise
+        if not self._heard_voice:
+            return
         if not self._user_speaking:
             if event is not None:
                 quiet_s = self._watch.quiet_samples / self._watch.sample_rate

@@ -263,6 +263,31 @@ async def test_an_early_decode_is_dropped_when_the_voice_comes_back_before_the_v
     assert "change" in texts[0].lower() and "voice" in texts[0].lower(), texts
 
 
+async def test_in_a_noisy_room_decoding_still_starts_in_the_silence_and_is_used(guide):
+    """A fan 13 dB under the voice, before, during and after it: the silence after the question is
+    told from the room's own noise, so the decode starts before the VAD's stop, as in a quiet
+    room, and the question is heard."""
+    from presence.benchmarks.conversation.rooms import Noise, make_noise
+
+    speech = synthesize_16k("what is presence").astype(np.float32)
+    voiced = speech[np.abs(speech) > 0.02 * np.abs(speech).max()]
+    lead, tail = np.zeros(8000, np.float32), np.zeros(4000, np.float32)
+    clean = np.concatenate([lead, speech, tail])
+    rms = float(np.sqrt(np.mean(voiced**2)))
+    noisy = clean + 32768 * make_noise(Noise("pink", 13.0), clean.size, 16000, rms / 32768, 7)
+    pcm = np.clip(noisy, -32768, 32767).astype(np.int16)
+    chunk = [
+        InputAudioRawFrame(pcm[i : i + 320].tobytes(), 16000, 1) for i in range(0, pcm.size, 320)
+    ]
+    start = lead.size // 320 + 10  # the VAD starts the turn 0.2 s into the voice
+    frames = [*chunk[:start], VADUserStartedSpeakingFrame(start_secs=0.2), *chunk[start:],
+              VADUserStoppedSpeakingFrame(stop_secs=0.2), SleepFrame(2.5)]  # fmt: skip
+    stt = build(guide, hotwords=["presence"], early_s=0.1)
+    down, _ = await run_test(stt, frames_to_send=frames)
+    assert stt.early_used == 1
+    assert len(finals(down)) == 1 and "presence" in finals(down)[0].lower(), finals(down)
+
+
 class Slow:
     """The real model, each decode taking ``delay_s`` longer (a busy machine)."""
 
