@@ -151,9 +151,9 @@ async def arun_conversation_benchmark(
     """Async form of ``run_conversation_benchmark`` (use it inside a running event loop)."""
     from presence.processors.llm.engines.retrieval import KnowledgeIndex
 
-    loaded = load_pipeline(pipeline_path, overrides)
     chosen = questions.select(questions.load_questions(questions_file, noise=noise), limit=limit,
                               voices=voices, ids=ids)  # fmt: skip
+    loaded = load_pipeline(pipeline_path, overrides)
     rendered = questions.render_all(chosen)
     kb = loaded.persona.knowledge_base
     passages = metrics.passage_refs(KnowledgeIndex.from_paths([kb])) if kb else []

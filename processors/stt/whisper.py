@@ -19,7 +19,8 @@ the audio of each VAD segment and transcribes it when the VAD says speech stoppe
   product terms; the words already heard this turn follow. Punctuated prose keeps Whisper's
   casing and punctuation (which turn-taking reads); its ``hotwords`` option made tiny.en drop them;
 * **decoding starts with the silence and is withdrawn if the user goes on**: a decode starts,
-  off the event loop, when the voice has been quiet for ``early_s`` (``engines/silence.py``),
+  off the event loop, when the voice has been quiet for ``early_s`` (``engines/silence.py``; in
+  a noisy room, quiet is judged against the room's noise floor, ``noise_margin``),
   before the VAD ends speech ``stop_secs`` after it; its transcript is held until the VAD does
   end speech, and dropped if the voice came back first (the VAD stop then starts a fresh decode).
   A transcript not yet delivered when the user speaks again is dropped, and its audio decoded
@@ -101,6 +102,7 @@ class PresenceWhisperSTTService(WhisperSTTService):
         resume_s: A taken turn is resumed (decoded again whole with what follows) when the user
             speaks again within this long of its end; 0 disables.
         stall_timeout_s: A decode running this long is given up (see ``WhisperParams``); 0 never.
+        noise_margin: Quiet within this factor of the room's noise floor (``SilenceWatch``).
         **kwargs: Passed to ``WhisperSTTService`` (e.g. ``trailing_silence_secs``).
 
     Raises:
@@ -111,7 +113,7 @@ class PresenceWhisperSTTService(WhisperSTTService):
                  cpu_threads: int, language: str, beam_size: int, prompt: str | None,
                  no_speech_prob: float, early_s: float = 0.0, window_pad_s: float | None = None,
                  revise_s: float = 0.0, resume_s: float = 0.0, stall_timeout_s: float = 0.0,
-                 **kwargs: Any):  # fmt: skip
+                 noise_margin: float = 1.5, **kwargs: Any):  # fmt: skip
         self._resolved = resolved
         self._stall_s = stall_timeout_s
         self._reloaded_at = -_RELOAD_EVERY_S
@@ -141,7 +143,9 @@ class PresenceWhisperSTTService(WhisperSTTService):
         self._words = TurnWords(sample_rate=self.sample_rate or 16000, revise_s=revise_s,
                                 resume_s=resume_s)  # fmt: skip
         self.withdrawn = 0  # decodes withdrawn because the user went on
-        self._watch = SilenceWatch(after_s=early_s) if early_s > 0 else None
+        self._watch = (
+            SilenceWatch(after_s=early_s, noise_margin=noise_margin) if early_s > 0 else None
+        )
         self._early: asyncio.Task | None = None  # a decode started before the VAD's stop
         self._early_pcm = b""
         self._early_release = asyncio.Event()
@@ -424,5 +428,5 @@ def build(params: WhisperParams, ctx: BuildContext) -> PresenceWhisperSTTService
         ttfs_p99_latency=params.ttfs_p99_latency, early_s=params.early_s,
         window_pad_s=params.window_pad_s, revise_s=params.revise_s,
         resume_s=params.resume_s, stall_timeout_s=params.stall_timeout_s,
-        sample_rate=ctx.audio_in_sample_rate,
+        noise_margin=params.noise_margin, sample_rate=ctx.audio_in_sample_rate,
     )  # fmt: skip

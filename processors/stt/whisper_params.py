@@ -35,6 +35,9 @@ class WhisperParams(StageParams):
         ttfs_p99_latency: Speech end to final transcript, p99, announced to turn strategies (they
             wait this long for a transcript before ending a turn without one).
         early_s: Quiet after which decoding starts, before the VAD's stop; 0 waits for the VAD.
+        noise_margin: In a noisy room, audio within this factor of the room's noise floor counts
+            as quiet for ``early_s`` (the floor is learned from the input); 0 judges quiet by
+            level alone, and a fan or a street then holds every decode until the VAD's stop.
         window_pad_s: Seconds of silence the encoder sees after the speech (its window is the
             speech plus this, in whole seconds, at most 30 s); null keeps Whisper's full 30 s
             window for every segment (slower; as the model was trained).
@@ -64,6 +67,7 @@ class WhisperParams(StageParams):
     trailing_silence_secs: float = Field(0.3, ge=0.0, le=2.0)
     ttfs_p99_latency: float = Field(1.5, gt=0.0, le=10.0)
     early_s: float = Field(0.1, ge=0.0, le=2.0)
+    noise_margin: float = Field(1.5, ge=0.0, le=4.0)
     window_pad_s: float | None = Field(5.0, gt=0.0, le=30.0)
     revise_s: float = Field(15.0, ge=0.0, le=25.0)
     resume_s: float = Field(1.0, ge=0.0, le=5.0)

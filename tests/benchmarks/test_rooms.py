@@ -78,3 +78,14 @@ def test_a_noisy_question_has_the_room_before_during_and_after_the_voice(tmp_pat
     assert snr == pytest.approx(10.0, abs=0.5)
     lead = mixed[: a - 800]
     assert np.sqrt(np.mean(lead**2)) > 0.5 * np.sqrt(np.mean(room**2))  # the room before the voice
+
+
+def test_the_bench_refuses_a_wrong_noise_in_one_line_before_anything_runs():
+    from typer.testing import CliRunner
+
+    from presence.framework.cli import app
+
+    result = CliRunner().invoke(app, ["bench", "conversation", "--noise", "jet:5", "--limit", "1"])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: --noise: noise kind must be one of"), result.output
+    assert "Traceback" not in result.output
