@@ -129,6 +129,16 @@ class RenderedQuestion:
     duration_s: float
     meta: dict = field(default_factory=dict)
 
+    def mono_16k(self) -> np.ndarray:
+        """The file's first channel at 16 kHz (linear interpolation), float32 in [-1, 1]."""
+        with wave.open(str(self.path)) as w:
+            pcm = np.frombuffer(w.readframes(w.getnframes()), np.int16)
+        x = pcm.astype(np.float32).reshape(-1, self.channels)[:, 0] / 32768
+        if self.sample_rate != 16000:
+            step = self.sample_rate / 16000
+            x = np.interp(np.arange(0, len(x), step), np.arange(len(x)), x).astype(np.float32)
+        return x
+
 
 def load_questions(
     path: str | Path = QUESTIONS_FILE, *, noise: str | None = None
@@ -226,7 +236,7 @@ def render(question: Question, folder: Path | None = None) -> RenderedQuestion:
     noisy = clean + rng.normal(0.0, NOISE_RMS, clean.size).astype(np.float32)
     if question.noise is not None and voiced.size:
         speech_rms = float(np.sqrt(np.mean(speech[voiced[0] : voiced[-1] + 1] ** 2)))
-        noisy += make_noise(question.noise, clean.size, rate, speech_rms, _seed(question))
+        noisy += make_noise(question.noise, clean.size, rate, speech_rms, _seed(question), folder)
     pcm = np.clip(np.round(noisy * 32767), -32768, 32767).astype(np.int16)
     if channels == 2:
         right = np.clip(np.round(noisy * 0.85 * 32767), -32768, 32767).astype(np.int16)

@@ -11,7 +11,9 @@ Kinds:
       (a café or an open office). It is speech-like, the hardest case for a voice detector.
 
 Constraints:
-    * Deterministic: the noise depends only on its kind, the seed and the length.
+    * Deterministic: pink, brown and hum depend only on the kind, the seed and the length. Babble
+      also depends on espeak-ng's rendering of its sentences, which may differ by a few samples
+      between runs, so its voices are rendered once per cache folder (``babble-<rate>.npy``).
     * ``snr_db`` is within ``SNR_RANGE_DB``; lower is noisier.
 """
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -100,9 +103,16 @@ def _hum(n: int, rate: int, rng: np.random.Generator) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=4)
-def _babble_bed(rate: int) -> np.ndarray:
-    """Four voices reading unrelated sentences, each reversed, summed; unit RMS at ``rate``."""
+def _babble_bed(rate: int, folder: Path | None = None) -> np.ndarray:
+    """Four voices reading unrelated sentences, each reversed, summed; unit RMS at ``rate``.
+
+    Kept as ``folder/babble-<rate>.npy`` when a folder is given, and read from there after.
+    """
     from presence.benchmarks.conversation.voices import Voice, resample, synthesize_fresh
+
+    cached = folder / f"babble-{rate}.npy" if folder is not None else None
+    if cached is not None and cached.is_file():
+        return np.load(cached)
 
     streams = []
     for k, (voice_id, wpm) in enumerate(BABBLE_VOICES):
@@ -115,18 +125,26 @@ def _babble_bed(rate: int) -> np.ndarray:
     bed = np.zeros(length, np.float64)
     for k, s in enumerate(streams):  # each voice starts elsewhere, looping, so none pauses alone
         bed += np.roll(np.resize(s, length), k * length // len(streams))
-    return bed / np.sqrt(np.mean(bed**2))
+    bed /= np.sqrt(np.mean(bed**2))
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        np.save(cached, bed)
+    return bed
 
 
-def _babble(n: int, rate: int, rng: np.random.Generator) -> np.ndarray:
-    bed = _babble_bed(rate)
+def _babble(n: int, rate: int, rng: np.random.Generator, folder: Path | None) -> np.ndarray:
+    bed = _babble_bed(rate, folder)
     start = int(rng.integers(0, bed.size))
     cut = np.resize(np.roll(bed, -start), n)
     return cut / (np.sqrt(np.mean(cut**2)) or 1.0)
 
 
-def make_noise(noise: Noise, n: int, rate: int, speech_rms: float, seed: int) -> np.ndarray:
-    """``n`` samples of ``noise`` at ``rate``, scaled ``snr_db`` below ``speech_rms`` (float32)."""
+def make_noise(noise: Noise, n: int, rate: int, speech_rms: float, seed: int,
+               folder: Path | None = None) -> np.ndarray:  # fmt: skip
+    """``n`` samples of ``noise`` at ``rate``, scaled ``snr_db`` below ``speech_rms`` (float32).
+
+    ``folder``: where babble's voices are kept once rendered (the questions' cache folder).
+    """
     rng = np.random.default_rng(seed)
     if noise.kind == "pink":
         unit = _spectral(n, rate, rng, 1.0)
@@ -135,5 +153,5 @@ def make_noise(noise: Noise, n: int, rate: int, speech_rms: float, seed: int) ->
     elif noise.kind == "hum":
         unit = _hum(n, rate, rng)
     else:
-        unit = _babble(n, rate, rng)
+        unit = _babble(n, rate, rng, folder)
     return (unit * speech_rms * 10.0 ** (-noise.snr_db / 20.0)).astype(np.float32)

@@ -89,3 +89,13 @@ def test_the_bench_refuses_a_wrong_noise_in_one_line_before_anything_runs():
     assert result.exit_code == 2, result.output
     assert result.output.startswith("error: --noise: noise kind must be one of"), result.output
     assert "Traceback" not in result.output
+
+
+def test_babble_is_rendered_once_per_cache_folder_and_is_the_same_after(tmp_path):
+    from presence.benchmarks.conversation import rooms
+
+    first = make_noise(Noise("babble", 10.0), 16000, 16000, 0.1, seed=1, folder=tmp_path)
+    assert (tmp_path / "babble-16000.npy").is_file()
+    rooms._babble_bed.cache_clear()  # as a new process would
+    again = make_noise(Noise("babble", 10.0), 16000, 16000, 0.1, seed=1, folder=tmp_path)
+    assert np.array_equal(first, again)

@@ -11,7 +11,6 @@ short window with ``no_repeat_ngram_size`` 3 or ``repetition_penalty`` 1.3.
 import pathlib
 import sys
 import time
-import wave
 from dataclasses import replace
 
 import numpy as np
@@ -23,20 +22,6 @@ from presence.framework import registry
 from presence.framework.persona import load_persona
 from presence.processors.stt.engines import whisper_window as ww
 from presence.processors.stt.whisper import WhisperParams
-
-
-def mono16k(path):
-    w = wave.open(str(path))
-    rate, ch = w.getframerate(), w.getnchannels()
-    x = (
-        np.frombuffer(w.readframes(w.getnframes()), np.int16)
-        .astype(np.float32)
-        .reshape(-1, ch)[:, 0]
-        / 32768
-    )
-    if rate != 16000:
-        x = np.interp(np.arange(0, len(x), rate / 16000), np.arange(len(x)), x).astype(np.float32)
-    return x
 
 
 def run(model, audio, prompt, pad, **kw):
@@ -74,7 +59,7 @@ if __name__ == "__main__":
             for room in rooms:
                 v = replace(q, noise=None if room == "quiet" else noise_from(room, room))
                 r = render(v)
-                x = mono16k(r.path)
+                x = r.mono_16k()
                 a = max(0, int(r.speech_start_s * 16000) - 1600)
                 b = int(r.speech_end_s * 16000) + 3200
                 audio = x[a:b]

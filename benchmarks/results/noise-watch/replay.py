@@ -15,11 +15,10 @@ voice broke (early decodes started and withdrawn) per question.
 from __future__ import annotations
 
 import sys
-import wave
 
 import numpy as np
 
-from presence.benchmarks.conversation.questions import load_questions, render
+from presence.benchmarks.conversation.questions import cache_dir, load_questions, render
 from presence.benchmarks.conversation.rooms import make_noise, noise_from
 from presence.processors.stt.engines.silence import SilenceWatch
 
@@ -31,16 +30,6 @@ SETTINGS = {
     "x1.5, hysteresis 1.6 (default)": {},
     "x1.5, hysteresis 2.2": {"noise_hysteresis": 2.2},
 }
-
-
-def mono16k(path) -> np.ndarray:
-    with wave.open(str(path)) as w:
-        rate, ch = w.getframerate(), w.getnchannels()
-        x = np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float32)
-    x = x.reshape(-1, ch)[:, 0] / 32768.0
-    if rate != 16000:
-        x = np.interp(np.arange(0, len(x), rate / 16000), np.arange(len(x)), x)
-    return x
 
 
 def watch(audio: np.ndarray, start: float, **kw) -> tuple[float | None, int]:
@@ -63,7 +52,7 @@ def watch(audio: np.ndarray, start: float, **kw) -> tuple[float | None, int]:
 
 def main(files: list[str]) -> None:
     rendered = [render(q) for f in files for q in load_questions(f)]
-    clean = [(mono16k(r.path), r.speech_start_s, r.speech_end_s) for r in rendered]
+    clean = [(r.mono_16k(), r.speech_start_s, r.speech_end_s) for r in rendered]
     print(f"{len(clean)} questions from {', '.join(files)}; after_s 0.1, 20 ms chunks")
     print(f"{'room':<10} {'setting':<31} {'end seen':>9} {'p50 ms':>7} {'p90 ms':>7} "
           f"{'withdrawn/q':>11}")  # fmt: skip
@@ -77,7 +66,9 @@ def main(files: list[str]) -> None:
                     x
                     if noise is None
                     else x
-                    + make_noise(noise, x.size, 16000, float(np.sqrt(np.mean(x[a:b] ** 2))), k)
+                    + make_noise(
+                        noise, x.size, 16000, float(np.sqrt(np.mean(x[a:b] ** 2))), k, cache_dir()
+                    )
                 )
                 seen, n = watch(y, s, **kw)
                 withdrawn += n

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import wave
 from dataclasses import replace
 from pathlib import Path
 
@@ -25,16 +24,6 @@ from presence.benchmarks.conversation.rooms import noise_from
 from presence.framework import registry
 from presence.framework.persona import load_persona
 from presence.processors.stt.whisper import WhisperParams
-
-
-def mono16k(path: Path) -> np.ndarray:
-    with wave.open(str(path)) as w:
-        rate, ch = w.getframerate(), w.getnchannels()
-        x = np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float32)
-    x = x.reshape(-1, ch)[:, 0] / 32768.0
-    if rate != 16000:
-        x = np.interp(np.arange(0, len(x), rate / 16000), np.arange(len(x)), x)
-    return x.astype(np.float32)
 
 
 async def denoise(x: np.ndarray) -> np.ndarray:
@@ -55,7 +44,7 @@ def main(questions_file: str, limit: int, room: str) -> None:
     for q in load_questions(questions_file)[:limit]:
         for variant in (replace(q, noise=None), replace(q, noise=noise)):
             r = render(variant)
-            x = mono16k(r.path)
+            x = r.mono_16k()
             a, b = max(0, int(r.speech_start_s * 16000) - 1600), int(r.speech_end_s * 16000) + 3200
             for name, signal in (("as heard", x), ("rnnoise", asyncio.run(denoise(x)))):
                 text = stt.text_of(stt.decode(signal[a:b]))
