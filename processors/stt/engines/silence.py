@@ -13,9 +13,9 @@ noisy room — within ``noise_margin`` of the room's noise floor: the quietest c
 that is well under the utterance's peak (``noise_peak_ratio``). The noise rule reads the audio
 twice: as it is (broadband noise: a fan, rain), and pre-emphasised (``PRE_EMPHASIS``, +6 dB an
 octave), where a rumble or a hum, which a 20 ms chunk samples unevenly, weighs little against the
-voice's harmonics and consonants; quiet in either reading is quiet. Once quiet, a chunk must
-rise ``noise_hysteresis`` times higher to count as the voice again, so the room's own flutter does
-not. Without this rule a fan or a street 15 dB under the voice is never "quiet" and every decode
+voice's harmonics and consonants; quiet in either reading is quiet. Once a silence is reported,
+a chunk must rise ``noise_hysteresis`` times higher to count as the voice again, so the room's own
+flutter does not withdraw the decode the silence started. Without this rule a fan or a street 15 dB under the voice is never "quiet" and every decode
 waits for the VAD.
 The noise floor is kept across utterances: feed the watch all the audio, also before speech.
 """
@@ -43,7 +43,7 @@ class SilenceWatch:
         noise_peak_ratio: The noise rule applies only while ``noise_margin`` times the noise
             floor is below this share of the utterance's peak (a very loud room, or a floor
             measured inside speech, never makes speech quiet).
-        noise_hysteresis: Inside a quiet stretch, the noise rule's limit is this many times
+        noise_hysteresis: Once a silence is reported, the noise rule's limit is this many times
             higher (the voice coming back is louder than the room's flutter).
     """
 
