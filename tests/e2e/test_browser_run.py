@@ -87,11 +87,12 @@ def test_page_connects_and_the_persona_greets_listens_and_answers(served, tmp_pa
             timeout=40,
         )
         assert state["remoteVideoFrames"] > 25
-        # the greeting is captioned, then the user's question, then an answer from the guide
+        # the greeting is captioned, then the user's question, then an answer from the guide, and
+        # the turn's latency (sent when the answer is first heard, which may follow its caption)
         state = wait_for_page(
             driver,
             "p => p.captions.some(c => c.role === 'user') && "
-            "p.captions.filter(c => c.role === 'bot').length >= 2",
+            "p.captions.filter(c => c.role === 'bot').length >= 2 && p.lastLatency",
             timeout=60,
         )
         bots = [c["text"].lower() for c in state["captions"] if c["role"] == "bot"]
