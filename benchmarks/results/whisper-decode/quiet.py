@@ -26,6 +26,8 @@ def main(afters: list[float]) -> None:
     clips = []
     for sidecar in sorted(glob.glob(str(cache / "*.json"))):
         meta = json.loads(Path(sidecar).read_text())
+        if meta.get("noise", "quiet") != "quiet":  # (the rooms of --noise are measured elsewhere)
+            continue
         audio, rate = sf.read(sidecar[:-5] + ".wav", dtype="float32")
         audio = audio.mean(1) if audio.ndim > 1 else audio
         audio = soxr.resample(audio, rate, 16000) if rate != 16000 else audio
