@@ -8,6 +8,10 @@ every background network feature off, in a fresh profile. Use it from a thread (
         driver.get(url)
         state = wait_for_page(driver, "p => p.remoteVideoFrames > 10")
 
+``cue_microphone(driver)`` (before ``driver.get``) gives the page a microphone that stays silent until
+the test calls ``say(driver, pcm, rate)``: the user speaks when the test decides (after a greeting),
+not at a fixed time after the page asked for the microphone.
+
 Without Chromium (or selenium) the test is skipped, unless the environment variable ``CI`` is set:
 in CI a missing browser is a failure, because ``make test`` installs it.
 """
@@ -120,6 +124,75 @@ def chromium_driver(
             driver.quit()
         finally:
             shutil.rmtree(profile, ignore_errors=True)
+
+
+# The page's getUserMedia gets the fake camera as usual, and for audio a WebAudio track that plays
+# what `window.__presenceMic.say(base64 PCM, rate)` is given (silence otherwise).
+_CUED_MIC_JS = """
+(() => {
+  const md = navigator.mediaDevices;
+  if (!md || !md.getUserMedia) return;
+  const original = md.getUserMedia.bind(md);
+  const mic = { said: 0, playing: false, ctx: null, dest: null };
+  window.__presenceMic = mic;
+  const ensure = () => {
+    if (!mic.ctx) {
+      mic.ctx = new AudioContext({ sampleRate: 48000 });
+      mic.dest = mic.ctx.createMediaStreamDestination();
+    }
+    return mic;
+  };
+  mic.say = (b64, rate) => {
+    const m = ensure();
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const pcm = new Int16Array(bytes.buffer);
+    const buf = m.ctx.createBuffer(1, pcm.length, rate);
+    const ch = buf.getChannelData(0);
+    for (let i = 0; i < pcm.length; i++) ch[i] = pcm[i] / 32768;
+    const src = m.ctx.createBufferSource();
+    src.buffer = buf;
+    src.connect(m.dest);
+    m.playing = true;
+    src.onended = () => { m.playing = false; m.said += 1; };
+    m.ctx.resume().then(() => src.start());
+    return true;
+  };
+  md.getUserMedia = async (constraints) => {
+    const wantsAudio = !!(constraints && constraints.audio);
+    const video = constraints && constraints.video;
+    const stream = video ? await original({ video }) : new MediaStream();
+    if (wantsAudio) {
+      const m = ensure();
+      await m.ctx.resume();
+      stream.addTrack(m.dest.stream.getAudioTracks()[0].clone());
+    }
+    return stream;
+  };
+})();
+"""
+
+
+def cue_microphone(driver: Any) -> None:
+    """Give pages this driver opens a microphone that is silent until ``say`` (call before ``get``)."""
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": _CUED_MIC_JS})
+
+
+def say(driver: Any, pcm: Any, rate: int, timeout: float = 30.0) -> None:
+    """Play int16 mono ``pcm`` into the cued microphone and wait until it has been played."""
+    import base64
+
+    said = driver.execute_script("return window.__presenceMic.said;")
+    b64 = base64.b64encode(pcm.astype("<i2").tobytes()).decode("ascii")
+    assert driver.execute_script(
+        "return window.__presenceMic.say(arguments[0], arguments[1]);", b64, rate
+    )
+    deadline = time.monotonic() + timeout
+    while driver.execute_script("return window.__presenceMic.said;") <= said:
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"the cued microphone did not finish playing within {timeout:.0f} s"
+            )
+        time.sleep(0.1)
 
 
 def page_state(driver: Any) -> dict[str, Any]:
