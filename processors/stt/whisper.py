@@ -8,31 +8,27 @@ Config (``stages.stt``)::
       device: auto              # cpu | cuda | auto
       hotwords: [presence]      # added to the persona's domain words
 
-What this adds to pipecat's service (``WhisperSTTService`` is a ``SegmentedSTTService``: it keeps
-the audio of each VAD segment and transcribes it when the VAD says speech stopped):
+What this adds to pipecat's ``WhisperSTTService`` (a ``SegmentedSTTService``: it keeps each VAD
+segment's audio and transcribes it when the VAD says speech stopped):
 
-* **weights**: ``model:`` resolves to the bundled tiny.en (SHA-256 checked), a local CTranslate2
-  folder or a downloadable name (``engines/whisper_model.py``); a missing or corrupt model names
-  the path and the fix before anything starts;
-* **the domain's words** — Whisper's prompt (its preceding context) is written from the persona:
-  its greeting, its knowledge base's titles, its name, ``hotwords`` and the knowledge base's
-  product terms; the words already heard this turn follow. Punctuated prose keeps Whisper's
-  casing and punctuation (which turn-taking reads); its ``hotwords`` option made tiny.en drop them;
-* **decoding starts with the silence and is withdrawn if the user goes on**: a decode starts,
-  off the event loop, when the voice has been quiet for ``early_s`` (``engines/silence.py``; in
-  a noisy room, quiet is judged against the room's noise floor, ``noise_margin``),
-  before the VAD ends speech ``stop_secs`` after it; its transcript is held until the VAD does
-  end speech, and dropped if the voice came back first (the VAD stop then starts a fresh decode).
-  A transcript not yet delivered when the user speaks again is dropped, and its audio decoded
-  again with what follows;
-* **a turn with a pause inside is heard whole**: when the user goes on, the next decode takes
-  the whole turn's audio (up to ``revise_s``), and its transcript replaces the turn's earlier one
-  (a ``RevisedTranscriptionFrame``); a turn already taken is resumed the same way within
-  ``resume_s`` of its end (``engines/turn_words.py`` keeps this bookkeeping and has the figures);
-* **speed**: no timestamps, int8 on CPU; ``beam_size`` trades accuracy for time (5 measured
-  0.17 word error against greedy's 0.24 on unseen synthetic voices, for ~100 ms more per turn);
-  the encoder sees the speech plus ``window_pad_s`` of silence instead of Whisper's 30 s window
-  (``engines/whisper_window.py``, which has the figures).
+* **weights**: ``model:`` is the bundled tiny.en (SHA-256 checked), a local CTranslate2 folder or
+  a downloadable name (``engines/whisper_model.py``); a bad one names the path and the fix;
+* **the domain's words**: Whisper's prompt is written from the persona (greeting, knowledge base
+  titles and product terms, name, ``hotwords``), then the words already heard this turn. Prose
+  keeps Whisper's casing and punctuation, which turn-taking reads;
+* **decoding starts with the silence**: off the event loop, once the voice has been quiet for
+  ``early_s`` (``engines/silence.py``; in a noisy room judged against the room's noise floor,
+  ``noise_margin``), before the VAD's stop. Its transcript is held until the VAD ends speech, and
+  dropped if the voice came back first; an undelivered transcript's audio is decoded again with
+  what the user says next;
+* **a turn with a pause inside is heard whole**: when the user goes on, the next decode takes the
+  whole turn (up to ``revise_s``) and its transcript replaces the earlier one (a
+  ``RevisedTranscriptionFrame``); a taken turn is resumed the same way within ``resume_s``
+  (``engines/turn_words.py``);
+* **speed**: no timestamps, int8 on CPU; ``beam_size`` 5 measured 0.17 word error against greedy's
+  0.24 on unseen voices for ~100 ms more; the encoder sees the speech plus ``window_pad_s`` of
+  silence, not a 30 s window (``engines/whisper_window.py``);
+* **a stuck decode** is given up after ``stall_timeout_s`` (``engines/stall.py``).
 
 A transcript that is only noise (no-speech probability above ``no_speech_prob``, or very unlikely
 text) is dropped, so silence or noise makes no turn.
@@ -68,6 +64,7 @@ from presence.framework.errors import ConfigError, ProviderError
 from presence.framework.frames import RevisedTranscriptionFrame, VoiceHintFrame
 from presence.framework.registry import BuildContext, register
 from presence.processors.stt.engines.silence import SilenceWatch
+from presence.processors.stt.engines.stall import Every, within
 from presence.processors.stt.engines.turn_words import TurnWords
 from presence.processors.stt.engines.whisper_model import (
     ResolvedModel,
@@ -91,18 +88,10 @@ class PresenceWhisperSTTService(WhisperSTTService):
         resolved: The model to load (see ``resolve_model``).
         device: ``cpu`` or ``cuda``.
         compute_type: CTranslate2 compute type.
-        cpu_threads: Threads for CPU decoding.
-        language: Whisper language code.
-        beam_size: Beam width (1 is greedy).
         prompt: Fixed preceding context (the domain's words), or None.
-        no_speech_prob: Drop segments at least this likely to be non-speech.
-        early_s: Quiet after which a speculative decode starts; 0 disables.
-        window_pad_s: Silence the encoder sees after the speech; None for the full window.
-        revise_s: Longest turn decoded again whole when the user goes on; 0 disables.
-        resume_s: A taken turn is resumed (decoded again whole with what follows) when the user
-            speaks again within this long of its end; 0 disables.
-        stall_timeout_s: A decode running this long is given up (see ``WhisperParams``); 0 never.
-        noise_margin: Quiet within this factor of the room's noise floor (``SilenceWatch``).
+        cpu_threads, language, beam_size, no_speech_prob, early_s, window_pad_s, revise_s,
+            resume_s, stall_timeout_s, noise_margin: As in ``WhisperParams`` (``early_s``,
+            ``revise_s``, ``resume_s`` and ``stall_timeout_s`` 0 turn the feature off).
         **kwargs: Passed to ``WhisperSTTService`` (e.g. ``trailing_silence_secs``).
 
     Raises:
@@ -116,7 +105,7 @@ class PresenceWhisperSTTService(WhisperSTTService):
                  noise_margin: float = 1.5, **kwargs: Any):  # fmt: skip
         self._resolved = resolved
         self._stall_s = stall_timeout_s
-        self._reloaded_at = -_RELOAD_EVERY_S
+        self._reloads = Every(_RELOAD_EVERY_S)
         self.stalls = 0  # decodes given up after stall_timeout_s
         self._window_pad_s = window_pad_s
         self.window_retries = 0  # short-window decodes that looped and were done again in full
@@ -303,11 +292,11 @@ class PresenceWhisperSTTService(WhisperSTTService):
             await self.start_processing_metrics()
             started = time.perf_counter()
             try:
-                segments = await self._watched(transcribe)
+                finished, segments = await within(transcribe, self._stall_s)
             except Exception as exc:  # noqa: BLE001 — mapped at this provider boundary
                 raise ProviderError(str(exc), provider="whisper", stage="stt") from exc
             await self.stop_processing_metrics()
-            if segments is None:  # stalled: given up
+            if not finished:  # stalled: given up
                 async for frame in self._stalled(generation, new_pcm, early=release is not None):
                     yield frame
                 return
@@ -332,17 +321,6 @@ class PresenceWhisperSTTService(WhisperSTTService):
             )
         else:
             yield TranscriptionFrame(text, self._user_id, time_now_iso8601(), lang)
-
-    async def _watched(self, transcribe) -> list | None:
-        """``transcribe()`` off the event loop; None when it ran past ``stall_timeout_s``."""
-        task = asyncio.ensure_future(asyncio.to_thread(transcribe))
-        if self._stall_s <= 0:
-            return await task
-        done, _ = await asyncio.wait({task}, timeout=self._stall_s)
-        if task in done:
-            return task.result()
-        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # abandoned: no result
-        return None
 
     async def _stalled(
         self, generation: int, pcm: bytes, *, early: bool
@@ -369,8 +347,7 @@ class PresenceWhisperSTTService(WhisperSTTService):
         )
         if current and not self._user_speaking:  # the user is waiting: do not leave them silent
             yield TTSSpeakFrame(NOT_HEARD)
-        if time.monotonic() - self._reloaded_at >= _RELOAD_EVERY_S:
-            self._reloaded_at = time.monotonic()
+        if self._reloads.ready():
             logger.warning(f"{self}: a decode stalled; loading the model afresh")
             await asyncio.to_thread(self._load)
 

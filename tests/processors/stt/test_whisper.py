@@ -44,6 +44,29 @@ def guide():
     return load_persona(GUIDE)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def bundled_model_loaded_once():
+    """The services these tests build share one load of the bundled model (~2 s each otherwise).
+
+    User-supplied folders are loaded afresh every time, so their errors are still met.
+    """
+    import presence.processors.stt.whisper as whisper_module
+
+    real, loaded = whisper_module.load_model, {}
+
+    def load_model(resolved, **kwargs):
+        if resolved.kind != "bundled":
+            return real(resolved, **kwargs)
+        key = (resolved.source, *sorted(kwargs.items()))
+        if key not in loaded:
+            loaded[key] = real(resolved, **kwargs)
+        return loaded[key]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(whisper_module, "load_model", load_model)
+        yield
+
+
 def build(persona, base_dir: Path = Path("."), **params) -> PresenceWhisperSTTService:
     provider = registry.get("stt", "whisper")
     ctx = registry.BuildContext(persona=persona, base_dir=base_dir)
@@ -66,7 +89,7 @@ def frames_for(*parts: np.ndarray, pause_s: float = 0.0, between: tuple = ()) ->
         for i in range(0, len(padded), 320):
             frames.append(InputAudioRawFrame(padded[i : i + 320].tobytes(), 16000, 1))
         frames.append(VADUserStoppedSpeakingFrame(stop_secs=0.2))
-    frames.append(SleepFrame(2.5))
+    frames.append(SleepFrame(0.3))
     return frames
 
 
