@@ -28,7 +28,8 @@ segment's audio and transcribes it when the VAD says speech stopped):
 * **speed**: no timestamps, int8 on CPU; ``beam_size`` 5 measured 0.17 word error against greedy's
   0.24 on unseen voices for ~100 ms more; the encoder sees the speech plus ``window_pad_s`` of
   silence, not a 30 s window (``engines/whisper_window.py``);
-* **a stuck decode** is given up after ``stall_timeout_s`` (``engines/stall.py``).
+* **a stuck decode** is given up after ``stall_timeout_s`` (``whisper_stall.py``); one that was
+  only slow still delivers its words if the user has not spoken again.
 
 A transcript that is only noise (no-speech probability above ``no_speech_prob``, or very unlikely
 text) is dropped, so silence or noise makes no turn.
@@ -50,7 +51,6 @@ from pipecat.frames.frames import (
     Frame,
     StartFrame,
     TranscriptionFrame,
-    TTSSpeakFrame,
     UserStoppedSpeakingFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
@@ -64,7 +64,7 @@ from presence.framework.errors import ConfigError, ProviderError
 from presence.framework.frames import RevisedTranscriptionFrame, VoiceHintFrame
 from presence.framework.registry import BuildContext, register
 from presence.processors.stt.engines.silence import SilenceWatch
-from presence.processors.stt.engines.stall import Every, within
+from presence.processors.stt.engines.stall import within
 from presence.processors.stt.engines.turn_words import TurnWords
 from presence.processors.stt.engines.whisper_model import (
     ResolvedModel,
@@ -76,12 +76,12 @@ from presence.processors.stt.engines.whisper_model import (
 from presence.processors.stt.engines.whisper_window import decode as decode_window
 from presence.processors.stt.engines.whisper_window import speech_text
 from presence.processors.stt.whisper_params import WhisperParams
+from presence.processors.stt.whisper_stall import NOT_HEARD, StalledDecodes
 
-_RELOAD_EVERY_S = 60.0  # a stalled model is loaded afresh at most this often
-NOT_HEARD = "Sorry, I didn't catch that. Could you say it again?"
+__all__ = ["NOT_HEARD", "PresenceWhisperSTTService", "WhisperParams"]
 
 
-class PresenceWhisperSTTService(WhisperSTTService):
+class PresenceWhisperSTTService(StalledDecodes, WhisperSTTService):
     """pipecat's ``WhisperSTTService`` with resolved weights, domain words and withdrawable decodes.
 
     Args:
@@ -105,8 +105,7 @@ class PresenceWhisperSTTService(WhisperSTTService):
                  noise_margin: float = 1.5, **kwargs: Any):  # fmt: skip
         self._resolved = resolved
         self._stall_s = stall_timeout_s
-        self._reloads = Every(_RELOAD_EVERY_S)
-        self.stalls = 0  # decodes given up after stall_timeout_s
+        self._init_stalls()
         self._window_pad_s = window_pad_s
         self.window_retries = 0  # short-window decodes that looped and were done again in full
         self._cpu_threads = cpu_threads
@@ -172,6 +171,7 @@ class PresenceWhisperSTTService(WhisperSTTService):
     async def stop(self, frame: EndFrame):
         """Deliver a decode still running, then stop."""
         self._withdraw_early()
+        await self._forget_late()
         if self._pending is not None and not self._pending.done():
             await asyncio.wait({self._pending}, timeout=5.0)
         await super().stop(frame)
@@ -292,12 +292,16 @@ class PresenceWhisperSTTService(WhisperSTTService):
             await self.start_processing_metrics()
             started = time.perf_counter()
             try:
-                finished, segments = await within(transcribe, self._stall_s)
+                finished, segments = await within(
+                    transcribe, self._stall_s
+                )  # or, stalled, a future
             except Exception as exc:  # noqa: BLE001 — mapped at this provider boundary
                 raise ProviderError(str(exc), provider="whisper", stage="stt") from exc
             await self.stop_processing_metrics()
             if not finished:  # stalled: given up
-                async for frame in self._stalled(generation, new_pcm, early=release is not None):
+                async for frame in self._stalled(
+                    generation, new_pcm, early=release is not None, late=segments, revises=revises
+                ):
                     yield frame
                 return
         if release is not None:
@@ -321,35 +325,6 @@ class PresenceWhisperSTTService(WhisperSTTService):
             )
         else:
             yield TranscriptionFrame(text, self._user_id, time_now_iso8601(), lang)
-
-    async def _stalled(
-        self, generation: int, pcm: bytes, *, early: bool
-    ) -> AsyncGenerator[Frame, None]:
-        """A decode ran past ``stall_timeout_s``: say so, keep its audio, load the model afresh.
-
-        The stuck decode goes on in its thread and its result is dropped. The segment's audio is
-        decoded again: an early decode's at the VAD's stop (its audio is still buffered), a
-        segment's with the user's next words, so nothing said is lost.
-        """
-        self.stalls += 1
-        current = generation == self._generation  # else withdrawn already, its audio carried
-        if current:
-            self._generation += 1
-            if early:
-                self._early = None
-            else:
-                self._pending_pcm = b""
-                self._carry = pcm + self._carry
-        await self.push_error(
-            f"{self}: whisper stalled: a decode ran over {self._stall_s:g} s; the audio is kept "
-            "for the next one",
-            fatal=False,
-        )
-        if current and not self._user_speaking:  # the user is waiting: do not leave them silent
-            yield TTSSpeakFrame(NOT_HEARD)
-        if self._reloads.ready():
-            logger.warning(f"{self}: a decode stalled; loading the model afresh")
-            await asyncio.to_thread(self._load)
 
     def decode(self, audio: np.ndarray, prompt: str | None = None, *, model: Any = None) -> list:
         """Whisper's segments for ``audio`` (float32, 16 kHz), decoded as in the pipeline.

@@ -364,15 +364,18 @@ def test_a_short_encoder_window_hears_the_same_question_as_the_full_one(guide):
 
 
 class StuckOnce:
-    """The real model, except that its first decode hangs until released (a stuck engine)."""
+    """The real model, except that its first decode hangs until released (a stuck engine).
 
-    def __init__(self, model):
-        self.model, self.release, self.calls = model, threading.Event(), 0
+    With ``seconds``, it is only slow: the first decode takes that long.
+    """
+
+    def __init__(self, model, seconds: float = 30.0):
+        self.model, self.release, self.calls, self.seconds = model, threading.Event(), 0, seconds
 
     def transcribe(self, *args, **kwargs):
         self.calls += 1
         if self.calls == 1:
-            self.release.wait(30)
+            self.release.wait(self.seconds)
         return self.model.transcribe(*args, **kwargs)
 
 
@@ -395,6 +398,20 @@ async def test_a_stalled_decode_tells_the_user_and_their_words_are_heard_with_th
     assert stt._model is not stuck  # loaded afresh: the next decode does not queue behind it
     (text,) = finals(down)  # the stuck decode's result never arrives
     assert "presence" in text.lower() and "voice" in text.lower(), text  # nothing said is lost
+
+
+async def test_a_decode_that_was_only_slow_still_answers_the_waiting_user(guide):
+    stt = build(guide, hotwords=["presence"], stall_timeout_s=0.5, early_s=0)
+    stt.warm_up()
+    slow = StuckOnce(stt._model, seconds=1.5)  # a loaded machine: 1.5 s for one decode
+    stt._model = slow
+    frames = frames_for(synthesize_16k("what is presence"))
+    down, up = await run_test(stt, frames_to_send=[*frames, SleepFrame(2.0)])
+    assert stt.stalls == 1 and stt.late_used == 1
+    assert [f.text for f in down if isinstance(f, TTSSpeakFrame)] == [NOT_HEARD]
+    (text,) = finals(down)  # the user did not have to say it again
+    assert "presence" in text.lower(), text
+    assert stt._carry == b""  # and it is not heard a second time with their next words
 
 
 async def test_without_a_stall_timeout_a_slow_decode_is_waited_for(guide):
