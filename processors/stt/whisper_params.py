@@ -49,9 +49,10 @@ class WhisperParams(StageParams):
             whole of it is decoded again with what follows, and that transcript revises the taken
             turn's; 0 turns it off (needs ``revise_s``).
         stall_timeout_s: A decode still running this long after it started is given up: the
-            persona says it did not catch that, the segment's audio is kept for the next decode,
-            and the model is loaded afresh (at most once a minute) so later turns do not queue
-            behind the stuck one; 0 waits for ever.
+            persona says it did not catch that and the segment's audio is kept for the next
+            decode. Should its words still come before the user speaks again, they are used; if it
+            is still running this long again, the model is loaded afresh (at most once a minute)
+            so later turns do not queue behind the stuck one. 0 waits for ever.
     """
 
     model: str = "tiny.en"

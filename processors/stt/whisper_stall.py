@@ -70,18 +70,30 @@ class StalledDecodes:
         )
         if current and not self._user_speaking:  # the user is waiting: do not leave them silent
             yield TTSSpeakFrame(NOT_HEARD)
-        if current and not early:
+        if current and not early:  # the model is loaded afresh only if it stays stuck
             self._late = self.create_task(
                 self._late_words(late, self._generation, pcm, revises), f"{self}::late"
             )
+        else:
+            await self._reload()
+
+    async def _reload(self) -> None:
         if self._reloads.ready():
             logger.warning(f"{self}: a decode stalled; loading the model afresh")
             await asyncio.to_thread(self._load)
 
     async def _late_words(self, late: asyncio.Future, generation: int, pcm: bytes, revises: str):
-        """Deliver a given-up decode's words if it ends before anything else happened."""
+        """Deliver a given-up decode's words if it ends before anything else happened.
+
+        A decode still running ``stall_timeout_s`` after it was given up is taken as stuck: the
+        model is loaded afresh (its words are still used should they come).
+        """
         try:
-            segments = await asyncio.wait_for(asyncio.shield(late), timeout=_LATE_S)
+            try:
+                segments = await asyncio.wait_for(asyncio.shield(late), timeout=self._stall_s)
+            except TimeoutError:
+                await self._reload()
+                segments = await asyncio.wait_for(asyncio.shield(late), timeout=_LATE_S)
         except Exception:  # noqa: BLE001 — still stuck, or it failed: its audio stays carried
             return
         text = self.text_of(segments)
