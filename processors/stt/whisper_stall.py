@@ -47,7 +47,7 @@ class StalledDecodes:
     async def _stalled(
         self, generation: int, pcm: bytes, *, early: bool, late: asyncio.Future, revises: str
     ) -> AsyncGenerator[Frame, None]:
-        """A decode ran past ``stall_timeout_s``: say so, keep its audio, load the model afresh.
+        """A decode ran past ``stall_timeout_s``: say so and keep its audio; reload if stuck.
 
         The segment's audio is decoded again: an early decode's at the VAD's stop (its audio is
         still buffered), a segment's with the user's next words, so nothing said is lost. A
@@ -71,6 +71,7 @@ class StalledDecodes:
         if current and not self._user_speaking:  # the user is waiting: do not leave them silent
             yield TTSSpeakFrame(NOT_HEARD)
         if current and not early:  # the model is loaded afresh only if it stays stuck
+            await self._forget_late()  # an earlier given-up decode's words are too old now
             self._late = self.create_task(
                 self._late_words(late, self._generation, pcm, revises), f"{self}::late"
             )
