@@ -380,14 +380,15 @@ class StuckOnce:
 
 
 async def test_a_stalled_decode_tells_the_user_and_their_words_are_heard_with_the_next(guide):
-    stt = build(guide, hotwords=["presence"], stall_timeout_s=0.5, early_s=0)
+    # the limit leaves a loaded 2-core machine time for the second, healthy decode (~0.5 s)
+    stt = build(guide, hotwords=["presence"], stall_timeout_s=1.5, early_s=0)
     stt.warm_up()
     stuck = StuckOnce(stt._model)
     stt._model = stuck
     first, second = synthesize_16k("what is presence"), synthesize_16k("how do I change the voice")
     try:
-        down, up = await run_test(
-            stt, frames_to_send=frames_for(first, second, pause_s=0.3, between=(SleepFrame(2.0),))
+        down, up = await run_test(  # given up at 1.5 s, found stuck and reloaded at 3 s
+            stt, frames_to_send=frames_for(first, second, pause_s=0.3, between=(SleepFrame(3.5),))
         )
     finally:
         stuck.release.set()
@@ -401,9 +402,9 @@ async def test_a_stalled_decode_tells_the_user_and_their_words_are_heard_with_th
 
 
 async def test_a_decode_that_was_only_slow_still_answers_the_waiting_user(guide):
-    stt = build(guide, hotwords=["presence"], stall_timeout_s=1.0, early_s=0)
+    stt = build(guide, hotwords=["presence"], stall_timeout_s=1.5, early_s=0)
     stt.warm_up()
-    slow = StuckOnce(stt._model, seconds=1.2)  # a loaded machine: ~1.5 s for one decode
+    slow = StuckOnce(stt._model, seconds=1.7)  # a loaded machine: ~2 s for one decode
     stt._model = slow
     frames = frames_for(synthesize_16k("what is presence"))
     down, up = await run_test(stt, frames_to_send=[*frames, SleepFrame(2.0)])
