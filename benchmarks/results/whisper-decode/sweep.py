@@ -3,6 +3,9 @@
 Usage (from the repository root, after ``presence bench conversation`` has rendered the sets)::
 
     python benchmarks/results/whisper-decode/sweep.py base rep1.1 nrng4 noprompt patience2 beam8
+    python benchmarks/results/whisper-decode/sweep.py --model base base beam1
+
+``--model`` picks the stage's ``model:`` (``tiny.en`` when absent).
 
 Each cached question (``.presence-cache/conversation/<id>-<digest>.wav``, its speech plus 0.1 s
 before and 0.3 s after) is decoded whole, as the pipeline's ``whisper`` stage decodes a turn
@@ -59,10 +62,12 @@ def questions(cache: Path) -> list:
     return out
 
 
-def main(names: list[str]) -> None:
+def main(names: list[str], model: str = "tiny.en") -> None:
     guide = load_persona(Path("pipelines/personas/guide/persona.yaml"))
     ctx = registry.BuildContext(persona=guide, base_dir=Path("pipelines"))
-    stt = registry.get("stt", "whisper").factory(WhisperParams(hotwords=["presence"]), ctx)
+    stt = registry.get("stt", "whisper").factory(
+        WhisperParams(model=model, hotwords=["presence"]), ctx
+    )
     stt._load()
     stt.warm_up()
     transcribe = stt._model.transcribe
@@ -90,4 +95,8 @@ def main(names: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["base"])
+    args = sys.argv[1:]
+    chosen = "tiny.en"
+    if args[:1] == ["--model"]:
+        chosen, args = args[1], args[2:]
+    main(args or ["base"], chosen)

