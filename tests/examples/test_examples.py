@@ -72,10 +72,10 @@ def test_swap_providers_by_config_and_by_set(tmp_path):
 
 def test_benchmark_your_own_pipeline_and_read_the_json(tmp_path):
     report = tmp_path / "latency.json"
-    stdout = run_example("benchmark", "--turns", "2", "--json", str(report), cwd=tmp_path)
+    stdout = run_example("benchmark", "--turns", "1", "--json", str(report), cwd=tmp_path)
     data = json.loads(report.read_text())
-    assert data["summary"]["voice_to_voice_ms"]["n"] == 2
-    assert "voice_to_voice_ms: p50" in stdout and stdout.count("voice to voice") == 2
+    assert data["summary"]["voice_to_voice_ms"]["n"] == 1
+    assert "voice_to_voice_ms: p50" in stdout and stdout.count("voice to voice") == 1
 
 
 def test_conversations_service_webhooks_are_received_and_verified(tmp_path):
