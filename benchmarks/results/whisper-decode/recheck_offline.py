@@ -11,39 +11,17 @@ line per question: each model's token-weighted mean log-probability (``_lp``), t
 error and decode time.
 """
 
-import glob
 import json
 import time
 from pathlib import Path
 
 import jiwer
-import soundfile as sf
-import soxr
+from sweep import questions  # this folder's
 
 from presence.benchmarks.conversation.metrics import normalize
 from presence.framework import registry
 from presence.framework.persona import load_persona
 from presence.processors.stt.whisper import WhisperParams
-
-
-def items(cache):
-    out = []
-    for sidecar in sorted(glob.glob(str(cache / "*.json"))):
-        meta = json.loads(Path(sidecar).read_text())
-        audio, rate = sf.read(sidecar[:-5] + ".wav", dtype="float32")
-        audio = audio.mean(1) if audio.ndim > 1 else audio
-        audio = soxr.resample(audio, rate, 16000) if rate != 16000 else audio
-        start = int(max(0.0, meta["speech_start_s"] - 0.1) * 16000)
-        out.append(
-            (
-                meta["id"],
-                meta.get("noise", "quiet"),
-                meta["reference"],
-                audio[start : int((meta["speech_end_s"] + 0.3) * 16000)],
-            )
-        )
-    return out
-
 
 guide = load_persona(Path("pipelines/personas/guide/persona.yaml"))
 ctx = registry.BuildContext(persona=guide, base_dir=Path("pipelines"))
@@ -54,8 +32,8 @@ for m in ("tiny.en", "base"):
     s.warm_up()
     stts[m] = s
 rows = []
-for qid, noise, ref, audio in items(Path(".presence-cache/conversation")):
-    r = {"id": qid, "noise": noise, "ref": ref}
+for qid, ref, audio in questions(Path(".presence-cache/conversation"), rooms=True):
+    r = {"id": qid, "ref": ref}
     for m, s in stts.items():
         t = time.perf_counter()
         segs = s.decode(audio)

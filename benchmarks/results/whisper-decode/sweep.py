@@ -42,11 +42,12 @@ VARIANTS = {
 }
 
 
-def questions(cache: Path) -> list:
+def questions(cache: Path, *, rooms: bool = False) -> list:
+    """(id, reference, 16 kHz speech) of each cached question; quiet ones only unless ``rooms``."""
     out = []
     for sidecar in sorted(glob.glob(str(cache / "*.json"))):
         meta = json.loads(Path(sidecar).read_text())
-        if meta.get("noise", "quiet") != "quiet":  # (the rooms of --noise are measured elsewhere)
+        if not rooms and meta.get("noise", "quiet") != "quiet":  # (rooms: measured elsewhere)
             continue
         audio, rate = sf.read(sidecar[:-5] + ".wav", dtype="float32")
         audio = audio.mean(1) if audio.ndim > 1 else audio
