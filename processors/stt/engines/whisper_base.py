@@ -5,8 +5,9 @@ base as converted by Systran's ``faster-whisper-base``) each carry half of ``mod
 first also holds ``config.json``, ``tokenizer.json`` and ``vocabulary.txt``. ``base_folder`` checks
 every shipped file against the SHA-256 digests recorded here, joins the halves once into
 ``$PRESENCE_CACHE_DIR/whisper/base-<digest>`` (``~/.cache/presence`` by default), checks the
-joined file's digest and returns that folder. A half-written or altered copy is never used: the
-join goes to a temporary name first, and a cached copy whose size is wrong is joined again.
+joined file's digest and returns that folder. A half-written or altered copy is never used: each
+file is written under a temporary name and renamed into place, and a cached copy whose digests
+differ (checked once per process) is joined again.
 
 Base is about 1.7x the work of tiny.en per decode and mishears fewer words (see the README's
 offline speech section for the measured figures); ``model: base`` selects it.

