@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -345,18 +346,27 @@ def compute_bases(g: dict, size: int) -> dict[str, np.ndarray]:
 
 
 def _save(path: Path, replica: Replica) -> None:
+    """Write ``replica`` to ``path`` whole.
+
+    Processes registering the same face at once (a call per process) each write a file of their
+    own and move it into place.
+    """
+    tmp = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(
-            tmp,
-            neutral=replica.neutral,
-            geometry=np.frombuffer(json.dumps(replica.geometry).encode(), np.uint8),
-            **{f"basis_{k}": v for k, v in replica.bases.items()},
-        )
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp.npz")
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(
+                handle,
+                neutral=replica.neutral,
+                geometry=np.frombuffer(json.dumps(replica.geometry).encode(), np.uint8),
+                **{f"basis_{k}": v for k, v in replica.bases.items()},
+            )
         os.replace(tmp, path)
     except OSError as exc:  # a read-only cache only costs the next start its warm load
         logger.warning(f"could not cache replica in {path.parent}: {exc}")
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
 
 
 def _load_cached(path: Path, name: str, source: Path) -> Replica:

@@ -12,6 +12,8 @@ from presence.benchmarks.conversation.questions import load_questions, render
 from presence.benchmarks.conversation.rooms import KINDS, Noise, make_noise
 from presence.framework.errors import ConfigError
 
+pytestmark = pytest.mark.background
+
 QUESTIONS = """
 voices:
   v: {engine: espeak, voice: en-us, rate: 170, gain: 0.6}

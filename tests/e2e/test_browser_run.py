@@ -38,9 +38,12 @@ def mic_wav(path: Path) -> Path:
     return path
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def served():
-    """`presence run pipelines/local.yaml` on a free loopback port; yields the page URL."""
+    """`presence run pipelines/local.yaml` on a free loopback port; yields the page URL.
+
+    One server for the module: a person's second call goes to the same server as their first.
+    """
     proc = subprocess.Popen(
         [
             sys.executable,

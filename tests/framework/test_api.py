@@ -18,6 +18,8 @@ from presence.framework import errors
 from presence.framework.api import override_strings
 from presence.framework.runner_bot import env_overrides, runner_transport_params
 
+pytestmark = pytest.mark.background
+
 REPO = Path(__file__).resolve().parents[2]
 PORTRAIT = REPO / "pipelines/personas/guide/replica.png"
 

@@ -13,6 +13,8 @@ from presence.framework.builder import build_session
 from presence.framework.config import load_pipeline
 from presence.transports.file.transport import FileTransport
 
+pytestmark = pytest.mark.background
+
 
 @pytest.fixture
 def transport(tmp_path):

@@ -32,6 +32,8 @@ from presence.processors.llm.engines.retrieval import KnowledgeIndex
 from presence.processors.llm.engines.semantic import load_semantic
 from presence.processors.llm.engines.text import split_sentences
 
+pytestmark = pytest.mark.background
+
 GUIDE = Path(presence.pipelines.__file__).parent / "personas" / "guide"
 QUESTIONS = Path(__file__).parent / "data" / "kb_questions.yaml"
 FRESH_QUESTIONS = Path(__file__).parent / "data" / "kb_fresh_questions.yaml"

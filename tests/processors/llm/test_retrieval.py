@@ -9,6 +9,8 @@ from presence.benchmarks import retrieval as retrieval_benchmark
 from presence.processors.llm.engines.retrieval import KnowledgeIndex
 from presence.processors.llm.engines.text import sound_key, split_markdown, stem, terms
 
+pytestmark = pytest.mark.background
+
 GUIDE_KNOWLEDGE = Path(presence.pipelines.__file__).parent / "personas" / "guide" / "knowledge"
 
 

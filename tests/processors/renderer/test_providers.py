@@ -10,6 +10,8 @@ from presence.framework.persona import Persona
 from presence.framework.registry import BuildContext, VideoSettings, get, provider_names
 from presence.processors.renderer.processor import RendererProcessor
 
+pytestmark = pytest.mark.background
+
 
 def ctx_for(tmp_path, replica_path, fast=False):
     persona = Persona(name="Guide", replica=replica_path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -12,6 +14,8 @@ from presence.processors.renderer.replica import (
     create_replica_cli,
     register_replica,
 )
+
+pytestmark = pytest.mark.background
 
 
 def test_registration_finds_a_plausible_face(replica):
@@ -39,6 +43,28 @@ def test_cache_miss_then_hit(portrait_path, tmp_path):
     assert np.array_equal(second.neutral, first.neutral)
     assert all(np.array_equal(second.bases[k], first.bases[k]) for k in first.bases)
     assert cached.stat().st_mtime_ns == written, "a hit reads the cache, it does not rewrite it"
+
+
+def test_processes_caching_the_same_face_at_once_each_write_it_whole(replica, tmp_path):
+    # a call per process: several may register the same portrait at the same moment
+    from concurrent.futures import ThreadPoolExecutor
+
+    from loguru import logger
+
+    from presence.processors.renderer.replica import _load_cached, _save
+
+    warnings: list[str] = []
+    sink = logger.add(warnings.append, level="WARNING")
+    path = tmp_path / f"{replica.content_hash}.npz"
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(lambda _: _save(path, replica), range(24)))
+    finally:
+        logger.remove(sink)
+    assert warnings == []
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no half-written leftovers
+    loaded = _load_cached(path, "again", Path("portrait.png"))
+    assert np.array_equal(loaded.neutral, replica.neutral)
 
 
 def test_changed_content_is_a_new_entry(portrait_path, tmp_path):

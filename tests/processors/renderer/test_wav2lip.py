@@ -10,6 +10,8 @@ from helpers.renderer_signals import speech_like
 from presence.framework.errors import ConfigError
 from presence.processors.renderer.engines.wav2lip import Wav2Lip, Wav2LipEngine, load_wav2lip
 
+pytestmark = pytest.mark.background
+
 
 def save_checkpoint(path, width=0.125, seed=0, mutate=None):
     torch.manual_seed(seed)

@@ -99,6 +99,7 @@ def decode(recognizer, audio: np.ndarray) -> tuple[list[str], str]:
     return partials, recognizer.finish()
 
 
+@pytest.mark.background
 def test_domain_model_recognizes_questions_about_the_knowledge_base(persona):
     domain = build_recognizer(knowledge_files=persona.knowledge_files())
     generic = build_recognizer(language_model="generic")
@@ -238,6 +239,7 @@ def as_heard(text: str) -> np.ndarray:
     return audio.astype(np.int16)[int(0.42 * 16000) : -int(0.23 * 16000)]
 
 
+@pytest.mark.background
 def test_guide_questions_are_recognized_on_a_cold_start(guide):
     """Each question as a session's first utterance, with and without question intonation."""
     recognizer = build_recognizer(knowledge_files=guide.knowledge_files())

@@ -14,7 +14,10 @@ from presence.processors.stt.engines.whisper_base import MODEL_SHA256, base_fold
 from presence.processors.stt.engines.whisper_model import resolve_model, sha256_of
 from presence.processors.stt.whisper import WhisperParams
 
-pytestmark = pytest.mark.skipif(part_folders() is None, reason="the base wheels are not installed")
+pytestmark = [
+    pytest.mark.skipif(part_folders() is None, reason="the base wheels are not installed"),
+    pytest.mark.background,
+]
 
 
 @pytest.fixture
