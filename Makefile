@@ -32,7 +32,7 @@ run: $(STAMP)
 test: $(STAMP) system-deps
 	@log=$$(mktemp); idle=$$(command -v chrt >/dev/null && echo "chrt --idle 0" || echo "nice -n 19"); \
 	$$idle $(VENV)/bin/pytest -q -m background -p no:cacheprovider >$$log 2>&1 & bg=$$!; \
-	trap 'kill $$bg 2>/dev/null; rm -f $$log' EXIT INT TERM; \
+	trap 'kill $$bg 2>/dev/null; rm -f $$log' EXIT; trap 'exit 130' INT TERM; \
 	$(VENV)/bin/pytest -q -m 'not background'; main=$$?; \
 	wait $$bg; background=$$?; \
 	echo "---- tests marked background (run beside the above) ----"; cat $$log; \

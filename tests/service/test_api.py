@@ -6,7 +6,10 @@ import json
 import time
 from pathlib import Path
 
+import pytest
 from helpers.service import DATABASES, KEY_B, call
+
+pytestmark = pytest.mark.background
 
 REPO = Path(__file__).resolve().parents[2]
 DATABASE_KINDS = DATABASES  # each test using the database runs on SQLite and PostgreSQL

@@ -8,6 +8,8 @@ from sqlalchemy import text
 from presence.framework.errors import ConfigError
 from presence.service.db import SCHEMA_VERSION, ConversationRow, init_db, make_engine
 
+pytestmark = pytest.mark.background
+
 V1_CONVERSATIONS = """
 CREATE TABLE conversations (
     id VARCHAR(40) PRIMARY KEY, owner VARCHAR(64), persona_id VARCHAR(40), replica_id VARCHAR(40),

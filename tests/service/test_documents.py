@@ -23,6 +23,8 @@ from presence.service.documents import (
     render_markdown,
 )
 
+pytestmark = pytest.mark.background
+
 KETTLE = """# Zephyr kettle
 
 The Zephyr kettle boils a litre of water in ninety seconds. Its base glows blue while it heats.

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from helpers.service import KEY_B
 
+pytestmark = pytest.mark.background
+
 SPEC = json.loads((Path(__file__).parents[2] / "service" / "openapi.json").read_text())
 
 

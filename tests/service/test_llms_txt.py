@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 from helpers.service import PipecatLauncher, make_settings
 
 from presence.service.app import create_app
+
+pytestmark = pytest.mark.background
 
 
 def test_llms_txt_lists_every_route_with_auth_and_fields_without_a_key(service):

@@ -7,6 +7,7 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
 from fakes.openai import FakeOpenAI, Reply
 from fastapi.testclient import TestClient
 from helpers.service import KEY_A, KEY_B, PipecatLauncher, make_settings
@@ -15,6 +16,8 @@ from presence.service.app import create_app
 from presence.service.db import ConversationRow
 from presence.service.memories import extract_offline, second_person
 from presence.service.settings import owner_of
+
+pytestmark = pytest.mark.background
 
 ANNA = [
     "Hi! My name is Anna and I work at Acme Robotics.",

@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 from helpers.service import KEY_A, PipecatLauncher, Receiver, free_port, make_settings
 
+pytestmark = pytest.mark.background
+
 schemathesis = pytest.importorskip("schemathesis")
 import httpx  # noqa: E402
 import hypothesis  # noqa: E402

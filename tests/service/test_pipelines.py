@@ -7,6 +7,8 @@ import pytest
 from presence.framework.errors import ConfigError
 from presence.service.pipelines import layer_overrides
 
+pytestmark = pytest.mark.background
+
 
 def test_layers_become_stage_overrides():
     out = layer_overrides({"tts": {"provider": "espeak"}, "llm": {"model": "m"}})

@@ -11,6 +11,8 @@ from helpers.service import KEY_B, SECRET, Receiver
 
 from presence.service.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 
+pytestmark = pytest.mark.background
+
 GUARDRAILS = {
     "name": "Compliance",
     "data": [

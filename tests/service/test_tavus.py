@@ -17,6 +17,8 @@ from presence.service.db import ReplicaRow, new_id
 from presence.service.settings import owner_of
 from presence.service.tavus import base_providers, translate_layers
 
+pytestmark = pytest.mark.background
+
 REPO = Path(__file__).resolve().parents[2]
 REPLAY = Path(__file__).parent / "data" / "tavus_requests.yaml"
 PORTRAIT = REPO / "pipelines" / "personas" / "guide" / "replica.png"

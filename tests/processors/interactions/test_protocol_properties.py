@@ -10,6 +10,8 @@ import json
 
 import pytest
 
+pytestmark = pytest.mark.background
+
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
