@@ -27,7 +27,7 @@ system-deps:
 run: $(STAMP)
 	$(VENV)/bin/presence run pipelines/local.yaml --open
 
-# Two passes at once: tests marked `background` (none depends on the wall clock) run at idle CPU
+# Two passes at once: tests marked `background` (no verdict hangs on timing) run at idle CPU
 # priority on what the real-time tests leave free; their report follows the main one.
 test: $(STAMP) system-deps
 	@log=$$(mktemp); idle=$$(command -v chrt >/dev/null && echo "chrt --idle 0" || echo "nice -n 19"); \
