@@ -30,7 +30,7 @@ run: $(STAMP)
 # Two passes at once: tests marked `background` (no verdict hangs on timing) run at idle CPU
 # priority on what the real-time tests leave free; their report follows the main one.
 test: $(STAMP) system-deps
-	@log=$$(mktemp); idle=$$(command -v chrt >/dev/null && echo "chrt --idle 0" || echo "nice -n 19"); \
+	@log=$$(mktemp); idle=$$(chrt --idle 0 true 2>/dev/null && echo "chrt --idle 0" || echo "nice -n 19"); \
 	$$idle $(VENV)/bin/pytest -q -m background -p no:cacheprovider >$$log 2>&1 & bg=$$!; \
 	trap 'kill $$bg 2>/dev/null; rm -f $$log' EXIT; trap 'exit 130' INT TERM; \
 	$(VENV)/bin/pytest -q -m 'not background'; main=$$?; \
