@@ -256,6 +256,8 @@ class Supervisor(ReplicaWatch):
             row.failed_stage = stage
             row.error_message = error
             row.ended_at = row.updated_at = utcnow()
+            if live.joined:  # a join still being written is recorded before the end
+                _record_join(db, row)
             if live.transcript:
                 row.transcript = live.transcript
             if live.perception is not None:
@@ -274,11 +276,14 @@ class Supervisor(ReplicaWatch):
 
     async def _record_joined(self, cid: str) -> None:
         def change(db, row: ConversationRow) -> None:
-            if row.joined_at is None and row.status == "active":
-                row.joined_at = row.updated_at = utcnow()
-                enqueue(db, row, "system.replica_joined", {"replica_id": row.replica_id})
+            if row.status == "active":
+                _record_join(db, row)
 
-        await self._write(cid, change)
+        live = self.live.get(cid)
+        # in turn with the transcript's writes on this replica (each records a join not yet
+        # stored); across replicas the row lock does the same
+        async with live.save_lock if live is not None else contextlib.nullcontext():
+            await self._write(cid, change)
 
     async def _record_guardrail(self, cid: str, trigger: dict[str, Any], url: str | None) -> None:
         await self._write(cid, lambda db, row: record_guardrail(db, row, trigger, url))
@@ -308,16 +313,20 @@ class Supervisor(ReplicaWatch):
         if live is None:
             return
         async with live.save_lock:  # one write at a time, always the latest turns
-            turns = list(live.transcript)
+            turns, joined = list(live.transcript), live.joined
 
             def write() -> None:
                 with self._sessions.begin() as db:
-                    row = db.get(ConversationRow, cid)
+                    row = db.get(ConversationRow, cid, with_for_update=True)
                     if row is not None and row.status == "active":
+                        if joined:  # never a stored line without the join it followed
+                            _record_join(db, row)
                         row.transcript = turns
                         row.updated_at = utcnow()
 
             await asyncio.to_thread(write)
+        if joined and self._outbox is not None:
+            self._outbox.wake()
 
     def _spawn(self, coro) -> None:
         task = asyncio.create_task(coro)
@@ -346,3 +355,10 @@ class Supervisor(ReplicaWatch):
         )
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+def _record_join(db: Any, row: ConversationRow) -> None:
+    """Record the user's join once (``system.replica_joined``); ``row`` is locked by the caller."""
+    if row.joined_at is None:
+        row.joined_at = row.updated_at = utcnow()
+        enqueue(db, row, "system.replica_joined", {"replica_id": row.replica_id})

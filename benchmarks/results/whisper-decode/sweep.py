@@ -38,6 +38,8 @@ VARIANTS = {
     "lenpen0.8": {"length_penalty": 0.8},
     "beam8": {"beam_size": 8},
     "beam1": {"beam_size": 1},
+    "beam2": {"beam_size": 2},
+    "beam3": {"beam_size": 3},
     "noprompt": None,  # no domain prompt
 }
 
