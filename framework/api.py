@@ -259,7 +259,7 @@ class PresencePipeline:
         """One conversation over files: ``input_wav`` is the user, the persona goes to ``output_mp4``.
 
         Args:
-            input_wav: The user's microphone (PCM WAV, any rate, mono or stereo; 8-bit refused).
+            input_wav: The user's microphone (WAV, FLAC, OGG, MP3…; any rate, mono or stereo).
             output_mp4: The persona's video and voice (H.264 + AAC); ``<stem>.json`` beside it.
             camera: Optional ``.y4m``/``.mp4`` used as the user's camera.
             fast: Feed the input faster than real time where the pipeline allows.

@@ -89,7 +89,10 @@ def run(
     ] = DEFAULT_PIPELINE,
     input_: Annotated[
         Path | None,
-        typer.Option("--input", help="A WAV used as the user's microphone (file transport)."),
+        typer.Option(
+            "--input",
+            help="An audio file (WAV, FLAC, OGG, MP3, …) used as the user's microphone (file transport).",
+        ),
     ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", help="MP4 to write (with --input); JSON beside it.")

@@ -245,6 +245,13 @@ class PresencePiperTTSService(PiperTTSService):
         await self._stop_making_openings()
         await super().cancel(frame)
 
+    async def cleanup(self):
+        """Clean up as pipecat's service, and let go of the resampler's native state now."""
+        await super().cleanup()
+        # its soxr stream would otherwise outlive the session, and nanobind reports it as leaked
+        # when the interpreter exits
+        self._piper_resampler = create_stream_resampler(clear_after_secs=None)
+
     async def _stop_making_openings(self) -> None:
         self._stop_openings.set()  # the thread ends after the piece it is making (well under 1 s)
         if self._openings_task is not None:

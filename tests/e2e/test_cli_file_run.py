@@ -115,6 +115,12 @@ def test_mp4_has_speech_and_a_face_that_talks_in_sync(answered):
     assert in_speech.mean() > 2 * in_silence.mean()
 
 
+def test_a_run_ends_without_warnings_of_leaked_native_objects(answered):
+    # the TTS resampler's soxr stream used to outlive the session: 20 lines from nanobind at exit
+    _, _, result = answered
+    assert "leaked" not in result.stderr, result.stderr[-2000:]
+
+
 def test_fast_run_gives_the_same_conversation(tmp_path, answered):
     wav = question_wav(tmp_path / "q.wav", "what is presence?")
     out = tmp_path / "fast.mp4"
@@ -131,11 +137,11 @@ def test_fast_run_gives_the_same_conversation(tmp_path, answered):
 @pytest.mark.parametrize(
     ("make", "expect"),
     [
-        (lambda p: write_wav(p, np.full(8000, 128, dtype=np.uint8), 16000, width=1), "8-bit"),
-        (lambda p: p.write_bytes(b"not a wav at all") and p, "WAV"),
+        (lambda p: p.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt ") and p, "not audio"),
+        (lambda p: p.write_bytes(b"not a wav at all") and p, "not audio"),
         (lambda p: write_wav(p, np.zeros(0, dtype=np.int16), 16000), "no audio"),
     ],
-    ids=["8-bit", "not-a-wav", "empty"],
+    ids=["truncated", "not-a-wav", "empty"],
 )
 def test_wrong_wav_gets_a_reason_not_a_traceback(tmp_path, make, expect):
     wav = tmp_path / "in.wav"

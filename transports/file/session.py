@@ -43,7 +43,7 @@ async def run_file_session(
 
     Args:
         loaded: The validated pipeline; its transport block is ignored except for video settings.
-        input_wav: The user's audio (PCM WAV; resampled/downmixed as needed, 8-bit refused).
+        input_wav: The user's audio (any file libsndfile reads; resampled/downmixed as needed).
         output_mp4: Where the persona's audio and video go; ``<stem>.json`` is written beside it.
         camera: Optional ``.y4m``/``.mp4`` clip used as the user's camera.
         fast: Feed the input faster than real time where the pipeline allows.

@@ -165,6 +165,7 @@ class FileTransport(BaseTransport):
             "duration_s": round(len(self.pcm) / self.clock.sample_rate, 3),
             "original_sample_rate": info.sample_rate,
             "original_channels": info.channels,
+            "original_format": info.format,
             "sample_rate": self.clock.sample_rate,
             "camera": str(self._camera.path) if self._camera is not None else None,
         }

@@ -234,7 +234,7 @@ async def test_camera_clip_is_pushed_as_user_video(tmp_path):
 def test_bad_inputs_are_refused_with_the_reason(tmp_path):
     not_wav = tmp_path / "notes.wav"
     not_wav.write_text("hello")
-    with pytest.raises(InputError, match="not a WAV"):
+    with pytest.raises(InputError, match="not audio presence can read"):
         FileTransport(not_wav, tmp_path / "o.mp4")
     with pytest.raises(InputError, match="must end in .mp4"):
         FileTransport(question_wav(tmp_path / "q.wav"), tmp_path / "o.avi")

@@ -58,10 +58,10 @@ def test_24_bit_pcm_is_reduced_to_16_bit(tmp_path):
     np.testing.assert_array_equal(out, pcm)
 
 
-def test_8_bit_is_refused_with_what_to_export(tmp_path):
-    path = wav(tmp_path / "b.wav", bytes(range(256)) * 10, width=1)
-    with pytest.raises(InputError, match="8-bit PCM is not supported; export 16-bit PCM"):
-        load_wav(path)
+def test_8_bit_pcm_is_widened_to_16_bit(tmp_path):
+    pcm8 = np.array([0, 64, 128, 192, 255], np.uint8)  # 8-bit WAV samples are unsigned
+    out, _ = load_wav(wav(tmp_path / "b.wav", pcm8.tobytes(), width=1))
+    np.testing.assert_array_equal(out, (pcm8.astype(np.int16) - 128) << 8)
 
 
 def test_empty_wav_is_refused(tmp_path):
@@ -69,21 +69,44 @@ def test_empty_wav_is_refused(tmp_path):
         load_wav(wav(tmp_path / "e.wav", b""))
 
 
-def test_not_a_wav_is_refused(tmp_path):
+def test_not_audio_is_refused_with_what_to_use(tmp_path):
     path = tmp_path / "x.wav"
     path.write_bytes(b"ID3\x03 this is an mp3, honest" * 10)
-    with pytest.raises(InputError, match="is not a WAV file"):
+    with pytest.raises(InputError, match="is not audio presence can read .*use WAV, FLAC"):
         load_wav(path)
+    truncated = tmp_path / "t.wav"
+    truncated.write_bytes(wav(tmp_path / "ok.wav", tone(16000, 0.1).tobytes()).read_bytes()[:30])
+    with pytest.raises(InputError, match="is not audio presence can read"):
+        load_wav(truncated)
 
 
-def test_float_wav_is_refused_as_not_integer_pcm(tmp_path):
-    data = np.zeros(1600, "<f4").tobytes()
+def test_float_wav_is_read_and_clipped_at_full_scale(tmp_path):
+    samples = np.array([0.0, 0.5, -0.5, 1.5, -2.0], "<f4")  # Audacity exports float by default
+    data = samples.tobytes()
     header = b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVE"
     fmt = b"fmt " + struct.pack("<IHHIIHH", 16, 3, 1, 16000, 64000, 4, 32)
     path = tmp_path / "f.wav"
     path.write_bytes(header + fmt + b"data" + struct.pack("<I", len(data)) + data)
-    with pytest.raises(InputError, match="not PCM integer audio"):
-        load_wav(path)
+    out, rate = load_wav(path)
+    assert rate == 16000
+    np.testing.assert_array_equal(out, [0, 16384, -16384, 32767, -32768])
+
+
+@pytest.mark.parametrize(
+    ("fmt", "subtype", "suffix"),
+    [("FLAC", "PCM_16", "flac"), ("OGG", "VORBIS", "ogg"), ("MP3", "MPEG_LAYER_III", "mp3")],
+)
+def test_compressed_audio_is_read_like_a_wav(tmp_path, fmt, subtype, suffix):
+    import soundfile as sf
+
+    path = tmp_path / f"q.{suffix}"
+    signal = tone(44100, 1.0, 440).astype(np.float32) / 32768
+    sf.write(path, signal, 44100, format=fmt, subtype=subtype)
+    out, rate = load_wav(path)
+    assert rate == 16000
+    assert len(out) == pytest.approx(16000, abs=1200)  # lossy codecs pad a frame or two
+    assert dominant_freq(out, 16000) == pytest.approx(440, abs=2)
+    assert np.abs(out).max() == pytest.approx(10000, rel=0.1)
 
 
 def test_missing_file_is_refused(tmp_path):
