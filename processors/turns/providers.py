@@ -18,6 +18,7 @@ from pipecat.turns.user_turn_strategies import UserTurnStrategies
 from pydantic import Field, model_validator
 
 from presence.framework.registry import STAGE_INSERTS, BuildContext, StageParams, register
+from presence.processors.audio.quiet_gain import QuietVoiceGain
 from presence.processors.turns.floor import FloorEngine, FloorUserTurnStopStrategy
 from presence.processors.turns.resume_gate import ResumeGate
 from presence.processors.turns.speculative import speculative
@@ -31,20 +32,27 @@ class SileroParams(StageParams):
         start_secs: Voice needed before the user counts as speaking.
         stop_secs: Silence needed before the user counts as stopped.
         min_volume: Minimum normalised volume to count as voice.
+        quiet_gain_db: The most gain given to a user heard too quietly (a far or low-gain
+            microphone) before the VAD and STT hear them; speech at ordinary levels is never
+            changed (``presence.processors.audio.quiet_gain``). 0 turns it off.
     """
 
     confidence: float = Field(0.7, ge=0.0, le=1.0)
     start_secs: float = Field(0.2, ge=0.0, le=2.0)
     stop_secs: float = Field(0.2, ge=0.0, le=5.0)
     min_volume: float = Field(0.6, ge=0.0, le=1.0)
+    quiet_gain_db: float = Field(30.0, ge=0.0, le=40.0)
 
 
 @register("vad", "silero", SileroParams, summary="Silero VAD bundled with pipecat (offline)")
 def build_silero(params: SileroParams, ctx: BuildContext) -> SileroVADAnalyzer:
-    """Build pipecat's Silero analyzer with the given thresholds."""
+    """Build pipecat's Silero analyzer with the given thresholds (and the quiet voice gain)."""
+    if params.quiet_gain_db > 0:
+        gain = QuietVoiceGain(max_gain_db=params.quiet_gain_db)
+        ctx.extras.setdefault(STAGE_INSERTS, {}).setdefault("after_input", []).append(gain)
     return SileroVADAnalyzer(
         sample_rate=ctx.audio_in_sample_rate,
-        params=VADParams(**params.model_dump()),
+        params=VADParams(**params.model_dump(exclude={"quiet_gain_db"})),
     )
 
 

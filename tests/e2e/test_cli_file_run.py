@@ -121,6 +121,24 @@ def test_a_run_ends_without_warnings_of_leaked_native_objects(answered):
     assert "leaked" not in result.stderr, result.stderr[-2000:]
 
 
+def test_a_quiet_microphone_is_heard_and_answered_like_an_ordinary_one(tmp_path, answered):
+    # peaking at -40 dBFS, the same question used to make no turn at all
+    audio, rate = synthesize("what is presence?")
+    quiet = np.round(audio * (10 ** (-40 / 20) * 32767 / np.abs(audio).max())).astype(np.int16)
+    pad = np.zeros(int(rate * 0.5), dtype=np.int16)
+    wav = write_wav(tmp_path / "quiet.wav", np.concatenate([pad, quiet, pad]), rate)
+    out = tmp_path / "quiet.mp4"
+    result = presence(
+        "run", "pipelines/local.yaml", "--input", str(wav), "--output", str(out), "--fast"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(out.with_suffix(".json").read_text())
+    _, ordinary, _ = answered
+    user = [t["content"] for t in report["turns"] if t["role"] == "user"]
+    assert user and "presence" in user[-1].lower()
+    assert report["turns"][-1]["content"] == ordinary["turns"][-1]["content"]
+
+
 def test_fast_run_gives_the_same_conversation(tmp_path, answered):
     wav = question_wav(tmp_path / "q.wav", "what is presence?")
     out = tmp_path / "fast.mp4"

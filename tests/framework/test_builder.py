@@ -47,6 +47,12 @@ def test_local_pipeline_builds_in_data_path_order(repo, transport):
     assert tts < kinds.index("ResumeGate") < renderer
     off = ["stages.turn.floor={resume_hold_s: 0}"]
     assert "ResumeGate" not in names(build_session(load_pipeline(loaded.source, off), transport))
+    # a quiet user is raised before anything hears them (the STT, the VAD); off when asked
+    assert kinds.index("QuietVoiceGain") < stt
+    off = ["stages.vad.quiet_gain_db=0"]
+    assert "QuietVoiceGain" not in names(
+        build_session(load_pipeline(loaded.source, off), transport)
+    )
     assert "PresenceWhisperSTTService" in kinds and "PresencePiperTTSService" in kinds
     # the persona's system prompt seeds the context
     assert session.context.get_messages()[0]["role"] == "system"

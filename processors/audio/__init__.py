@@ -1,0 +1,1 @@
+"""Processors on the user's audio before any stage hears it."""
