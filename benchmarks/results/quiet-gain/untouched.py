@@ -11,7 +11,6 @@ their input, and the lowest speech level among them.
 
 import glob
 
-import numpy as np
 import soundfile as sf
 
 from presence.processors.audio.engines.quiet_gain import QuietGain
