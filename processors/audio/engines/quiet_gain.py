@@ -8,8 +8,9 @@ the fallback; at −40 dBFS no turn was made at all.
 ``QuietGain`` raises such speech towards ``target_dbfs`` and leaves ordinary speech alone:
 
 * it keeps the levels (RMS, dBFS) of the last ``window_s`` of 10 ms blocks. Voiced blocks are
-  those ``min_range_db`` above the window's floor (its ``FLOOR_PERCENTILE``th percentile) and
-  above ``VOICE_DBFS``; the speech level is the ``SPEECH_PERCENTILE``th percentile of the voiced
+  those ``min_range_db`` above the window's floor (its ``FLOOR_PERCENTILE``th percentile, digital
+  silence left out) and above ``VOICE_DBFS`` (a file's dither or a muted microphone's zeros are
+  never raised); the speech level is the ``SPEECH_PERCENTILE``th percentile of the voiced
   blocks, judged once there are ``MIN_VOICED_S`` of them (a word, not the onset of one);
 * the wanted gain is ``target_dbfs`` minus the speech level when that is below ``quiet_dbfs``,
   else 0 dB, at most ``max_gain_db``. Without enough voice in the window it is kept, so the next
@@ -31,7 +32,8 @@ import numpy as np
 BLOCK_S = 0.01
 SPEECH_PERCENTILE = 90
 FLOOR_PERCENTILE = 10
-VOICE_DBFS = -70.0  # quieter blocks are silence or hiss, never the voice being raised
+VOICE_DBFS = -60.0  # quieter blocks are silence, dither or hiss, never the voice being raised
+DIGITAL_SILENCE_DBFS = -100.0  # a muted microphone or padding: not the room's floor
 MIN_VOICED_S = 0.15
 ESTIMATE_BLOCKS = 5  # the speech level is estimated again every 50 ms
 STEP_DB = 3.0  # per 10 ms block: 0 → 30 dB in 0.1 s
@@ -101,8 +103,11 @@ class QuietGain:
             return
         self._fresh = 0
         levels = np.fromiter(self._levels, dtype=np.float64)
-        floor = float(np.percentile(levels, FLOOR_PERCENTILE))
-        voiced = levels[levels >= max(floor + self.min_range_db, VOICE_DBFS)]
+        heard = levels[levels > DIGITAL_SILENCE_DBFS]
+        if len(heard) * BLOCK_S < MIN_VOICED_S:
+            return
+        floor = float(np.percentile(heard, FLOOR_PERCENTILE))
+        voiced = heard[heard >= max(floor + self.min_range_db, VOICE_DBFS)]
         if len(voiced) * BLOCK_S < MIN_VOICED_S:
             return  # not enough voice in the window: keep the gain as it is
         speech = float(np.percentile(voiced, SPEECH_PERCENTILE))

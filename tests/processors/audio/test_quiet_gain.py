@@ -107,3 +107,16 @@ def test_no_gain_allowed_passes_everything_and_bad_settings_are_refused():
         QuietGain(RATE, max_gain_db=-3.0)
     with pytest.raises(ValueError, match="target_dbfs"):
         QuietGain(RATE, quiet_dbfs=-20.0, target_dbfs=-30.0)
+
+
+def test_a_recordings_dither_is_not_raised_when_digital_silence_follows():
+    # a session goes on after the user's file ends: its faint dither (about -67 dBFS), then
+    # zeros; neither is a voice, and the user's next sentence must come as it is
+    rng = np.random.default_rng(2)
+    speech = at_peak(question("Where do my documents go?"), -3.0)
+    dithered = speech + np.round(rng.standard_normal(len(speech)) * 14).astype(np.int16)
+    again = at_peak(question("And can I use PDF files?"), -3.0)
+    pcm = np.concatenate([dithered, np.zeros(RATE * 8, np.int16), again])
+    gain = QuietGain(RATE)
+    assert run(gain, pcm).tobytes() == pcm.tobytes()
+    assert gain.gain_db == 0.0 and gain.wanted_db == 0.0
