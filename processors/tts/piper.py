@@ -248,8 +248,7 @@ class PresencePiperTTSService(PiperTTSService):
     async def cleanup(self):
         """Clean up as pipecat's service, and let go of the resampler's native state now."""
         await super().cleanup()
-        # its soxr stream would otherwise outlive the session, and nanobind reports it as leaked
-        # when the interpreter exits
+        # its soxr stream would outlive the session (nanobind reports it leaked at exit)
         self._piper_resampler = create_stream_resampler(clear_after_secs=None)
 
     async def _stop_making_openings(self) -> None:
