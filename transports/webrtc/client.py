@@ -10,7 +10,7 @@ tracks' status and says RTVI ``client-ready``, and a new offer with the ``pc_id`
 server asks to renegotiate. aiortc gathers every candidate before the offer is sent, so the page's
 ICE ``PATCH`` (trickled candidates) is never needed.
 
-It sends a microphone (a WAV file, then silence; or silence only; ``say(pcm)`` plays more speech
+It sends a microphone (an audio file, then silence; or silence only; ``say(pcm)`` plays more speech
 at any time) paced in real time, optionally a
 camera (a still image), and records what it receives in ``WebRTCUser.received``: the arrival time
 of every video frame, the audio samples (48 kHz mono) with the arrival time and RMS of every 20 ms,
@@ -137,7 +137,7 @@ class WebRTCUser:
     Args:
         conversation_url: The conversation's page (``<base>/c/{id}/``); the offer goes to
             ``<conversation_url>api/offer``.
-        mic: A 16-bit WAV the microphone plays once (then silence); ``None``: silence only.
+        mic: An audio file the microphone plays once (then silence); ``None``: silence only.
         camera: An RGB image sent as the camera at ``camera_fps``; ``None``: no camera.
         camera_fps: The camera's frame rate.
     """

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,14 +83,12 @@ class Received:
 
 
 def read_wav(path: Path) -> np.ndarray:
-    """A WAV file as int16 mono at 48 kHz (linear resampling is enough for test speech)."""
-    with wave.open(str(path), "rb") as w:
-        rate, channels, width = w.getframerate(), w.getnchannels(), w.getsampwidth()
-        raw = w.readframes(w.getnframes())
-    if width != 2:
-        raise ValueError(f"{path}: 16-bit PCM expected, got {8 * width}-bit")
-    pcm = np.frombuffer(raw, np.int16).reshape(-1, channels).mean(axis=1)
-    if rate != RATE:
-        n = round(len(pcm) * RATE / rate)
-        pcm = np.interp(np.arange(n) * rate / RATE, np.arange(len(pcm)), pcm)
-    return pcm.astype(np.int16)
+    """An audio file (any the file transport takes: WAV, FLAC, OGG, MP3, …) as int16 mono at 48 kHz.
+
+    Raises:
+        InputError: The file is missing or is not audio libsndfile reads (see ``load_wav``).
+    """
+    from presence.transports.file.media import load_wav
+
+    pcm, _ = load_wav(path, RATE)
+    return pcm
