@@ -8,7 +8,7 @@ below ordinary levels (``engines.quiet_gain``); every other frame passes as it i
 from __future__ import annotations
 
 from loguru import logger
-from pipecat.frames.frames import Frame, InputAudioRawFrame
+from pipecat.frames.frames import Frame, InputAudioRawFrame, StartFrame
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from presence.processors.audio.engines.quiet_gain import QuietGain
@@ -32,7 +32,9 @@ class QuietVoiceGain(FrameProcessor):
     async def process_frame(self, frame: Frame, direction: FrameDirection):
         """Raise a quiet user's audio; pass everything else."""
         await super().process_frame(frame, direction)
-        if isinstance(frame, InputAudioRawFrame) and frame.num_channels == 1:
+        if isinstance(frame, StartFrame):  # each session learns its own user's level
+            self._engine, self._announced = None, False
+        elif isinstance(frame, InputAudioRawFrame) and frame.num_channels == 1:
             if self._engine is None or frame.sample_rate != self._rate:
                 self._rate = frame.sample_rate
                 self._engine = QuietGain(frame.sample_rate, max_gain_db=self._max_gain_db)

@@ -42,6 +42,16 @@ def presence(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
     )
 
 
+def fast_run(wav: Path) -> dict:
+    """``presence run --fast`` of the local pipeline on ``wav``; the report it wrote."""
+    out = wav.with_suffix(".mp4")
+    result = presence(
+        "run", "pipelines/local.yaml", "--input", str(wav), "--output", str(out), "--fast"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(out.with_suffix(".json").read_text())
+
+
 def decode(path: Path):
     """(audio float mono, audio rate, list of RGB frames, video fps) of an MP4."""
     with av.open(str(path)) as container:
@@ -126,13 +136,7 @@ def test_a_quiet_microphone_is_heard_and_answered_like_an_ordinary_one(tmp_path,
     audio, rate = synthesize("what is presence?")
     quiet = np.round(audio * (10 ** (-40 / 20) * 32767 / np.abs(audio).max())).astype(np.int16)
     pad = np.zeros(int(rate * 0.5), dtype=np.int16)
-    wav = write_wav(tmp_path / "quiet.wav", np.concatenate([pad, quiet, pad]), rate)
-    out = tmp_path / "quiet.mp4"
-    result = presence(
-        "run", "pipelines/local.yaml", "--input", str(wav), "--output", str(out), "--fast"
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(out.with_suffix(".json").read_text())
+    report = fast_run(write_wav(tmp_path / "quiet.wav", np.concatenate([pad, quiet, pad]), rate))
     _, ordinary, _ = answered
     user = [t["content"] for t in report["turns"] if t["role"] == "user"]
     assert user and "presence" in user[-1].lower()
@@ -140,13 +144,7 @@ def test_a_quiet_microphone_is_heard_and_answered_like_an_ordinary_one(tmp_path,
 
 
 def test_fast_run_gives_the_same_conversation(tmp_path, answered):
-    wav = question_wav(tmp_path / "q.wav", "what is presence?")
-    out = tmp_path / "fast.mp4"
-    result = presence(
-        "run", "pipelines/local.yaml", "--input", str(wav), "--output", str(out), "--fast"
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(out.with_suffix(".json").read_text())
+    report = fast_run(question_wav(tmp_path / "q.wav", "what is presence?"))
     _, slow, _ = answered
     assert [t["role"] for t in report["turns"]] == [t["role"] for t in slow["turns"]]
     assert report["turns"][-1]["content"] == slow["turns"][-1]["content"]
